@@ -1,0 +1,81 @@
+"""modelward: model management for MLOps -- tracking, lineage, registry and governance."""
+
+from __future__ import annotations
+
+from modelward.version import __version__
+
+from modelward.domain.tracking import Experiment, Metric, Run, RunStatus  # noqa: E402
+from modelward.errors import (  # noqa: E402
+    AlreadyExists,
+    Conflict,
+    IntegrityError,
+    InvalidInput,
+    InvalidTransition,
+    ModelwardError,
+    NotFound,
+    PermissionDenied,
+    PolicyViolation,
+    Unauthenticated,
+)
+from modelward.sdk.client import Client  # noqa: E402
+from modelward.sdk.fluent import (  # noqa: E402
+    ActiveRun,
+    active_run,
+    end_run,
+    flush,
+    get_client,
+    log_artifact,
+    log_artifacts,
+    log_dict,
+    log_figure,
+    log_metric,
+    log_metrics,
+    log_param,
+    log_params,
+    log_text,
+    note,
+    set_experiment,
+    set_tag,
+    set_tags,
+    set_tracking_uri,
+    start_run,
+)
+
+__all__ = [
+    "ActiveRun",
+    "AlreadyExists",
+    "Client",
+    "Conflict",
+    "Experiment",
+    "IntegrityError",
+    "InvalidInput",
+    "InvalidTransition",
+    "Metric",
+    "ModelwardError",
+    "NotFound",
+    "PermissionDenied",
+    "PolicyViolation",
+    "Run",
+    "RunStatus",
+    "Unauthenticated",
+    "__version__",
+    "active_run",
+    "end_run",
+    "flush",
+    "get_client",
+    "log_artifact",
+    "log_artifacts",
+    "log_dict",
+    "log_figure",
+    "log_metric",
+    "log_metrics",
+    "log_param",
+    "log_params",
+    "log_text",
+    "note",
+    "set_experiment",
+    "set_tag",
+    "set_tags",
+    "set_tracking_uri",
+    "start_run",
+]

@@ -1,0 +1,96 @@
+"""THE table from error class to HTTP status, and the one JSON error body.
+
+Every error leaves the server as ``{"error_code": ..., "message": ...}``: the shape
+MLflow's clients already parse, used by the native API too so there is one shape.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from modelward import errors
+
+log = logging.getLogger("modelward.api")
+
+STATUS_BY_ERROR: dict[type[errors.ModelwardError], int] = {
+    errors.PayloadTooLarge: 413,
+    errors.InvalidInput: 400,
+    errors.Unauthenticated: 401,
+    errors.PermissionDenied: 403,
+    errors.NotFound: 404,
+    errors.AlreadyExists: 409,
+    errors.InvalidTransition: 409,
+    errors.Conflict: 409,
+    errors.PolicyViolation: 422,
+    errors.IntegrityError: 500,
+    errors.ServiceUnavailable: 503,
+    errors.ModelwardError: 500,
+}
+
+_HTTP_CODES = {400: "BAD_REQUEST", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED",
+               404: "ENDPOINT_NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 413: "PAYLOAD_TOO_LARGE"}
+
+
+def status_of(exc: errors.ModelwardError) -> int:
+    for cls in type(exc).__mro__:
+        if cls in STATUS_BY_ERROR:
+            return STATUS_BY_ERROR[cls]  # type: ignore[index]
+    return 500
+
+
+def error_body(error_code: str, message: str) -> dict[str, str]:
+    return {"error_code": error_code, "message": message}
+
+
+def _headers_for(status: int) -> dict[str, str] | None:
+    return {"WWW-Authenticate": 'Bearer realm="modelward"'} if status == 401 else None
+
+
+async def _on_modelward_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, errors.ModelwardError)
+    status = status_of(exc)
+    if status >= 500:
+        log.error("%s %s failed: %s", request.method, request.url.path, exc)
+    return JSONResponse(error_body(exc.error_code, exc.message), status, headers=_headers_for(status))
+
+
+def describe_validation_error(exc: RequestValidationError) -> str:
+    problems = []
+    for error in exc.errors()[:5]:
+        where = ".".join(str(part) for part in error.get("loc", ()) if part != "body")
+        if error.get("type") == "json_invalid":
+            problems.append(f"invalid JSON: {error.get('ctx', {}).get('error', error.get('msg'))}")
+        else:
+            problems.append(f"{where or 'body'}: {error.get('msg')}")
+    return "; ".join(problems) or "invalid request"
+
+
+async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    return JSONResponse(error_body("INVALID_PARAMETER_VALUE", describe_validation_error(exc)), 400)
+
+
+async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = _HTTP_CODES.get(exc.status_code, "HTTP_ERROR")
+    message = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+    if exc.status_code == 404 and message == "Not Found":
+        message = f"no endpoint {request.method} {request.url.path}"
+    return JSONResponse(error_body(code, message), exc.status_code, headers=_headers_for(exc.status_code))
+
+
+async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("%s %s crashed", request.method, request.url.path)
+    return JSONResponse(error_body("INTERNAL_ERROR", "internal server error; see the server log"), 500)
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(errors.ModelwardError, _on_modelward_error)
+    app.add_exception_handler(RequestValidationError, _on_validation_error)
+    app.add_exception_handler(StarletteHTTPException, _on_http_error)
+    app.add_exception_handler(Exception, _on_unexpected)

@@ -1,0 +1,68 @@
+"""/api/v1/experiments: each endpoint is one service call."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+
+from modelward.api.deps import BackendDep
+from modelward.api.schemas import ExperimentCreate, ExperimentList, ExperimentUpdate, TagsBody
+from modelward.domain.tracking import Experiment, Lifecycle
+from modelward.services import experiments as service
+
+router = APIRouter(prefix="/api/v1/experiments", tags=["experiments"])
+
+
+def _lifecycle(value: str) -> Lifecycle | None:
+    return None if value == "all" else Lifecycle(value)
+
+
+@router.post("", status_code=201)
+def create_experiment(body: ExperimentCreate, backend: BackendDep) -> Experiment:
+    return service.create(backend, body.name, description=body.description, tags=body.tags)
+
+
+@router.get("")
+def list_experiments(
+    backend: BackendDep,
+    prefix: str | None = None,
+    lifecycle: str = "active",
+    name_like: str | None = None,
+    limit: int = 1000,
+    offset: int = 0,
+) -> ExperimentList:
+    found = service.list_(
+        backend, prefix=prefix, lifecycle=_lifecycle(lifecycle), name_like=name_like,
+        limit=limit, offset=offset,
+    )
+    return ExperimentList(experiments=found)
+
+
+@router.get("/by-name")
+def get_experiment_by_name(name: str, backend: BackendDep) -> Experiment:
+    return service.get_by_name(backend, name)
+
+
+@router.get("/{experiment_id}")
+def get_experiment(experiment_id: str, backend: BackendDep) -> Experiment:
+    return service.get(backend, experiment_id)
+
+
+@router.patch("/{experiment_id}")
+def update_experiment(experiment_id: str, body: ExperimentUpdate, backend: BackendDep) -> Experiment:
+    return service.update(backend, experiment_id, name=body.name, description=body.description)
+
+
+@router.put("/{experiment_id}/tags")
+def set_experiment_tags(experiment_id: str, body: TagsBody, backend: BackendDep) -> Experiment:
+    return service.set_tags(backend, experiment_id, body.tags)
+
+
+@router.delete("/{experiment_id}", status_code=204)
+def delete_experiment(experiment_id: str, backend: BackendDep, permanent: bool = False) -> Response:
+    service.delete(backend, experiment_id, permanent=permanent)
+    return Response(status_code=204)
+
+
+@router.post("/{experiment_id}/restore")
+def restore_experiment(experiment_id: str, backend: BackendDep) -> Experiment:
+    return service.restore(backend, experiment_id)

@@ -1,0 +1,256 @@
+"""Artifact blob store: content-addressed by SHA-256, behind fsspec, plus logical-path confinement.
+
+This is the only module of modelward that imports fsspec. Blobs live under the root at
+``blobs/<first 2 hex>/<remaining 62 hex>``; writes go to ``tmp/<uuid>`` first and are moved to
+the final name only after the whole content has been hashed, so a final name never holds a
+partial blob. Every read is verified against the digest in the name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import unicodedata
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import BinaryIO, NamedTuple
+from urllib.parse import unquote
+
+from fsspec.core import url_to_fs
+from fsspec.implementations.local import LocalFileSystem
+
+from modelward.errors import IntegrityError, InvalidInput, NotFound
+
+CHUNK_SIZE = 1 << 20
+_DIGEST_RE = re.compile(r"[0-9a-f]{64}")
+# After the single decode, an escape that would still decode to a separator, a dot or NUL
+# is a double-encoded traversal attempt ("%252e%252e%252f" -> "%2e%2e%2f").
+_DANGEROUS_ESCAPE_RE = re.compile(r"%(2e|2f|5c|00)", re.IGNORECASE)
+_SCHEME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:")
+_DRIVE_RE = re.compile(r"^[A-Za-z]:")
+
+
+class BlobInfo(NamedTuple):
+    digest: str
+    size: int
+
+
+def normalize_logical_path(path: str) -> str:
+    """Return the canonical form of a run's logical artifact path, or raise InvalidInput.
+
+    Percent-encoding is decoded exactly once; the string checked is the string returned.
+    """
+    if not isinstance(path, str):
+        raise InvalidInput(f"Artifact path must be a string, got {type(path).__name__}.")
+    try:
+        decoded = unquote(path, errors="strict")
+    except UnicodeDecodeError:
+        message = f"Invalid artifact path {path!r}: its percent-escapes are not UTF-8."
+        raise InvalidInput(message) from None
+    problem = _path_problem(decoded)
+    segments = [s for s in decoded.split("/") if s not in ("", ".")]
+    if problem is None and not segments:
+        problem = "it names no file or directory"
+    if problem is None:
+        problem = next((p for s in segments if (p := _segment_problem(s))), None)
+    if problem is not None:
+        raise InvalidInput(f"Invalid artifact path {path!r}: {problem}.")
+    return "/".join(segments)
+
+
+def _path_problem(decoded: str) -> str | None:
+    if not decoded:
+        return "it is empty"
+    if any(unicodedata.category(ch) == "Cc" for ch in decoded):
+        return "it contains NUL or control characters"
+    if _DANGEROUS_ESCAPE_RE.search(decoded):
+        return "it is percent-encoded more than once"
+    if "\\" in decoded:
+        return "it contains a backslash; use '/' as separator"
+    if decoded.startswith("/"):
+        return "it must be relative, not absolute"
+    if _SCHEME_RE.match(decoded) or "://" in decoded:
+        return "it must be a relative path, not a URI or drive"
+    if decoded.startswith("~"):
+        return "it must not start with '~'"
+    return None
+
+
+def _segment_problem(segment: str) -> str | None:
+    # Windows trims trailing dots and spaces, and NFKC folds look-alike dots ("．．") into "..".
+    folded = unicodedata.normalize("NFKC", segment)
+    if folded.strip(" .") == "" and folded != ".":
+        return "it must not contain '..' segments"
+    if _DRIVE_RE.match(folded):
+        return "it must not contain a drive letter"
+    return None
+
+
+def _check_digest(digest: str) -> str:
+    if not isinstance(digest, str) or not _DIGEST_RE.fullmatch(digest):
+        raise InvalidInput(f"Invalid blob digest {digest!r}: expected 64 lowercase hex characters.")
+    return digest
+
+
+def _not_found(digest: str) -> NotFound:
+    return NotFound(f"Artifact blob {digest} does not exist in the artifact store.")
+
+
+def _corrupted(digest: str, actual: str) -> IntegrityError:
+    return IntegrityError(
+        f"Artifact blob {digest} is corrupted: its content hashes to {actual}. "
+        "Restore the blob from a backup or log the artifact again; do not use this copy."
+    )
+
+
+def _fsync_dir(path: str) -> None:
+    # Makes the rename itself durable, so a committed digest does not vanish after power loss.
+    if os.name == "posix":
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+class ArtifactStore:
+    """Content-addressed blob store under an fsspec root (local path, file://, s3://, memory://)."""
+
+    def __init__(self, root_uri: str, storage_options: dict | None = None) -> None:
+        self._fs, root = url_to_fs(str(root_uri), **(storage_options or {}))
+        self._root = root.rstrip("/")
+        self._local = isinstance(self._fs, LocalFileSystem)
+        if self._local:
+            self._fs.makedirs(self._join("tmp"), exist_ok=True)
+            self._fs.makedirs(self._join("blobs"), exist_ok=True)
+
+    def _join(self, *parts: str) -> str:
+        return "/".join((self._root, *parts))
+
+    def _blob_path(self, digest: str) -> str:
+        _check_digest(digest)
+        return self._join("blobs", digest[:2], digest[2:])
+
+    # -- writing -------------------------------------------------------------------------
+    def put_bytes(self, data: bytes) -> BlobInfo:
+        digest = hashlib.sha256(data).hexdigest()
+        if not self.exists(digest):
+            self._write_and_move(lambda f: f.write(data), lambda: digest)
+        return BlobInfo(digest, len(data))
+
+    def put_file(self, local_path: str | os.PathLike) -> BlobInfo:
+        with open(local_path, "rb") as src:
+            return self.put_stream(src)
+
+    def put_stream(self, fileobj: BinaryIO) -> BlobInfo:
+        hasher, size = hashlib.sha256(), 0
+
+        def copy(dst) -> None:
+            nonlocal size
+            while chunk := fileobj.read(CHUNK_SIZE):
+                hasher.update(chunk)
+                dst.write(chunk)
+                size += len(chunk)
+
+        self._write_and_move(copy, hasher.hexdigest)
+        return BlobInfo(hasher.hexdigest(), size)
+
+    def _write_and_move(
+        self, write: Callable[[BinaryIO], object], digest_of: Callable[[], str]
+    ) -> None:
+        # Same path for every backend: the bytes go to tmp/<uuid>, then a move publishes them.
+        # Locally the move is a rename on the same file system (atomic); on object stores it is
+        # a server-side copy, and an object only becomes visible once complete. Either way the
+        # final name holds the whole blob or nothing. Two writers of one digest write equal bytes.
+        tmp = self._join("tmp", uuid.uuid4().hex)
+        try:
+            with self._fs.open(tmp, "wb") as f:
+                write(f)
+                if self._local:
+                    f.flush()
+                    os.fsync(f.fileno())  # durable before the rename makes it visible
+            digest = digest_of()
+            final = self._blob_path(digest)
+            if not self._fs.exists(final):
+                if self._local:
+                    self._fs.makedirs(self._join("blobs", digest[:2]), exist_ok=True)
+                self._fs.mv(tmp, final)
+                if self._local:
+                    _fsync_dir(self._join("blobs", digest[:2]))
+        finally:
+            if self._fs.exists(tmp):
+                self._fs.rm(tmp)
+
+    # -- reading -------------------------------------------------------------------------
+    def read_bytes(self, digest: str) -> bytes:
+        return b"".join(self.iter_chunks(digest))
+
+    def iter_chunks(self, digest: str, chunk_size: int = CHUNK_SIZE) -> Iterator[bytes]:
+        """Stream a blob; NotFound is raised at once, IntegrityError after the last chunk."""
+        self.size(digest)  # fail early, before a caller starts a response
+        return self._verified_chunks(digest, chunk_size)
+
+    def _verified_chunks(self, digest: str, chunk_size: int) -> Iterator[bytes]:
+        hasher = hashlib.sha256()
+        try:
+            with self._fs.open(self._blob_path(digest), "rb") as f:
+                while chunk := f.read(chunk_size):
+                    hasher.update(chunk)
+                    yield chunk
+        except FileNotFoundError:
+            raise _not_found(digest) from None
+        if hasher.hexdigest() != digest:
+            raise _corrupted(digest, hasher.hexdigest())
+
+    def copy_to(self, digest: str, dest_path: str | os.PathLike) -> None:
+        """Verified download to a local file; the destination appears only when verified."""
+        dest = Path(dest_path)
+        chunks = self.iter_chunks(digest)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex}.part")
+        try:
+            with open(tmp, "wb") as out:
+                for chunk in chunks:
+                    out.write(chunk)
+            os.replace(tmp, dest)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def exists(self, digest: str) -> bool:
+        return self._fs.exists(self._blob_path(digest))
+
+    def size(self, digest: str) -> int:
+        try:
+            return int(self._fs.info(self._blob_path(digest))["size"])
+        except FileNotFoundError:
+            raise _not_found(digest) from None
+
+    # -- maintenance ---------------------------------------------------------------------
+    def delete(self, digest: str) -> None:
+        path = self._blob_path(digest)
+        if not self._fs.exists(path):
+            raise _not_found(digest)
+        self._fs.rm(path)
+
+    def iter_digests(self) -> Iterator[str]:
+        """Every stored blob, one 2-hex prefix at a time (bounded memory for large stores)."""
+        blobs = self._join("blobs")
+        for prefix in sorted(self._ls(blobs)):
+            head = prefix.rstrip("/").rsplit("/", 1)[-1]
+            for name in sorted(self._ls(prefix)):
+                digest = head + name.rstrip("/").rsplit("/", 1)[-1]
+                if _DIGEST_RE.fullmatch(digest):
+                    yield digest
+
+    def _ls(self, path: str) -> list[str]:
+        # Listings must be fresh (garbage collection must see every blob), and object-store
+        # listing caches must not outlive the call, or exists() could miss other writers' blobs.
+        try:
+            self._fs.invalidate_cache(path)
+            return self._fs.ls(path, detail=False)
+        except FileNotFoundError:
+            return []
+        finally:
+            self._fs.invalidate_cache(path)

@@ -1,0 +1,381 @@
+"""Client: the explicit SDK. ``Client()`` is embedded (SQLite and local files in
+``./.modelward``) unless ``MODELWARD_TRACKING_URI`` or ``tracking_uri=`` names a server."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from modelward.domain.tracking import (
+    ArtifactFile,
+    Experiment,
+    LogChunk,
+    Metric,
+    Note,
+    ProcessInfo,
+    Run,
+    RunPage,
+    RunStatus,
+    encode_float,
+)
+from modelward.sdk._http import HttpSession
+from modelward.sdk.batcher import Batcher
+from modelward.settings import Settings
+
+
+def _path(value: str) -> str:
+    return quote(value, safe="")
+
+
+class Experiments:
+    def __init__(self, http: HttpSession) -> None:
+        self._http = http
+
+    def create(
+        self, name: str, *, description: str | None = None, tags: dict[str, str] | None = None
+    ) -> Experiment:
+        body = {"name": name, "description": description, "tags": tags or {}}
+        return Experiment.model_validate(self._http.call("POST", "/api/v1/experiments", json=body))
+
+    def get(self, experiment_id: str) -> Experiment:
+        return Experiment.model_validate(self._http.call("GET", f"/api/v1/experiments/{_path(experiment_id)}"))
+
+    def get_by_name(self, name: str) -> Experiment:
+        data = self._http.call("GET", "/api/v1/experiments/by-name", params={"name": name})
+        return Experiment.model_validate(data)
+
+    def resolve(self, name_or_id: str) -> Experiment:
+        from modelward.errors import NotFound
+
+        try:
+            return self.get_by_name(name_or_id)
+        except NotFound:
+            return self.get(name_or_id)
+
+    def get_or_create(self, name: str) -> Experiment:
+        from modelward.errors import AlreadyExists, NotFound
+
+        try:
+            return self.get_by_name(name)
+        except NotFound:
+            try:
+                return self.create(name)
+            except AlreadyExists:  # another process created it meanwhile
+                return self.get_by_name(name)
+
+    def list(
+        self,
+        *,
+        prefix: str | None = None,
+        lifecycle: str = "active",
+        name_like: str | None = None,
+        limit: int = 1000,
+    ) -> list[Experiment]:
+        params: dict[str, Any] = {"lifecycle": lifecycle, "limit": limit}
+        if prefix:
+            params["prefix"] = prefix
+        if name_like:
+            params["name_like"] = name_like
+        data = self._http.call("GET", "/api/v1/experiments", params=params)
+        return [Experiment.model_validate(item) for item in data["experiments"]]
+
+    def rename(self, experiment_id: str, new_name: str) -> Experiment:
+        data = self._http.call("PATCH", f"/api/v1/experiments/{_path(experiment_id)}", json={"name": new_name})
+        return Experiment.model_validate(data)
+
+    def set_tags(self, experiment_id: str, tags: dict[str, str]) -> Experiment:
+        data = self._http.call("PUT", f"/api/v1/experiments/{_path(experiment_id)}/tags", json={"tags": tags})
+        return Experiment.model_validate(data)
+
+    def delete(self, experiment_id: str, *, permanent: bool = False) -> None:
+        self._http.call(
+            "DELETE", f"/api/v1/experiments/{_path(experiment_id)}",
+            params={"permanent": str(permanent).lower()},
+        )
+
+    def restore(self, experiment_id: str) -> Experiment:
+        return Experiment.model_validate(
+            self._http.call("POST", f"/api/v1/experiments/{_path(experiment_id)}/restore")
+        )
+
+
+class Runs:
+    def __init__(self, http: HttpSession) -> None:
+        self._http = http
+
+    def create(
+        self,
+        experiment_id: str,
+        *,
+        name: str | None = None,
+        parent_run_id: str | None = None,
+        tags: dict[str, str] | None = None,
+        process: ProcessInfo | None = None,
+        environment: dict[str, Any] | None = None,
+        start_time: datetime | None = None,
+    ) -> Run:
+        body = {
+            "experiment_id": experiment_id, "name": name, "parent_run_id": parent_run_id,
+            "tags": tags or {}, "process": (process or ProcessInfo()).model_dump(),
+            "environment": environment or {},
+            "start_time": start_time.isoformat() if start_time else None,
+        }
+        return Run.model_validate(self._http.call("POST", "/api/v1/runs", json=body))
+
+    def get(self, run_id: str) -> Run:
+        return Run.model_validate(self._http.call("GET", f"/api/v1/runs/{_path(run_id)}"))
+
+    def get_many(self, run_ids: Sequence[str]) -> list[Run]:
+        data = self._http.call("POST", "/api/v1/runs/get-many", json={"run_ids": list(run_ids)})
+        return RunPage.model_validate(data).runs
+
+    def rename(self, run_id: str, name: str) -> Run:
+        return Run.model_validate(self._http.call("PATCH", f"/api/v1/runs/{_path(run_id)}", json={"name": name}))
+
+    def end(
+        self,
+        run_id: str,
+        status: RunStatus | str = RunStatus.FINISHED,
+        *,
+        error_message: str | None = None,
+        error_traceback: str | None = None,
+    ) -> Run:
+        body = {"status": RunStatus(status).value, "error_message": error_message,
+                "error_traceback": error_traceback}
+        return Run.model_validate(self._http.call("POST", f"/api/v1/runs/{_path(run_id)}/end", json=body))
+
+    def log_batch(
+        self,
+        run_id: str,
+        *,
+        metrics: Iterable[Metric] | None = None,
+        params: dict[str, Any] | None = None,
+        tags: dict[str, str] | None = None,
+    ) -> None:
+        points = list(metrics or [])
+        self.log_metric_columns(
+            run_id,
+            [m.key for m in points], [m.value for m in points],
+            [m.step for m in points], [m.timestamp_ms for m in points],
+            params=params, tags=tags,
+        )
+
+    def log_metric_columns(
+        self,
+        run_id: str,
+        keys: list[str],
+        values: list[float],
+        steps: list[int] | None = None,
+        timestamps_ms: list[int] | None = None,
+        *,
+        params: dict[str, Any] | None = None,
+        tags: dict[str, str] | None = None,
+    ) -> None:
+        """The bulk path: metric points as parallel lists, in one request."""
+        body: dict[str, Any] = {
+            "params": {k: str(v) for k, v in (params or {}).items()},
+            "tags": {k: str(v) for k, v in (tags or {}).items()},
+        }
+        if keys:
+            body["metrics"] = {
+                "keys": keys,
+                "values": [encode_float(float(v)) for v in values],
+                "steps": steps,
+                "timestamps_ms": timestamps_ms,
+            }
+        self._http.call("POST", f"/api/v1/runs/{_path(run_id)}/batch", json=body)
+
+    def log_metric(self, run_id: str, key: str, value: float, step: int = 0) -> None:
+        self.log_metric_columns(run_id, [key], [value], [step], [int(time.time() * 1000)])
+
+    def log_params(self, run_id: str, params: dict[str, Any]) -> None:
+        self.log_metric_columns(run_id, [], [], params=params)
+
+    def set_tags(self, run_id: str, tags: dict[str, str]) -> None:
+        self.log_metric_columns(run_id, [], [], tags=tags)
+
+    def delete_tag(self, run_id: str, key: str) -> None:
+        self._http.call("DELETE", f"/api/v1/runs/{_path(run_id)}/tags/{quote(key)}")
+
+    def metric_history(self, run_id: str, key: str) -> list[Metric]:
+        data = self._http.call("GET", f"/api/v1/runs/{_path(run_id)}/metrics/{quote(key)}")
+        return [Metric.model_validate(item) for item in data["metrics"]]
+
+    def search(
+        self,
+        experiment_ids: Sequence[str] | None = None,
+        filter: str | None = None,
+        *,
+        order_by: Sequence[str] | None = None,
+        max_results: int = 1000,
+        page_token: str | None = None,
+        lifecycle: str = "active",
+    ) -> RunPage:
+        body = {
+            "experiment_ids": list(experiment_ids) if experiment_ids is not None else None,
+            "filter": filter, "order_by": list(order_by or []), "max_results": max_results,
+            "page_token": page_token, "lifecycle": lifecycle,
+        }
+        return RunPage.model_validate(self._http.call("POST", "/api/v1/runs/search", json=body))
+
+    def search_all(
+        self,
+        experiment_ids: Sequence[str] | None = None,
+        filter: str | None = None,
+        *,
+        order_by: Sequence[str] | None = None,
+        page_size: int = 1000,
+    ) -> Iterator[Run]:
+        """Every matching run, page after page."""
+        token = None
+        while True:
+            page = self.search(
+                experiment_ids, filter, order_by=order_by, max_results=page_size, page_token=token
+            )
+            yield from page.runs
+            token = page.next_page_token
+            if not token:
+                return
+
+    def delete(self, run_id: str, *, permanent: bool = False) -> None:
+        self._http.call("DELETE", f"/api/v1/runs/{_path(run_id)}", params={"permanent": str(permanent).lower()})
+
+    def restore(self, run_id: str) -> Run:
+        return Run.model_validate(self._http.call("POST", f"/api/v1/runs/{_path(run_id)}/restore"))
+
+    def add_note(self, run_id: str, text: str) -> Note:
+        return Note.model_validate(self._http.call("POST", f"/api/v1/runs/{_path(run_id)}/notes", json={"text": text}))
+
+    def update_note(self, run_id: str, note_id: int, text: str) -> Note:
+        data = self._http.call("PATCH", f"/api/v1/runs/{_path(run_id)}/notes/{note_id}", json={"text": text})
+        return Note.model_validate(data)
+
+    def notes(self, run_id: str) -> list[Note]:
+        data = self._http.call("GET", f"/api/v1/runs/{_path(run_id)}/notes")
+        return [Note.model_validate(item) for item in data["notes"]]
+
+    def append_logs(self, run_id: str, chunks: list[tuple[str, str]]) -> None:
+        self._http.call("POST", f"/api/v1/runs/{_path(run_id)}/logs", json={"chunks": chunks})
+
+    def logs(self, run_id: str, *, after_seq: int = 0, limit: int = 1000) -> list[LogChunk]:
+        data = self._http.call(
+            "GET", f"/api/v1/runs/{_path(run_id)}/logs", params={"after_seq": after_seq, "limit": limit}
+        )
+        return [LogChunk.model_validate(item) for item in data["chunks"]]
+
+
+class Artifacts:
+    def __init__(self, http: HttpSession) -> None:
+        self._http = http
+
+    def upload(self, run_id: str, local_path: str | os.PathLike[str], artifact_path: str | None = None) -> list[ArtifactFile]:
+        """A file, or a folder's files, under the run's logical ``artifact_path``."""
+        source = Path(local_path)
+        if source.is_dir():
+            files = sorted(p for p in source.rglob("*") if p.is_file())
+            base = artifact_path or ""
+            return [
+                self.upload_file(run_id, f, "/".join(filter(None, [base, f.relative_to(source).as_posix()])))
+                for f in files
+            ]
+        target = "/".join(filter(None, [artifact_path, source.name]))
+        return [self.upload_file(run_id, source, target)]
+
+    def upload_file(self, run_id: str, local_file: Path, logical_path: str) -> ArtifactFile:
+        with open(local_file, "rb") as handle:
+            return self.upload_bytes(run_id, logical_path, _chunks(handle))
+
+    def upload_bytes(self, run_id: str, logical_path: str, data: bytes | Iterator[bytes]) -> ArtifactFile:
+        url = f"/api/v1/runs/{_path(run_id)}/artifacts/{quote(logical_path)}"
+        return ArtifactFile.model_validate(self._http.call("PUT", url, content=data))
+
+    def list(self, run_id: str, prefix: str = "") -> list[ArtifactFile]:
+        data = self._http.call("GET", f"/api/v1/runs/{_path(run_id)}/artifacts", params={"prefix": prefix})
+        return [ArtifactFile.model_validate(item) for item in data["files"]]
+
+    def iter_bytes(self, run_id: str, logical_path: str) -> Iterator[bytes]:
+        return self._http.stream(f"/api/v1/runs/{_path(run_id)}/artifacts/{quote(logical_path)}")
+
+    def read_bytes(self, run_id: str, logical_path: str) -> bytes:
+        return b"".join(self.iter_bytes(run_id, logical_path))
+
+    def download(self, run_id: str, logical_path: str, dest: str | os.PathLike[str]) -> Path:
+        """One file, or every file under a folder path, into ``dest`` (a folder)."""
+        dest = Path(dest)
+        files = [f for f in self.list(run_id, logical_path)] or [None]
+        written = []
+        for item in files:
+            path = item.path if item else logical_path
+            relative = path[len(logical_path):].lstrip("/") if item else Path(path).name
+            target = dest / (relative or Path(path).name)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            partial = target.with_name(target.name + ".part")
+            with open(partial, "wb") as out:
+                for chunk in self.iter_bytes(run_id, path):
+                    out.write(chunk)
+            partial.replace(target)
+            written.append(target)
+        return written[0] if len(written) == 1 else dest
+
+
+def _chunks(handle: Any, size: int = 1 << 20) -> Iterator[bytes]:
+    while chunk := handle.read(size):
+        yield chunk
+
+
+class Client:
+    """``Client()`` embedded, ``Client("http://host:5000")`` remote; the same calls either way."""
+
+    def __init__(
+        self,
+        tracking_uri: str | None = None,
+        *,
+        settings: Settings | None = None,
+        token: str | None = None,
+    ) -> None:
+        settings = settings or Settings()
+        if tracking_uri is not None:
+            settings = settings.model_copy(update={"tracking_uri": tracking_uri})
+        self.settings = settings
+        self.http = HttpSession(settings, token=token)
+        self.experiments = Experiments(self.http)
+        self.runs = Runs(self.http)
+        self.artifacts = Artifacts(self.http)
+        self._batcher: Batcher | None = None
+
+    @property
+    def batcher(self) -> Batcher:
+        if self._batcher is None:
+            self._batcher = Batcher(self.runs.log_metric_columns, self.runs.append_logs)
+        return self._batcher
+
+    def flush(self) -> None:
+        if self._batcher is not None:
+            self._batcher.flush()
+
+    def gc(self, *, dry_run: bool = False, grace_seconds: float = 3600) -> dict[str, Any]:
+        """Remove artifact blobs nothing references any more (older than the grace period)."""
+        params = {"dry_run": str(dry_run).lower(), "grace_seconds": grace_seconds}
+        return self.http.call("POST", "/api/v1/gc", params=params)  # type: ignore[no-any-return]
+
+    def compare(self, run_ids: Sequence[str]) -> Any:
+        """Runs side by side as a pandas DataFrame: one row per run, params and metrics as columns."""
+        from modelward.sdk.tables import runs_frame
+
+        return runs_frame(self.runs.get_many(run_ids))
+
+    def close(self) -> None:
+        if self._batcher is not None:
+            self._batcher.close()
+        self.http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

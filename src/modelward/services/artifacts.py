@@ -1,0 +1,48 @@
+"""Run artifacts: bytes stored once by digest, named per run by a confined logical path."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import BinaryIO
+
+from modelward.artifacts import normalize_logical_path
+from modelward.domain.tracking import ArtifactFile
+from modelward.services.backend import Backend
+from modelward.services.runs import _writable_pk
+from modelward.store import artifact_index
+from modelward.store import runs as run_store
+
+
+def upload(backend: Backend, run_id: str, path: str, stream: BinaryIO) -> ArtifactFile:
+    logical = normalize_logical_path(path)
+    with backend.read() as session:
+        _writable_pk(session, run_id)
+    # Bytes first, row second: a crash in between leaves an unreferenced blob for gc,
+    # never a row naming bytes that are not there.
+    blob = backend.artifacts.put_stream(stream)
+    with backend.write() as session:
+        run_pk = _writable_pk(session, run_id)
+        return artifact_index.record(session, run_pk, logical, blob.digest, blob.size)
+
+
+def list_(backend: Backend, run_id: str, prefix: str = "") -> list[ArtifactFile]:
+    if prefix:
+        prefix = normalize_logical_path(prefix)
+    with backend.read() as session:
+        return artifact_index.list_(session, run_store.pk_of(session, run_id), prefix)
+
+
+def stat(backend: Backend, run_id: str, path: str) -> ArtifactFile:
+    logical = normalize_logical_path(path)
+    with backend.read() as session:
+        return artifact_index.get(session, run_store.pk_of(session, run_id), logical)
+
+
+def open_chunks(backend: Backend, run_id: str, path: str) -> tuple[ArtifactFile, Iterator[bytes]]:
+    """The artifact's record and its verified bytes, streamed."""
+    info = stat(backend, run_id, path)
+    return info, backend.artifacts.iter_chunks(info.digest)
+
+
+def read_bytes(backend: Backend, run_id: str, path: str) -> bytes:
+    return backend.artifacts.read_bytes(stat(backend, run_id, path).digest)

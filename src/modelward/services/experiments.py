@@ -1,0 +1,112 @@
+"""Experiment use cases: create, find, organise in folders, rename, delete, restore, purge."""
+
+from __future__ import annotations
+
+from modelward.domain.names import new_id, validate_hierarchical_name, validate_key
+from modelward.domain.tracking import Experiment, Lifecycle
+from modelward.errors import Conflict, NotFound
+from modelward.services.backend import Backend
+from modelward.store import experiments as store
+
+DEFAULT_EXPERIMENT = "Default"
+
+
+def create(
+    backend: Backend,
+    name: str,
+    *,
+    description: str | None = None,
+    tags: dict[str, str] | None = None,
+) -> Experiment:
+    validate_hierarchical_name(name, "experiment")
+    for key in tags or {}:
+        validate_key(key, "experiment tag")
+    with backend.write() as session:
+        return store.create(
+            session, experiment_id=new_id(), name=name, description=description, tags=tags
+        )
+
+
+def get(backend: Backend, experiment_id: str) -> Experiment:
+    with backend.read() as session:
+        return store.get(session, experiment_id)
+
+
+def get_by_name(backend: Backend, name: str) -> Experiment:
+    with backend.read() as session:
+        found = store.find_by_name(session, name)
+    if found is None:
+        raise NotFound(f"experiment '{name}' does not exist")
+    return found
+
+
+def resolve(backend: Backend, name_or_id: str) -> Experiment:
+    """An experiment by id, falling back to its name."""
+    with backend.read() as session:
+        found = store.find_by_name(session, name_or_id)
+        if found is not None:
+            return found
+        return store.get(session, name_or_id)
+
+
+def get_or_create(backend: Backend, name: str) -> Experiment:
+    with backend.read() as session:
+        found = store.find_by_name(session, name)
+    if found is not None:
+        if found.lifecycle is Lifecycle.DELETED:
+            raise Conflict(
+                f"experiment '{name}' is deleted; restore it or purge it to reuse the name"
+            )
+        return found
+    return create(backend, name)
+
+
+def list_(
+    backend: Backend,
+    *,
+    prefix: str | None = None,
+    lifecycle: Lifecycle | None = Lifecycle.ACTIVE,
+    name_like: str | None = None,
+    limit: int = 1000,
+    offset: int = 0,
+) -> list[Experiment]:
+    with backend.read() as session:
+        return store.list_(
+            session, prefix=prefix, lifecycle=lifecycle, name_like=name_like, limit=limit, offset=offset
+        )
+
+
+def update(
+    backend: Backend, experiment_id: str, *, name: str | None = None, description: str | None = None
+) -> Experiment:
+    if name is not None:
+        validate_hierarchical_name(name, "experiment")
+    with backend.write() as session:
+        return store.update(session, experiment_id, name=name, description=description)
+
+
+def set_tags(backend: Backend, experiment_id: str, tags: dict[str, str]) -> Experiment:
+    for key in tags:
+        validate_key(key, "experiment tag")
+    with backend.write() as session:
+        store.get(session, experiment_id)
+        store.set_tags(session, experiment_id, tags)
+        return store.get(session, experiment_id)
+
+
+def delete(backend: Backend, experiment_id: str, *, permanent: bool = False) -> None:
+    """Soft delete (restorable, name kept) or permanent delete (rows gone, name free).
+
+    A permanent delete leaves the artifact blobs in place: ``gc`` removes the ones
+    nothing references any more, after the transaction that orphaned them committed.
+    """
+    with backend.write() as session:
+        if permanent:
+            store.purge(session, experiment_id)
+        else:
+            store.set_lifecycle(session, experiment_id, Lifecycle.DELETED)
+
+
+def restore(backend: Backend, experiment_id: str) -> Experiment:
+    with backend.write() as session:
+        return store.set_lifecycle(session, experiment_id, Lifecycle.ACTIVE)

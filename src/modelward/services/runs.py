@@ -1,0 +1,277 @@
+"""Run use cases: start, log, end, search, compare, annotate, delete."""
+
+from __future__ import annotations
+
+import base64
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from modelward.domain.actors import Actor
+from modelward.domain.names import (
+    MAX_PARAM_VALUE_LENGTH,
+    MAX_TAG_VALUE_LENGTH,
+    new_id,
+    validate_key,
+    validate_value,
+)
+from modelward.domain.search import parse_filter, parse_order_by
+from modelward.domain.tracking import (
+    Lifecycle,
+    LogChunk,
+    Metric,
+    Note,
+    ProcessInfo,
+    Run,
+    RunPage,
+    RunStatus,
+)
+from modelward.errors import Conflict, InvalidInput
+from modelward.services.backend import Backend
+from modelward.store import experiments as experiment_store
+from modelward.store import notes as note_store
+from modelward.store import run_logs as log_store
+from modelward.store import runs as store
+from modelward.store.rows import RunRow
+
+MAX_RESULTS_LIMIT = 50_000
+MAX_METRICS_PER_BATCH = 100_000
+
+
+def _writable_pk(session: Session, run_id: str) -> int:
+    row = session.execute(select(RunRow.pk, RunRow.lifecycle).where(RunRow.id == run_id)).first()
+    if row is None:
+        store.pk_of(session, run_id)  # raises NotFound naming the run
+    assert row is not None
+    if row.lifecycle != Lifecycle.ACTIVE.value:
+        raise Conflict(f"run '{run_id}' is deleted; restore it before logging to it")
+    return row.pk
+
+
+def start(
+    backend: Backend,
+    actor: Actor,
+    *,
+    experiment_id: str,
+    name: str | None = None,
+    parent_run_id: str | None = None,
+    tags: dict[str, str] | None = None,
+    process: ProcessInfo | None = None,
+    environment: dict[str, Any] | None = None,
+    start_time: datetime | None = None,
+    status: RunStatus = RunStatus.RUNNING,
+) -> Run:
+    for key, value in (tags or {}).items():
+        validate_key(key, "tag")
+        validate_value(value, "tag", MAX_TAG_VALUE_LENGTH)
+    process = process or ProcessInfo()
+    with backend.write() as session:
+        experiment = experiment_store.get(session, experiment_id)
+        if experiment.lifecycle is not Lifecycle.ACTIVE:
+            raise Conflict(f"experiment '{experiment.name}' is deleted; restore it to add runs")
+        if parent_run_id is not None:
+            store.pk_of(session, parent_run_id)
+        run = store.create(
+            session,
+            id=new_id(),
+            experiment_id=experiment_id,
+            name=name,
+            status=status.value,
+            lifecycle=Lifecycle.ACTIVE.value,
+            user=actor.name,
+            parent_run_id=parent_run_id,
+            start_time=start_time or datetime.now(UTC),
+            pipeline_run_id=process.pipeline_run_id,
+            trigger_type=process.trigger_type,
+            process_type=process.process_type,
+            step_name=process.step_name,
+            environment=environment or {},
+        )
+        if tags:
+            store.set_tags(session, store.pk_of(session, run.id), tags)
+            run = store.get(session, run.id)
+        return run
+
+
+def get(backend: Backend, run_id: str) -> Run:
+    with backend.read() as session:
+        return store.get(session, run_id)
+
+
+def end(
+    backend: Backend,
+    run_id: str,
+    *,
+    status: RunStatus = RunStatus.FINISHED,
+    error_message: str | None = None,
+    error_traceback: str | None = None,
+    end_time: datetime | None = None,
+) -> Run:
+    """Record how a run ended: FINISHED, FAILED (with the error) or KILLED."""
+    fields: dict[str, Any] = {"status": status.value}
+    if status.is_terminal:
+        fields["end_time"] = end_time or datetime.now(UTC)
+    if error_message is not None:
+        fields["error_message"] = error_message
+    if error_traceback is not None:
+        fields["error_traceback"] = error_traceback
+    with backend.write() as session:
+        _writable_pk(session, run_id)
+        return store.update(session, run_id, **fields)
+
+
+def rename(backend: Backend, run_id: str, name: str) -> Run:
+    with backend.write() as session:
+        _writable_pk(session, run_id)
+        return store.update(session, run_id, name=name)
+
+
+def _check_params(params: dict[str, str]) -> dict[str, str]:
+    checked = {}
+    for key, value in params.items():
+        validate_key(key, "param")
+        checked[key] = validate_value(str(value), "param", MAX_PARAM_VALUE_LENGTH)
+    return checked
+
+
+def _check_tags(tags: dict[str, str]) -> dict[str, str]:
+    for key, value in tags.items():
+        validate_key(key, "tag")
+        validate_value(value, "tag", MAX_TAG_VALUE_LENGTH)
+    return tags
+
+
+def log_batch(
+    backend: Backend,
+    run_id: str,
+    *,
+    metric_keys: Sequence[str] = (),
+    metric_values: Sequence[float] = (),
+    metric_steps: Sequence[int] | None = None,
+    metric_timestamps_ms: Sequence[int] | None = None,
+    params: dict[str, str] | None = None,
+    tags: dict[str, str] | None = None,
+) -> None:
+    """Params, tags and metric points in one transaction: all of them or none."""
+    count = len(metric_keys)
+    if count > MAX_METRICS_PER_BATCH:
+        raise InvalidInput(f"a batch holds at most {MAX_METRICS_PER_BATCH} metric points, got {count}")
+    steps = metric_steps if metric_steps is not None else [0] * count
+    now_ms = int(time.time() * 1000)
+    stamps = metric_timestamps_ms if metric_timestamps_ms is not None else [now_ms] * count
+    if not (len(metric_values) == len(steps) == len(stamps) == count):
+        raise InvalidInput("metric keys, values, steps and timestamps must have the same length")
+    for key in set(metric_keys):
+        validate_key(key, "metric")
+    params = _check_params(params or {})
+    tags = _check_tags(tags or {})
+    with backend.write() as session:
+        run_pk = _writable_pk(session, run_id)
+        store.log_params(session, run_pk, params)
+        store.set_tags(session, run_pk, tags)
+        store.log_metrics(session, run_pk, metric_keys, metric_values, steps, stamps)
+
+
+def delete_tag(backend: Backend, run_id: str, key: str) -> None:
+    with backend.write() as session:
+        store.delete_tag(session, _writable_pk(session, run_id), key)
+
+
+def metric_history(backend: Backend, run_id: str, key: str) -> list[Metric]:
+    with backend.read() as session:
+        return store.metric_history(session, store.pk_of(session, run_id), key)
+
+
+def _decode_page_token(token: str | None) -> int:
+    if not token:
+        return 0
+    try:
+        offset = int(base64.urlsafe_b64decode(token.encode()).decode().removeprefix("offset:"))
+    except ValueError as exc:
+        raise InvalidInput(f"invalid page token {token!r}") from exc
+    if offset < 0:
+        raise InvalidInput(f"invalid page token {token!r}")
+    return offset
+
+
+def _encode_page_token(offset: int) -> str:
+    return base64.urlsafe_b64encode(f"offset:{offset}".encode()).decode()
+
+
+def search(
+    backend: Backend,
+    *,
+    experiment_ids: Sequence[str] | None = None,
+    filter: str | None = None,
+    order_by: Sequence[str] | None = None,
+    lifecycle: Lifecycle | None = Lifecycle.ACTIVE,
+    max_results: int = 1000,
+    page_token: str | None = None,
+) -> RunPage:
+    if not 1 <= max_results <= MAX_RESULTS_LIMIT:
+        raise InvalidInput(f"max_results must be between 1 and {MAX_RESULTS_LIMIT}, got {max_results}")
+    expr = parse_filter(filter)
+    order = parse_order_by(list(order_by or []))
+    offset = _decode_page_token(page_token)
+    with backend.read() as session:
+        runs, more = store.search(
+            session, experiment_ids=experiment_ids, expr=expr, order=order,
+            lifecycle=lifecycle, limit=max_results, offset=offset,
+        )
+    return RunPage(runs=runs, next_page_token=_encode_page_token(offset + max_results) if more else None)
+
+
+def get_many(backend: Backend, run_ids: Sequence[str]) -> list[Run]:
+    with backend.read() as session:
+        return store.get_many(session, run_ids)
+
+
+def delete(backend: Backend, run_id: str, *, permanent: bool = False) -> None:
+    with backend.write() as session:
+        if permanent:
+            store.purge(session, run_id)
+        else:
+            store.set_lifecycle(session, run_id, Lifecycle.DELETED, datetime.now(UTC))
+
+
+def restore(backend: Backend, run_id: str) -> Run:
+    with backend.write() as session:
+        store.set_lifecycle(session, run_id, Lifecycle.ACTIVE, None)
+        return store.get(session, run_id)
+
+
+def add_note(backend: Backend, actor: Actor, run_id: str, text: str) -> Note:
+    if not text.strip():
+        raise InvalidInput("a note needs some text")
+    with backend.write() as session:
+        return note_store.add(session, store.pk_of(session, run_id), author=actor.name, text=text)
+
+
+def update_note(backend: Backend, actor: Actor, run_id: str, note_id: int, text: str) -> Note:
+    if not text.strip():
+        raise InvalidInput("a note needs some text")
+    with backend.write() as session:
+        return note_store.update(session, store.pk_of(session, run_id), note_id, text=text)
+
+
+def notes(backend: Backend, run_id: str) -> list[Note]:
+    with backend.read() as session:
+        return note_store.list_(session, store.pk_of(session, run_id))
+
+
+def append_logs(backend: Backend, run_id: str, chunks: Sequence[tuple[str, str]]) -> int:
+    for stream, _ in chunks:
+        if stream not in ("stdout", "stderr"):
+            raise InvalidInput(f"log stream must be 'stdout' or 'stderr', got {stream!r}")
+    with backend.write() as session:
+        return log_store.append(session, store.pk_of(session, run_id), chunks)
+
+
+def read_logs(backend: Backend, run_id: str, *, after_seq: int = 0, limit: int = 1000) -> list[LogChunk]:
+    with backend.read() as session:
+        return log_store.read(session, store.pk_of(session, run_id), after_seq=after_seq, limit=limit)
+

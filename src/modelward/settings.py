@@ -1,0 +1,73 @@
+"""Settings: one class, read from arguments, ``MODELWARD_*`` variables and a TOML file.
+
+Precedence, highest first: constructor arguments, environment variables, the config
+file (``$MODELWARD_CONFIG`` or ``./modelward.toml``), defaults. Nothing is read at
+import time: the CLI, the SDK and ``create_app`` each build a ``Settings()``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+DEFAULT_HOME = ".modelward"
+
+
+def _config_file() -> Path:
+    return Path(os.environ.get("MODELWARD_CONFIG", "modelward.toml"))
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MODELWARD_", extra="ignore")
+
+    home: Path = Field(
+        default=Path(DEFAULT_HOME),
+        description="Project-local folder holding the embedded database and artifacts.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of the store; default: SQLite file in `home`.",
+    )
+    artifact_root: str | None = Field(
+        default=None,
+        description="fsspec URI where artifact blobs live; default: `home`/artifacts.",
+    )
+    tracking_uri: str | None = Field(
+        default=None,
+        description="http(s) URL of a modelward server; unset means embedded (in-process).",
+    )
+    max_request_bytes: int = Field(
+        default=64 * 1024 * 1024, description="Largest request body the server accepts."
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml = TomlConfigSettingsSource(settings_cls, toml_file=_config_file())
+        return (init_settings, env_settings, toml)
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.home / 'modelward.db').resolve()}"
+
+    @property
+    def resolved_artifact_root(self) -> str:
+        if self.artifact_root:
+            return self.artifact_root
+        return str((self.home / "artifacts").resolve())

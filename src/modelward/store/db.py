@@ -1,0 +1,142 @@
+"""Engines, units of work and schema migrations.
+
+SQLite gets WAL (readers never block the writer, and a killed writer leaves a
+consistent file), a busy timeout (several processes may log to one project) and
+foreign keys. Stores never commit: ``unit_of_work`` does, once, for the whole use case.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from modelward.errors import ServiceUnavailable
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+# The newest migration; tests/store/test_migrations.py checks it equals alembic's head.
+HEAD_REVISION = "0001"
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+_READ_ONLY = "modelward_read_only"
+
+
+def make_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        return _make_sqlite_engine(url)
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        url = "postgresql+psycopg://" + url.split("://", 1)[1]
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+
+
+def _make_sqlite_engine(url: str) -> Engine:
+    database = url.split(":///", 1)[1] if ":///" in url else ""
+    if database and database != ":memory:":
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(
+        url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False}
+    )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record):  # type: ignore[no-untyped-def]
+        # pysqlite's own transaction handling would defer BEGIN; we issue it ourselves
+        # (see _on_begin) so that writers take the lock up front and never deadlock.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection):  # type: ignore[no-untyped-def]
+        if connection.get_execution_options().get(_READ_ONLY):
+            connection.exec_driver_sql("BEGIN")
+        else:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+@contextmanager
+def unit_of_work(engine: Engine) -> Iterator[Session]:
+    """One transaction: commit on success, roll back on any exception."""
+    session = Session(engine, expire_on_commit=False)
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+@contextmanager
+def read_only(engine: Engine) -> Iterator[Session]:
+    """A session for queries; nothing is committed, and on SQLite no write lock is taken."""
+    session = Session(engine.execution_options(**{_READ_ONLY: True}), expire_on_commit=False)
+    try:
+        yield session
+    finally:
+        session.rollback()
+        session.close()
+
+
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+def current_revision(engine: Engine) -> str | None:
+    with engine.connect() as connection:
+        try:
+            row = connection.execute(text("SELECT version_num FROM alembic_version")).first()
+        except OperationalError:
+            return None
+        except Exception as exc:  # PostgreSQL: UndefinedTable arrives as ProgrammingError
+            if "alembic_version" in str(exc):
+                return None
+            raise
+        return row[0] if row else None
+
+
+def _alembic_config(engine: Engine):  # type: ignore[no-untyped-def]
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.attributes["engine"] = engine
+    return config
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Bring the schema to ``revision``; safe to call from several processes at once."""
+    from alembic import command
+
+    for attempt in range(5):
+        try:
+            command.upgrade(_alembic_config(engine), revision)
+            return
+        except OperationalError:
+            # Another process is migrating the same SQLite file: wait and check again.
+            time.sleep(0.2 * (attempt + 1))
+            if current_revision(engine) == HEAD_REVISION:
+                return
+    raise ServiceUnavailable("could not migrate the database: it stayed locked by another process")
+
+
+def ensure_schema(engine: Engine) -> None:
+    """Migrate when the database is behind; cheap when it is already current."""
+    if current_revision(engine) != HEAD_REVISION:
+        upgrade(engine)
+
+
+def downgrade(engine: Engine, revision: str) -> None:
+    from alembic import command
+
+    command.downgrade(_alembic_config(engine), revision)

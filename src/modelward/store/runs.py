@@ -1,0 +1,245 @@
+"""Run queries: the run itself, its params, tags, metrics, and search. Never commit."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func, select, tuple_
+from sqlalchemy.orm import Session
+
+from modelward.domain.search import Expr, OrderKey
+from modelward.domain.tracking import Lifecycle, Metric, ProcessInfo, Run, RunStatus
+from modelward.errors import InvalidInput, NotFound
+from modelward.store.dialect import aware, upsert
+from modelward.store.rows import LatestMetricRow, MetricRow, ParamRow, RunRow, TagRow
+from modelward.store.search import apply_order, run_filter_clause
+
+
+def _row(session: Session, run_id: str) -> RunRow:
+    row = session.scalar(select(RunRow).where(RunRow.id == run_id))
+    if row is None:
+        raise NotFound(f"run '{run_id}' does not exist")
+    return row
+
+
+def pk_of(session: Session, run_id: str) -> int:
+    pk = session.scalar(select(RunRow.pk).where(RunRow.id == run_id))
+    if pk is None:
+        raise NotFound(f"run '{run_id}' does not exist")
+    return pk
+
+
+def row_of(session: Session, run_id: str) -> RunRow:
+    return _row(session, run_id)
+
+
+def _to_entity(
+    row: RunRow, params: dict[str, str], metrics: dict[str, float], tags: dict[str, str]
+) -> Run:
+    return Run(
+        id=row.id,
+        experiment_id=row.experiment_id,
+        name=row.name,
+        status=RunStatus(row.status),
+        lifecycle=Lifecycle(row.lifecycle),
+        user=row.user,
+        parent_run_id=row.parent_run_id,
+        start_time=aware(row.start_time),
+        end_time=aware(row.end_time) if row.end_time else None,
+        error_message=row.error_message,
+        error_traceback=row.error_traceback,
+        process=ProcessInfo(
+            pipeline_run_id=row.pipeline_run_id,
+            trigger_type=row.trigger_type,
+            process_type=row.process_type,
+            step_name=row.step_name,
+        ),
+        environment=row.environment or {},
+        params=params,
+        metrics=metrics,
+        tags=tags,
+    )
+
+
+def _entities(session: Session, rows: Sequence[RunRow]) -> list[Run]:
+    """Runs with their data, in three queries whatever the number of runs."""
+    pks = [row.pk for row in rows]
+    params: dict[int, dict[str, str]] = {pk: {} for pk in pks}
+    tags: dict[int, dict[str, str]] = {pk: {} for pk in pks}
+    metrics: dict[int, dict[str, float]] = {pk: {} for pk in pks}
+    if pks:
+        for run_pk, key, value in session.execute(
+            select(ParamRow.run_pk, ParamRow.key, ParamRow.value).where(ParamRow.run_pk.in_(pks))
+        ):
+            params[run_pk][key] = value
+        for run_pk, key, value in session.execute(
+            select(TagRow.run_pk, TagRow.key, TagRow.value).where(TagRow.run_pk.in_(pks))
+        ):
+            tags[run_pk][key] = value
+        for run_pk, key, value in session.execute(
+            select(LatestMetricRow.run_pk, LatestMetricRow.key, LatestMetricRow.value).where(
+                LatestMetricRow.run_pk.in_(pks)
+            )
+        ):
+            metrics[run_pk][key] = value
+    return [_to_entity(row, params[row.pk], metrics[row.pk], tags[row.pk]) for row in rows]
+
+
+def create(session: Session, **fields: Any) -> Run:
+    row = RunRow(**fields)
+    session.add(row)
+    session.flush()
+    return _entities(session, [row])[0]
+
+
+def get(session: Session, run_id: str) -> Run:
+    return _entities(session, [_row(session, run_id)])[0]
+
+
+def get_many(session: Session, run_ids: Sequence[str]) -> list[Run]:
+    rows = {row.id: row for row in session.scalars(select(RunRow).where(RunRow.id.in_(run_ids)))}
+    missing = [run_id for run_id in run_ids if run_id not in rows]
+    if missing:
+        raise NotFound(f"run '{missing[0]}' does not exist")
+    return _entities(session, [rows[run_id] for run_id in run_ids])
+
+
+def update(session: Session, run_id: str, **fields: Any) -> Run:
+    row = _row(session, run_id)
+    for name, value in fields.items():
+        setattr(row, name, value)
+    session.flush()
+    return get(session, run_id)
+
+
+def set_lifecycle(session: Session, run_id: str, lifecycle: Lifecycle, when: datetime | None) -> None:
+    row = _row(session, run_id)
+    row.lifecycle = lifecycle.value
+    row.deleted_at = when if lifecycle is Lifecycle.DELETED else None
+    session.flush()
+
+
+def purge(session: Session, run_id: str) -> None:
+    session.execute(delete(RunRow).where(RunRow.id == _row(session, run_id).id))
+
+
+def log_params(session: Session, run_pk: int, params: dict[str, str]) -> None:
+    """Params are write-once: the same value again is fine, a different one is refused."""
+    if not params:
+        return
+    existing: dict[str, str] = {
+        key: value
+        for key, value in session.execute(
+            select(ParamRow.key, ParamRow.value).where(
+                ParamRow.run_pk == run_pk, ParamRow.key.in_(list(params))
+            )
+        )
+    }
+    for key, old in existing.items():
+        if old != params[key]:
+            raise InvalidInput(
+                f"param '{key}' was already logged with value '{old}'; "
+                f"refusing to change it to '{params[key]}' (params are immutable)"
+            )
+    new = [{"run_pk": run_pk, "key": k, "value": v} for k, v in params.items() if k not in existing]
+    if new:
+        session.execute(ParamRow.__table__.insert(), new)
+
+
+def set_tags(session: Session, run_pk: int, tags: dict[str, str]) -> None:
+    upsert(
+        session,
+        TagRow,
+        [{"run_pk": run_pk, "key": k, "value": v} for k, v in tags.items()],
+        keys=["run_pk", "key"],
+        update=["value"],
+    )
+
+
+def delete_tag(session: Session, run_pk: int, key: str) -> None:
+    result = session.execute(delete(TagRow).where(TagRow.run_pk == run_pk, TagRow.key == key))
+    if result.rowcount == 0:  # type: ignore[attr-defined]
+        raise NotFound(f"tag '{key}' does not exist on this run")
+
+
+def log_metrics(
+    session: Session,
+    run_pk: int,
+    keys: Sequence[str],
+    values: Sequence[float],
+    steps: Sequence[int],
+    timestamps_ms: Sequence[int],
+) -> None:
+    """Append metric points and move each key's latest value forward."""
+    rows = [
+        {"run_pk": run_pk, "key": k, "value": v, "step": s, "timestamp_ms": t}
+        for k, v, s, t in zip(keys, values, steps, timestamps_ms, strict=True)
+    ]
+    if not rows:
+        return
+    session.execute(MetricRow.__table__.insert(), rows)
+    newest: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        held = newest.get(row["key"])
+        if held is None or (row["step"], row["timestamp_ms"]) >= (held["step"], held["timestamp_ms"]):
+            newest[row["key"]] = row
+    upsert(
+        session,
+        LatestMetricRow,
+        list(newest.values()),
+        keys=["run_pk", "key"],
+        update=["value", "step", "timestamp_ms"],
+        where=lambda excluded: tuple_(excluded.step, excluded.timestamp_ms)
+        >= tuple_(LatestMetricRow.step, LatestMetricRow.timestamp_ms),
+    )
+
+
+def metric_history(session: Session, run_pk: int, key: str) -> list[Metric]:
+    rows = session.execute(
+        select(MetricRow.key, MetricRow.value, MetricRow.step, MetricRow.timestamp_ms)
+        .where(MetricRow.run_pk == run_pk, MetricRow.key == key)
+        .order_by(MetricRow.step, MetricRow.timestamp_ms, MetricRow.id)
+    )
+    return [Metric(key=k, value=v, step=s, timestamp_ms=t) for k, v, s, t in rows]
+
+
+def metric_keys(session: Session, run_pk: int) -> list[str]:
+    return list(
+        session.scalars(
+            select(LatestMetricRow.key).where(LatestMetricRow.run_pk == run_pk).order_by(LatestMetricRow.key)
+        )
+    )
+
+
+def search(
+    session: Session,
+    *,
+    experiment_ids: Sequence[str] | None,
+    expr: Expr | None,
+    order: list[OrderKey],
+    lifecycle: Lifecycle | None,
+    limit: int,
+    offset: int,
+) -> tuple[list[Run], bool]:
+    """One page of runs, and whether another page follows."""
+    stmt = select(RunRow).where(run_filter_clause(expr))
+    if experiment_ids is not None:
+        stmt = stmt.where(RunRow.experiment_id.in_(list(experiment_ids)))
+    if lifecycle is not None:
+        stmt = stmt.where(RunRow.lifecycle == lifecycle.value)
+    stmt = apply_order(stmt, order).limit(limit + 1).offset(offset)
+    rows = list(session.scalars(stmt))
+    return _entities(session, rows[:limit]), len(rows) > limit
+
+
+def count(session: Session, experiment_id: str | None = None) -> int:
+    stmt = select(func.count()).select_from(RunRow)
+    if experiment_id is not None:
+        stmt = stmt.where(RunRow.experiment_id == experiment_id)
+    return session.scalar(stmt) or 0
+
+
+def children_of(session: Session, run_id: str) -> list[str]:
+    return list(session.scalars(select(RunRow.id).where(RunRow.parent_run_id == run_id)))

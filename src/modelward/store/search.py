@@ -1,0 +1,173 @@
+"""Run search compiled to SQLAlchemy: filters become correlated EXISTS, orderings outer joins.
+
+Values always travel as bound parameters. A comparison on a metric, param or tag means
+"the run has this key and its value matches", so ``!=`` and ``NOT IN`` need the key to
+exist (as in MLflow) and ``IS NULL`` means the run has no such key.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+from sqlalchemy import (
+    Boolean,
+    ColumnElement,
+    Select,
+    and_,
+    inspect,
+    literal,
+    literal_column,
+    not_,
+    or_,
+    select,
+    true,
+)
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm import aliased
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
+
+from modelward.domain.search import (
+    TIME_ATTRIBUTES,
+    And,
+    Comparison,
+    Expr,
+    Field,
+    Not,
+    Or,
+    OrderKey,
+    Value,
+    as_utc_datetime,
+)
+from modelward.store.rows import LatestMetricRow, ParamRow, RunRow, TagRow
+
+SelectT = TypeVar("SelectT", bound=Select[Any])
+KeyedRow = type[LatestMetricRow] | type[ParamRow] | type[TagRow]
+
+_KEYED: dict[str, KeyedRow] = {"metrics": LatestMetricRow, "params": ParamRow, "tags": TagRow}
+_NULLABLE = frozenset(c.key for c in inspect(RunRow).columns if c.nullable)
+_COMPARE: dict[str, Callable[[Any, Any], ColumnElement[bool]]] = {
+    "=": operator.eq,
+    "!=": operator.ne,
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+    "LIKE": lambda column, pattern: _CaseSensitiveLike(
+        column, literal(pattern), literal(_like_to_glob(pattern))
+    ),
+    "ILIKE": lambda column, pattern: column.ilike(pattern, escape="\\"),
+    "IN": lambda column, values: column.in_(values),
+    "NOT IN": lambda column, values: column.not_in(values),
+}
+
+
+def run_filter_clause(expr: Expr | None) -> ColumnElement[bool]:
+    """A WHERE clause over ``RunRow`` for a parsed filter (``true()`` for no filter)."""
+    if expr is None:
+        return true()
+    if isinstance(expr, And):
+        return and_(*(run_filter_clause(item) for item in expr.items))
+    if isinstance(expr, Or):
+        return or_(*(run_filter_clause(item) for item in expr.items))
+    if isinstance(expr, Not):
+        return not_(run_filter_clause(expr.item))
+    if expr.field.kind == "attributes":
+        return _attribute_clause(expr)
+    return _keyed_clause(expr)
+
+
+def apply_order(stmt: SelectT, order_keys: Sequence[OrderKey]) -> SelectT:
+    """Order a select over ``RunRow``; missing values sort last in both directions.
+
+    ``start_time DESC, pk DESC`` always ends the ordering, so pages are stable.
+    """
+    clauses: list[ColumnElement[Any]] = []
+    for order in order_keys:
+        stmt, column, nullable = _order_column(stmt, order.field)
+        if nullable:
+            # NULLS LAST is not portable (SQLite < 3.30); false sorts before true everywhere.
+            clauses.append(column.is_(None))
+        clauses.append(column.desc() if order.descending else column.asc())
+    return stmt.order_by(*clauses, RunRow.start_time.desc(), RunRow.pk.desc())
+
+
+def _order_column(stmt: SelectT, field: Field) -> tuple[SelectT, ColumnElement[Any], bool]:
+    if field.kind == "attributes":
+        return stmt, getattr(RunRow, field.key), field.key in _NULLABLE
+    row = aliased(_KEYED[field.kind])
+    # (run_pk, key) is the primary key, so the join adds at most one row per run.
+    stmt = stmt.outerjoin(row, and_(row.run_pk == RunRow.pk, row.key == field.key))
+    return stmt, row.value, True
+
+
+def _keyed_clause(cmp: Comparison) -> ColumnElement[bool]:
+    row = _KEYED[cmp.field.kind]
+    conditions: list[ColumnElement[bool]] = [row.run_pk == RunRow.pk, row.key == cmp.field.key]
+    if cmp.op not in ("IS NULL", "IS NOT NULL"):
+        convert = float if cmp.field.kind == "metrics" else str
+        conditions.append(_COMPARE[cmp.op](row.value, _bind(cmp.value, convert)))
+    found = select(literal_column("1")).where(*conditions).correlate(RunRow).exists()
+    return not_(found) if cmp.op == "IS NULL" else found
+
+
+def _attribute_clause(cmp: Comparison) -> ColumnElement[bool]:
+    column = getattr(RunRow, cmp.field.key)
+    if cmp.op == "IS NULL":
+        return column.is_(None)  # type: ignore[no-any-return]
+    if cmp.op == "IS NOT NULL":
+        return column.is_not(None)  # type: ignore[no-any-return]
+    convert = as_utc_datetime if cmp.field.key in TIME_ATTRIBUTES else str
+    clause = _COMPARE[cmp.op](column, _bind(cmp.value, convert))
+    if cmp.field.key in _NULLABLE:
+        # Keep the result two-valued so that NOT (name = 'a') also matches unnamed runs.
+        clause = and_(column.is_not(None), clause)
+    return clause
+
+
+def _bind(value: Value | tuple[Value, ...] | None, convert: Callable[[Any], Any]) -> Any:
+    if isinstance(value, tuple):
+        return [convert(v) for v in value]
+    return convert(value)
+
+
+class _CaseSensitiveLike(FunctionElement[bool]):
+    """``column LIKE pattern`` that is case-sensitive everywhere; SQLite's LIKE folds case."""
+
+    type = Boolean()
+    inherit_cache = True
+    name = "case_sensitive_like"
+
+
+@compiles(_CaseSensitiveLike)
+def _compile_like(element: _CaseSensitiveLike, compiler: SQLCompiler, **kw: Any) -> str:
+    column, pattern, _glob = element.clauses
+    like = column.like(pattern, escape="\\")
+    return f"({compiler.process(like, **kw)})"
+
+
+@compiles(_CaseSensitiveLike, "sqlite")
+def _compile_glob(element: _CaseSensitiveLike, compiler: SQLCompiler, **kw: Any) -> str:
+    column, _pattern, glob = element.clauses
+    return f"({compiler.process(column, **kw)} GLOB {compiler.process(glob, **kw)})"
+
+
+def _like_to_glob(pattern: str) -> str:
+    """Translate a LIKE pattern (backslash escapes) into the same GLOB pattern."""
+    out: list[str] = []
+    chars = iter(pattern)
+    for char in chars:
+        if char == "%":
+            out.append("*")
+        elif char == "_":
+            out.append("?")
+        else:
+            if char == "\\":
+                char = next(chars, "\\")
+            out.append(f"[{char}]" if char in "*?[" else char)
+    return "".join(out)
+
+
+__all__ = ["apply_order", "run_filter_clause"]
