@@ -29,7 +29,7 @@ _DIGEST_RE = re.compile(r"[0-9a-f]{64}")
 # is a double-encoded traversal attempt ("%252e%252e%252f" -> "%2e%2e%2f").
 _DANGEROUS_ESCAPE_RE = re.compile(r"%(2e|2f|5c|00)", re.IGNORECASE)
 _SCHEME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:")
-_DRIVE_RE = re.compile(r"^[A-Za-z]:")
+_DRIVE_RE = re.compile(r"^.:")  # ntpath takes any "X:" prefix as a drive
 
 
 class BlobInfo(NamedTuple):

@@ -44,6 +44,10 @@ class Settings(BaseSettings):
         default=None,
         description="http(s) URL of a modelward server; unset means embedded (in-process).",
     )
+    auth: bool = Field(
+        default=False,
+        description="Require API tokens on every request; needed to bind beyond loopback.",
+    )
     max_request_bytes: int = Field(
         default=64 * 1024 * 1024, description="Largest request body the server accepts."
     )

@@ -39,9 +39,13 @@ RUNS = {
 }  # fmt: skip
 
 
-@pytest.fixture
-def session(tmp_path: Path) -> Iterator[Session]:
-    engine = sqlalchemy.create_engine(f"sqlite:///{tmp_path}/t.db")
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def session(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Session]:
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path}/t.db"
+    else:
+        url = request.getfixturevalue("postgres_database")  # a fresh database (conftest)
+    engine = sqlalchemy.create_engine(url)
     Base.metadata.create_all(engine)
     with Session(engine) as session:
         session.add(ExperimentRow(id="e1", name="exp", created_at=JAN[0], updated_at=JAN[0]))

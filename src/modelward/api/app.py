@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
+from fastapi.routing import APIRoute
 from fastapi.responses import JSONResponse
 
 from modelward.version import __version__
 from modelward.api import errors
+from modelward.api.deps import declared_permission
 from modelward.api.routers import artifacts, experiments, maintenance, runs
 from modelward.services.backend import Backend
 from modelward.settings import Settings
-from modelward.store.db import current_revision, HEAD_REVISION
+from modelward.store.db import HEAD_REVISION, current_revision
+
+ROUTERS = [experiments, runs, artifacts, maintenance]
+PUBLIC_PATHS = {"/health", "/ready", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
 
 
 def create_app(settings: Settings | None = None, *, backend: Backend | None = None) -> FastAPI:
@@ -23,7 +28,7 @@ def create_app(settings: Settings | None = None, *, backend: Backend | None = No
     app.state.settings = settings
     app.state.backend = backend or Backend.from_settings(settings)
     errors.install(app)
-    for module in (experiments, runs, artifacts, maintenance):
+    for module in ROUTERS:
         app.include_router(module.router)
 
     @app.get("/health", tags=["health"])
@@ -41,4 +46,13 @@ def create_app(settings: Settings | None = None, *, backend: Backend | None = No
             return JSONResponse(errors.error_body("TEMPORARILY_UNAVAILABLE", message), 503)
         return JSONResponse({"status": "ready", "schema": revision})
 
+    refuse_undeclared_routes(app)
     return app
+
+
+def refuse_undeclared_routes(app: FastAPI) -> None:
+    """Deny by default: a route that declares no permission stops the server from starting."""
+    for route in app.routes:
+        if isinstance(route, APIRoute) and route.path not in PUBLIC_PATHS:
+            if declared_permission(route) is None:
+                raise RuntimeError(f"route {route.path} declares no permission (dependencies=[READ] ...)")

@@ -1,12 +1,18 @@
-"""Annotated dependencies, so route signatures read as prose."""
+"""Annotated dependencies, so route signatures read as prose, and the per-route permission.
+
+Every route declares the permission it needs with ``dependencies=[READ]`` (or WRITE,
+REVIEW, APPROVE, ADMIN). ``create_app`` refuses to start if a route declares none:
+deny by default.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
-from modelward.domain.actors import LOCAL_USER, Actor
+from modelward.domain.access import Permission
+from modelward.domain.actors import Actor
 from modelward.services.backend import Backend
 
 
@@ -15,10 +21,44 @@ def get_backend(request: Request) -> Backend:
 
 
 def get_actor(request: Request) -> Actor:
-    """Who is calling. Without authentication every caller is the local admin;
-    the embedded SDK names its user in a header so runs say who made them."""
-    name = request.headers.get("x-modelward-user") or LOCAL_USER
-    return Actor(name=name[:256])
+    """The caller, as authenticated by the route's permission dependency."""
+    actor = getattr(request.state, "actor", None)
+    if actor is None:  # only routes without a permission (health checks) get here
+        from modelward.services import access
+
+        actor = access.anonymous_local_actor(request.headers.get("x-modelward-user"))
+    return actor  # type: ignore[no-any-return]
+
+
+def _authorizer(permission: Permission) -> Any:
+    def authorize(request: Request) -> None:
+        from modelward.services import access
+
+        request.state.actor = access.authorize_request(
+            request.app.state.backend,
+            request.app.state.settings,
+            authorization=request.headers.get("authorization"),
+            claimed_user=request.headers.get("x-modelward-user"),
+            permission=permission,
+        )
+
+    authorize.modelward_permission = permission  # type: ignore[attr-defined]
+    return Depends(authorize)
+
+
+READ = _authorizer(Permission.READ)
+WRITE = _authorizer(Permission.WRITE)
+REVIEW = _authorizer(Permission.REVIEW)
+APPROVE = _authorizer(Permission.APPROVE)
+ADMIN = _authorizer(Permission.ADMIN)
+
+
+def declared_permission(route: Any) -> Permission | None:
+    for dependency in getattr(route, "dependencies", []):
+        permission = getattr(dependency.dependency, "modelward_permission", None)
+        if permission is not None:
+            return permission  # type: ignore[no-any-return]
+    return None
 
 
 BackendDep = Annotated[Backend, Depends(get_backend)]

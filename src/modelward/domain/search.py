@@ -298,10 +298,15 @@ class _Parser:
         token = self.peek()
         return token.kind == "symbol" and token.value == symbol
 
-    def expect_end(self, expected: str) -> None:
-        token = self.peek()
-        if token.kind != "end":
+    def expect(self, kind: str, value: str | None, expected: str) -> _Token:
+        """Consume the next token if it is a ``kind`` (of ``value``); else fail naming it."""
+        token = self.advance()
+        if token.kind != kind or value not in (None, token.value):
             raise self.error(token.pos, f"expected {expected}, found {token.describe()}")
+        return token
+
+    def expect_end(self, expected: str) -> None:
+        self.expect("end", None, expected)
 
     def nest(self, token: _Token) -> None:
         self.depth += 1
@@ -330,24 +335,14 @@ class _Parser:
             opening = self.advance()
             self.nest(opening)
             expr = self.or_expr()
-            if not self.at_symbol(")"):
-                found = self.peek()
-                raise self.error(
-                    found.pos,
-                    f"expected ')' to close '(' at position {opening.pos}, "
-                    f"found {found.describe()}",
-                )
-            self.advance()
+            self.expect("symbol", ")", f"')' to close '(' at position {opening.pos}")
         else:
             return self.comparison()
         self.depth -= 1
         return expr
 
     def field(self) -> Field:
-        token = self.advance()
-        if token.kind != "ident":
-            example = "a field such as metrics.accuracy or tags.team"
-            raise self.error(token.pos, f"expected {example}, found {token.describe()}")
+        token = self.expect("ident", None, "a field such as metrics.accuracy or tags.team")
         key = str(token.value)
         if token.prefix is None:
             return Field("attributes", self._attribute(key, token.pos))
@@ -370,15 +365,15 @@ class _Parser:
         field = self.field()
         op_token = self.peek()
         op = self.operator(field_token)
-        if op in _NULL_OPS:
-            values: list[_Token] = []
-        elif op in _SET_OPS:
-            values = self.value_list(op_token)
-        else:
-            values = [self.value(op_token)]
-        self._check_types(field, field_token, op, op_token, values)
+        ops, wanted = _rules(field)
+        if op not in ops:
+            detail = f"operator {op} does not apply to '{field_token.text}'; use {', '.join(ops)}"
+            raise self.error(op_token.pos, detail)
         if op in _NULL_OPS:
             return Comparison(field, op)
+        values = self.value_list(op_token) if op in _SET_OPS else [self.value(op_token)]
+        for token in values:
+            self._check_value(field, field_token, op, token, wanted)
         if op in _SET_OPS:
             return Comparison(field, op, tuple(v.value for v in values))
         return Comparison(field, op, values[0].value)
@@ -390,22 +385,16 @@ class _Parser:
         if token.kind == "keyword" and token.value in ("LIKE", "ILIKE", "IN"):
             return str(token.value)
         if token.kind == "keyword" and token.value == "NOT":
-            self._expect_keyword("IN", after=token)
+            self.expect("keyword", "IN", "IN after 'NOT'")
             return "NOT IN"
         if token.kind == "keyword" and token.value == "IS":
             negated = self.at_keyword("NOT")
             if negated:
                 self.advance()
-            self._expect_keyword("NULL", after=token)
+            self.expect("keyword", "NULL", "NULL after 'IS'")
             return "IS NOT NULL" if negated else "IS NULL"
         detail = f"expected an operator after '{field_token.text}', found {token.describe()}"
         raise self.error(token.pos, detail)
-
-    def _expect_keyword(self, word: str, *, after: _Token) -> None:
-        token = self.advance()
-        if token.kind != "keyword" or token.value != word:
-            detail = f"expected {word} after '{after.text}', found {token.describe()}"
-            raise self.error(token.pos, detail)
 
     def value(self, after: _Token) -> _Token:
         token = self.advance()
@@ -415,41 +404,24 @@ class _Parser:
         return token
 
     def value_list(self, op_token: _Token) -> list[_Token]:
-        opening = self.advance()
-        if opening.kind != "symbol" or opening.value != "(":
-            detail = f"expected '(' after '{op_token.text}', found {opening.describe()}"
-            raise self.error(opening.pos, detail)
+        opening = self.expect("symbol", "(", f"'(' after '{op_token.text}'")
         values = [self.value(opening)]
         while self.at_symbol(","):
             values.append(self.value(self.advance()))
-        closing = self.advance()
-        if closing.kind != "symbol" or closing.value != ")":
-            detail = f"expected ',' or ')' in the list, found {closing.describe()}"
-            raise self.error(closing.pos, detail)
+        self.expect("symbol", ")", "',' or ')' in the list")
         return values
 
-    def _check_types(
-        self, field: Field, field_token: _Token, op: str, op_token: _Token, values: list[_Token]
+    def _check_value(
+        self, field: Field, field_token: _Token, op: str, token: _Token, wanted: str
     ) -> None:
-        name = field_token.text
-        if field.kind == "metrics":
-            ops, wanted = _METRIC_OPS, ("number",)
-        elif field.kind == "attributes" and field.key in TIME_ATTRIBUTES:
-            ops, wanted = _TIME_OPS, ("number", "string")
-        else:
-            ops, wanted = _STRING_OPS, ("string",)
-        if op not in ops:
-            detail = f"operator {op} does not apply to '{name}'; use one of {', '.join(ops)}"
-            raise self.error(op_token.pos, detail)
-        for token in values:
-            if token.kind not in wanted:
-                needed = "a number" if wanted == ("number",) else "a quoted string"
-                detail = f"'{name}' needs {needed}, found {token.describe()}"
-                raise self.error(token.pos, detail)
-            if field.key in TIME_ATTRIBUTES and field.kind == "attributes":
-                self._check_time(token)
-            if op in ("LIKE", "ILIKE") and _ends_with_escape(str(token.value)):
-                raise self.error(token.pos, "a LIKE pattern must not end with a lone backslash")
+        if token.kind != wanted and wanted != "any":
+            needed = "a number" if wanted == "number" else "a quoted string"
+            detail = f"'{field_token.text}' needs {needed}, found {token.describe()}"
+            raise self.error(token.pos, detail)
+        if field.kind == "attributes" and field.key in TIME_ATTRIBUTES:
+            self._check_time(token)
+        if op in ("LIKE", "ILIKE") and _ends_with_escape(str(token.value)):
+            raise self.error(token.pos, "a LIKE pattern must not end with a lone backslash")
 
     def _check_time(self, token: _Token) -> None:
         try:
@@ -459,22 +431,21 @@ class _Parser:
             raise self.error(token.pos, detail) from None
 
 
+def _rules(field: Field) -> tuple[tuple[str, ...], str]:
+    """The operators a field accepts and the kind of value token it compares with."""
+    if field.kind == "metrics":
+        return _METRIC_OPS, "number"
+    if field.kind == "attributes" and field.key in TIME_ATTRIBUTES:
+        return _TIME_OPS, "any"  # epoch milliseconds or an ISO 8601 string
+    return _STRING_OPS, "string"
+
+
 def _ends_with_escape(pattern: str) -> bool:
     trailing = len(pattern) - len(pattern.rstrip("\\"))
     return trailing % 2 == 1
 
 
 __all__ = [
-    "And",
-    "Comparison",
-    "Expr",
-    "Field",
-    "Not",
-    "Or",
-    "OrderKey",
-    "as_utc_datetime",
-    "format_field",
-    "format_filter",
-    "parse_filter",
-    "parse_order_by",
-]
+    "And", "Comparison", "Expr", "Field", "Not", "Or", "OrderKey", "as_utc_datetime",
+    "format_field", "format_filter", "parse_filter", "parse_order_by",
+]  # fmt: skip

@@ -8,7 +8,6 @@ from typing import BinaryIO
 from modelward.artifacts import normalize_logical_path
 from modelward.domain.tracking import ArtifactFile
 from modelward.services.backend import Backend
-from modelward.services.runs import _writable_pk
 from modelward.store import artifact_index
 from modelward.store import runs as run_store
 
@@ -16,12 +15,12 @@ from modelward.store import runs as run_store
 def upload(backend: Backend, run_id: str, path: str, stream: BinaryIO) -> ArtifactFile:
     logical = normalize_logical_path(path)
     with backend.read() as session:
-        _writable_pk(session, run_id)
+        run_store.writable_pk(session, run_id)
     # Bytes first, row second: a crash in between leaves an unreferenced blob for gc,
     # never a row naming bytes that are not there.
     blob = backend.artifacts.put_stream(stream)
     with backend.write() as session:
-        run_pk = _writable_pk(session, run_id)
+        run_pk = run_store.writable_pk(session, run_id)
         return artifact_index.record(session, run_pk, logical, blob.digest, blob.size)
 
 

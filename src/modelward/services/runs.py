@@ -8,9 +8,6 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
 from modelward.domain.actors import Actor
 from modelward.domain.names import (
     MAX_PARAM_VALUE_LENGTH,
@@ -36,20 +33,9 @@ from modelward.store import experiments as experiment_store
 from modelward.store import notes as note_store
 from modelward.store import run_logs as log_store
 from modelward.store import runs as store
-from modelward.store.rows import RunRow
 
 MAX_RESULTS_LIMIT = 50_000
 MAX_METRICS_PER_BATCH = 100_000
-
-
-def _writable_pk(session: Session, run_id: str) -> int:
-    row = session.execute(select(RunRow.pk, RunRow.lifecycle).where(RunRow.id == run_id)).first()
-    if row is None:
-        store.pk_of(session, run_id)  # raises NotFound naming the run
-    assert row is not None
-    if row.lifecycle != Lifecycle.ACTIVE.value:
-        raise Conflict(f"run '{run_id}' is deleted; restore it before logging to it")
-    return row.pk
 
 
 def start(
@@ -120,13 +106,13 @@ def end(
     if error_traceback is not None:
         fields["error_traceback"] = error_traceback
     with backend.write() as session:
-        _writable_pk(session, run_id)
+        store.writable_pk(session, run_id)
         return store.update(session, run_id, **fields)
 
 
 def rename(backend: Backend, run_id: str, name: str) -> Run:
     with backend.write() as session:
-        _writable_pk(session, run_id)
+        store.writable_pk(session, run_id)
         return store.update(session, run_id, name=name)
 
 
@@ -170,7 +156,7 @@ def log_batch(
     params = _check_params(params or {})
     tags = _check_tags(tags or {})
     with backend.write() as session:
-        run_pk = _writable_pk(session, run_id)
+        run_pk = store.writable_pk(session, run_id)
         store.log_params(session, run_pk, params)
         store.set_tags(session, run_pk, tags)
         store.log_metrics(session, run_pk, metric_keys, metric_values, steps, stamps)
@@ -178,7 +164,7 @@ def log_batch(
 
 def delete_tag(backend: Backend, run_id: str, key: str) -> None:
     with backend.write() as session:
-        store.delete_tag(session, _writable_pk(session, run_id), key)
+        store.delete_tag(session, store.writable_pk(session, run_id), key)
 
 
 def metric_history(backend: Backend, run_id: str, key: str) -> list[Metric]:

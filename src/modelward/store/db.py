@@ -19,8 +19,16 @@ from sqlalchemy.orm import Session, sessionmaker
 from modelward.errors import ServiceUnavailable
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
-# The newest migration; tests/store/test_migrations.py checks it equals alembic's head.
-HEAD_REVISION = "0001"
+
+
+def _newest_revision() -> str:
+    # Revisions are numbered 0001, 0002, ... in their file names; reading the folder is far
+    # cheaper than loading alembic. tests/store/test_migrations.py checks it equals alembic's head.
+    names = (path.name for path in (MIGRATIONS_DIR / "versions").glob("[0-9][0-9][0-9][0-9]_*.py"))
+    return max(name[:4] for name in names)
+
+
+HEAD_REVISION = _newest_revision()
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 _READ_ONLY = "modelward_read_only"
 

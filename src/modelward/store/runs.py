@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from modelward.domain.search import Expr, OrderKey
 from modelward.domain.tracking import Lifecycle, Metric, ProcessInfo, Run, RunStatus
-from modelward.errors import InvalidInput, NotFound
+from modelward.errors import Conflict, InvalidInput, NotFound
 from modelward.store.dialect import aware, upsert
 from modelward.store.rows import LatestMetricRow, MetricRow, ParamRow, RunRow, TagRow
 from modelward.store.search import apply_order, run_filter_clause
@@ -29,6 +29,16 @@ def pk_of(session: Session, run_id: str) -> int:
     if pk is None:
         raise NotFound(f"run '{run_id}' does not exist")
     return pk
+
+
+def writable_pk(session: Session, run_id: str) -> int:
+    """The run's key, refusing deleted runs: nothing is logged to a run in the bin."""
+    row = session.execute(select(RunRow.pk, RunRow.lifecycle).where(RunRow.id == run_id)).first()
+    if row is None:
+        raise NotFound(f"run '{run_id}' does not exist")
+    if row.lifecycle != Lifecycle.ACTIVE.value:
+        raise Conflict(f"run '{run_id}' is deleted; restore it before logging to it")
+    return int(row.pk)
 
 
 def row_of(session: Session, run_id: str) -> RunRow:

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
-from modelward.api.deps import BackendDep
+from modelward.api.deps import READ, WRITE, BackendDep
 from modelward.api.schemas import ArtifactList
 from modelward.api.streams import RequestBodyReader
 from modelward.domain.tracking import ArtifactFile
@@ -15,12 +15,12 @@ from modelward.services import artifacts as service
 router = APIRouter(prefix="/api/v1/runs/{run_id}/artifacts", tags=["artifacts"])
 
 
-@router.get("")
+@router.get("", dependencies=[READ])
 def list_artifacts(run_id: str, backend: BackendDep, prefix: str = "") -> ArtifactList:
     return ArtifactList(files=service.list_(backend, run_id, prefix))
 
 
-@router.put("/{path:path}", status_code=201)
+@router.put("/{path:path}", status_code=201, dependencies=[WRITE])
 async def upload_artifact(run_id: str, path: str, request: Request, backend: BackendDep) -> ArtifactFile:
     body = await RequestBodyReader.read(request)
     try:
@@ -29,7 +29,7 @@ async def upload_artifact(run_id: str, path: str, request: Request, backend: Bac
         body.close()
 
 
-@router.get("/{path:path}")
+@router.get("/{path:path}", dependencies=[READ])
 def download_artifact(run_id: str, path: str, backend: BackendDep) -> StreamingResponse:
     info, chunks = service.open_chunks(backend, run_id, path)
     return StreamingResponse(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from modelward.api.deps import BackendDep
+from modelward.api.deps import READ, WRITE, BackendDep
 from modelward.api.schemas import ExperimentCreate, ExperimentList, ExperimentUpdate, TagsBody
 from modelward.domain.tracking import Experiment, Lifecycle
 from modelward.services import experiments as service
@@ -16,12 +16,12 @@ def _lifecycle(value: str) -> Lifecycle | None:
     return None if value == "all" else Lifecycle(value)
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, dependencies=[WRITE])
 def create_experiment(body: ExperimentCreate, backend: BackendDep) -> Experiment:
     return service.create(backend, body.name, description=body.description, tags=body.tags)
 
 
-@router.get("")
+@router.get("", dependencies=[READ])
 def list_experiments(
     backend: BackendDep,
     prefix: str | None = None,
@@ -37,32 +37,32 @@ def list_experiments(
     return ExperimentList(experiments=found)
 
 
-@router.get("/by-name")
+@router.get("/by-name", dependencies=[READ])
 def get_experiment_by_name(name: str, backend: BackendDep) -> Experiment:
     return service.get_by_name(backend, name)
 
 
-@router.get("/{experiment_id}")
+@router.get("/{experiment_id}", dependencies=[READ])
 def get_experiment(experiment_id: str, backend: BackendDep) -> Experiment:
     return service.get(backend, experiment_id)
 
 
-@router.patch("/{experiment_id}")
+@router.patch("/{experiment_id}", dependencies=[WRITE])
 def update_experiment(experiment_id: str, body: ExperimentUpdate, backend: BackendDep) -> Experiment:
     return service.update(backend, experiment_id, name=body.name, description=body.description)
 
 
-@router.put("/{experiment_id}/tags")
+@router.put("/{experiment_id}/tags", dependencies=[WRITE])
 def set_experiment_tags(experiment_id: str, body: TagsBody, backend: BackendDep) -> Experiment:
     return service.set_tags(backend, experiment_id, body.tags)
 
 
-@router.delete("/{experiment_id}", status_code=204)
+@router.delete("/{experiment_id}", status_code=204, dependencies=[WRITE])
 def delete_experiment(experiment_id: str, backend: BackendDep, permanent: bool = False) -> Response:
     service.delete(backend, experiment_id, permanent=permanent)
     return Response(status_code=204)
 
 
-@router.post("/{experiment_id}/restore")
+@router.post("/{experiment_id}/restore", dependencies=[WRITE])
 def restore_experiment(experiment_id: str, backend: BackendDep) -> Experiment:
     return service.restore(backend, experiment_id)

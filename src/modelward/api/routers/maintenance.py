@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from modelward.api.deps import BackendDep
+from modelward.api.deps import ADMIN, BackendDep
 from modelward.services import gc as service
 from modelward.services.gc import GcReport
 
 router = APIRouter(prefix="/api/v1", tags=["maintenance"])
 
 
-@router.post("/gc")
+@router.post("/gc", dependencies=[ADMIN])
 def collect_garbage(backend: BackendDep, dry_run: bool = False, grace_seconds: float = 3600) -> GcReport:
     return service.collect(backend, dry_run=dry_run, grace_seconds=grace_seconds)

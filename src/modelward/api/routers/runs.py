@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from modelward.api.deps import ActorDep, BackendDep
+from modelward.api.deps import READ, WRITE, ActorDep, BackendDep
 from modelward.api.schemas import (
     LogAppend,
     LogBatch,
@@ -24,7 +24,7 @@ from modelward.services import runs as service
 router = APIRouter(prefix="/api/v1/runs", tags=["runs"])
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, dependencies=[WRITE])
 def create_run(body: RunCreate, backend: BackendDep, actor: ActorDep) -> Run:
     return service.start(
         backend, actor, experiment_id=body.experiment_id, name=body.name,
@@ -33,7 +33,7 @@ def create_run(body: RunCreate, backend: BackendDep, actor: ActorDep) -> Run:
     )
 
 
-@router.post("/search")
+@router.post("/search", dependencies=[READ])
 def search_runs(body: RunSearch, backend: BackendDep) -> RunPage:
     return service.search(
         backend, experiment_ids=body.experiment_ids, filter=body.filter, order_by=body.order_by,
@@ -42,22 +42,22 @@ def search_runs(body: RunSearch, backend: BackendDep) -> RunPage:
     )
 
 
-@router.post("/get-many")
+@router.post("/get-many", dependencies=[READ])
 def get_runs(body: RunIds, backend: BackendDep) -> RunPage:
     return RunPage(runs=service.get_many(backend, body.run_ids))
 
 
-@router.get("/{run_id}")
+@router.get("/{run_id}", dependencies=[READ])
 def get_run(run_id: str, backend: BackendDep) -> Run:
     return service.get(backend, run_id)
 
 
-@router.patch("/{run_id}")
+@router.patch("/{run_id}", dependencies=[WRITE])
 def update_run(run_id: str, body: RunUpdate, backend: BackendDep) -> Run:
     return service.rename(backend, run_id, body.name)
 
 
-@router.post("/{run_id}/end")
+@router.post("/{run_id}/end", dependencies=[WRITE])
 def end_run(run_id: str, body: RunEnd, backend: BackendDep) -> Run:
     return service.end(
         backend, run_id, status=body.status, error_message=body.error_message,
@@ -65,7 +65,7 @@ def end_run(run_id: str, body: RunEnd, backend: BackendDep) -> Run:
     )
 
 
-@router.post("/{run_id}/batch", status_code=204)
+@router.post("/{run_id}/batch", status_code=204, dependencies=[WRITE])
 def log_batch(run_id: str, body: LogBatch, backend: BackendDep) -> Response:
     metrics = body.metrics
     service.log_batch(
@@ -79,49 +79,49 @@ def log_batch(run_id: str, body: LogBatch, backend: BackendDep) -> Response:
     return Response(status_code=204)
 
 
-@router.delete("/{run_id}/tags/{key:path}", status_code=204)
+@router.delete("/{run_id}/tags/{key:path}", status_code=204, dependencies=[WRITE])
 def delete_run_tag(run_id: str, key: str, backend: BackendDep) -> Response:
     service.delete_tag(backend, run_id, key)
     return Response(status_code=204)
 
 
-@router.get("/{run_id}/metrics/{key:path}")
+@router.get("/{run_id}/metrics/{key:path}", dependencies=[READ])
 def get_metric_history(run_id: str, key: str, backend: BackendDep) -> MetricHistory:
     return MetricHistory(metrics=service.metric_history(backend, run_id, key))
 
 
-@router.delete("/{run_id}", status_code=204)
+@router.delete("/{run_id}", status_code=204, dependencies=[WRITE])
 def delete_run(run_id: str, backend: BackendDep, permanent: bool = False) -> Response:
     service.delete(backend, run_id, permanent=permanent)
     return Response(status_code=204)
 
 
-@router.post("/{run_id}/restore")
+@router.post("/{run_id}/restore", dependencies=[WRITE])
 def restore_run(run_id: str, backend: BackendDep) -> Run:
     return service.restore(backend, run_id)
 
 
-@router.post("/{run_id}/notes", status_code=201)
+@router.post("/{run_id}/notes", status_code=201, dependencies=[READ])
 def add_note(run_id: str, body: NoteBody, backend: BackendDep, actor: ActorDep) -> Note:
     return service.add_note(backend, actor, run_id, body.text)
 
 
-@router.patch("/{run_id}/notes/{note_id}")
+@router.patch("/{run_id}/notes/{note_id}", dependencies=[READ])
 def update_note(run_id: str, note_id: int, body: NoteBody, backend: BackendDep, actor: ActorDep) -> Note:
     return service.update_note(backend, actor, run_id, note_id, body.text)
 
 
-@router.get("/{run_id}/notes")
+@router.get("/{run_id}/notes", dependencies=[READ])
 def list_notes(run_id: str, backend: BackendDep) -> NoteList:
     return NoteList(notes=service.notes(backend, run_id))
 
 
-@router.post("/{run_id}/logs")
+@router.post("/{run_id}/logs", dependencies=[WRITE])
 def append_logs(run_id: str, body: LogAppend, backend: BackendDep) -> dict[str, int]:
     return {"last_seq": service.append_logs(backend, run_id, body.chunks)}
 
 
-@router.get("/{run_id}/logs")
+@router.get("/{run_id}/logs", dependencies=[READ])
 def read_logs(run_id: str, backend: BackendDep, after_seq: int = 0, limit: int = 1000) -> LogRead:
     chunks = service.read_logs(backend, run_id, after_seq=after_seq, limit=limit)
     return LogRead(chunks=chunks, last_seq=chunks[-1].seq if chunks else after_seq)

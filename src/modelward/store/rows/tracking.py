@@ -13,23 +13,15 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
-    DateTime,
     Float,
     ForeignKey,
     Index,
-    Integer,
     String,
     Text,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column
 
-# BIGINT on PostgreSQL, but INTEGER on SQLite, where only INTEGER PRIMARY KEY aliases rowid.
-BigIntId = BigInteger().with_variant(Integer(), "sqlite")
-Timestamp = DateTime(timezone=True)
-
-
-class Base(DeclarativeBase):
-    pass
+from modelward.store.rows.base import Base, BigIntId, Timestamp
 
 
 class ExperimentRow(Base):

@@ -1,0 +1,3 @@
+from modelward.cli import main
+
+main()

@@ -1,0 +1,21 @@
+"""The ``modelward`` command: one Typer app, one sub-app per noun."""
+
+from __future__ import annotations
+
+import typer
+
+from modelward.cli import server
+
+app = typer.Typer(
+    name="modelward",
+    help="Model management for MLOps: tracking, lineage, registry and governance.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+server.register(app)
+
+
+def main() -> None:
+    from modelward.cli.output import run_app
+
+    run_app(app)

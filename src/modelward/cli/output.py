@@ -1,0 +1,43 @@
+"""How the CLI talks to people: rich tables, one-line errors, exit codes."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from rich.console import Console
+
+from modelward.errors import InvalidInput, ModelwardError, NotFound
+
+console = Console()
+err_console = Console(stderr=True)
+
+EXIT_CODES: dict[type[ModelwardError], int] = {InvalidInput: 2, NotFound: 3}
+
+
+def exit_code_for(exc: ModelwardError) -> int:
+    for cls in type(exc).__mro__:
+        if cls in EXIT_CODES:
+            return EXIT_CODES[cls]  # type: ignore[index]
+    return 1
+
+
+def run_app(app: typer.Typer) -> None:
+    """Run the CLI; a modelward error becomes one 'Error: ...' line and a non-zero exit."""
+    try:
+        app(standalone_mode=False)
+    except ModelwardError as exc:
+        err_console.print(f"[red]Error:[/red] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(exit_code_for(exc))
+    except (typer.Abort, KeyboardInterrupt):
+        err_console.print("Aborted.")
+        sys.exit(130)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except Exception as exc:  # click usage errors and the like
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise

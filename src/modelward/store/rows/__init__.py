@@ -1,0 +1,38 @@
+"""Tables (SQLAlchemy 2 typed rows), one module per aggregate. Private to ``modelward.store``.
+
+Importing this package registers every table on ``Base.metadata`` (Alembic compares
+against it), and re-exports the row classes.
+"""
+
+from modelward.store.rows.auth import TokenRow, UserRow
+from modelward.store.rows.base import Base
+from modelward.store.rows.tracking import (
+    BlobRow,
+    ExperimentRow,
+    ExperimentTagRow,
+    LatestMetricRow,
+    MetricRow,
+    ParamRow,
+    RunArtifactRow,
+    RunLogRow,
+    RunNoteRow,
+    RunRow,
+    TagRow,
+)
+
+__all__ = [
+    "Base",
+    "BlobRow",
+    "ExperimentRow",
+    "ExperimentTagRow",
+    "LatestMetricRow",
+    "MetricRow",
+    "ParamRow",
+    "RunArtifactRow",
+    "RunLogRow",
+    "RunNoteRow",
+    "RunRow",
+    "TagRow",
+    "TokenRow",
+    "UserRow",
+]
