@@ -15,7 +15,16 @@ from typing import Any
 import httpx
 import orjson
 
-from modelward.errors import ModelwardError, ServiceUnavailable, error_class_for_code
+from modelward.errors import (
+    Conflict,
+    InvalidInput,
+    ModelwardError,
+    NotFound,
+    PermissionDenied,
+    ServiceUnavailable,
+    Unauthenticated,
+    error_class_for_code,
+)
 from modelward.settings import Settings
 
 EMBEDDED_BASE_URL = "http://embedded.modelward"
@@ -106,7 +115,15 @@ def raise_for_error(response: httpx.Response) -> None:
     except (orjson.JSONDecodeError, KeyError, TypeError):
         text = response.text[:500] or response.reason_phrase
         raise ModelwardError(f"server answered {response.status_code}: {text}") from None
-    raise error_class_for_code(code)(message)
+    error_class = error_class_for_code(code)
+    if error_class is ModelwardError:
+        error_class = _CLASS_BY_STATUS.get(response.status_code, ModelwardError)
+    raise error_class(message)
+
+
+_CLASS_BY_STATUS: dict[int, type[ModelwardError]] = {
+    400: InvalidInput, 401: Unauthenticated, 403: PermissionDenied, 404: NotFound, 409: Conflict,
+}
 
 
 def _embedded_client(settings: Settings, headers: dict[str, str]) -> httpx.Client:

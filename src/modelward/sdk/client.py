@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from modelward.artifacts import normalize_logical_path
 from modelward.domain.tracking import (
     ArtifactFile,
     Experiment,
@@ -291,7 +292,8 @@ class Artifacts:
             return self.upload_bytes(run_id, logical_path, _chunks(handle))
 
     def upload_bytes(self, run_id: str, logical_path: str, data: bytes | Iterator[bytes]) -> ArtifactFile:
-        url = f"/api/v1/runs/{_path(run_id)}/artifacts/{quote(logical_path)}"
+        # Checked here too, so a bad path fails with the reason before any byte is sent.
+        url = f"/api/v1/runs/{_path(run_id)}/artifacts/{quote(normalize_logical_path(logical_path))}"
         return ArtifactFile.model_validate(self._http.call("PUT", url, content=data))
 
     def list(self, run_id: str, prefix: str = "") -> list[ArtifactFile]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -93,7 +94,7 @@ def _entities(session: Session, rows: Sequence[RunRow]) -> list[Run]:
                 LatestMetricRow.run_pk.in_(pks)
             )
         ):
-            metrics[run_pk][key] = value
+            metrics[run_pk][key] = _nan_if_null(value)
     return [_to_entity(row, params[row.pk], metrics[row.pk], tags[row.pk]) for row in rows]
 
 
@@ -184,7 +185,7 @@ def log_metrics(
 ) -> None:
     """Append metric points and move each key's latest value forward."""
     rows = [
-        {"run_pk": run_pk, "key": k, "value": v, "step": s, "timestamp_ms": t}
+        {"run_pk": run_pk, "key": k, "value": None if v != v else v, "step": s, "timestamp_ms": t}
         for k, v, s, t in zip(keys, values, steps, timestamps_ms, strict=True)
     ]
     if not rows:
@@ -212,7 +213,11 @@ def metric_history(session: Session, run_pk: int, key: str) -> list[Metric]:
         .where(MetricRow.run_pk == run_pk, MetricRow.key == key)
         .order_by(MetricRow.step, MetricRow.timestamp_ms, MetricRow.id)
     )
-    return [Metric(key=k, value=v, step=s, timestamp_ms=t) for k, v, s, t in rows]
+    return [Metric(key=k, value=_nan_if_null(v), step=s, timestamp_ms=t) for k, v, s, t in rows]
+
+
+def _nan_if_null(value: float | None) -> float:
+    return math.nan if value is None else value
 
 
 def metric_keys(session: Session, run_pk: int) -> list[str]:
