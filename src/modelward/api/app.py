@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from fastapi.responses import JSONResponse
@@ -50,9 +53,18 @@ def create_app(settings: Settings | None = None, *, backend: Backend | None = No
     return app
 
 
+def api_routes(routes: list[Any]) -> Iterator[APIRoute]:
+    """Every APIRoute, also inside included routers (newer FastAPI keeps them nested)."""
+    for route in routes:
+        if isinstance(route, APIRoute):
+            yield route
+        nested = getattr(route, "original_router", None)
+        if nested is not None:
+            yield from api_routes(nested.routes)
+
+
 def refuse_undeclared_routes(app: FastAPI) -> None:
     """Deny by default: a route that declares no permission stops the server from starting."""
-    for route in app.routes:
-        if isinstance(route, APIRoute) and route.path not in PUBLIC_PATHS:
-            if declared_permission(route) is None:
-                raise RuntimeError(f"route {route.path} declares no permission (dependencies=[READ] ...)")
+    for route in api_routes(app.routes):
+        if route.path not in PUBLIC_PATHS and declared_permission(route) is None:
+            raise RuntimeError(f"route {route.path} declares no permission (dependencies=[READ] ...)")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from modelward.cli import server
+from modelward.cli import auth, server
 
 app = typer.Typer(
     name="modelward",
@@ -13,6 +13,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 server.register(app)
+app.add_typer(auth.app, name="auth")
 
 
 def main() -> None:

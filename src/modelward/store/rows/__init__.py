@@ -6,6 +6,15 @@ against it), and re-exports the row classes.
 
 from modelward.store.rows.auth import TokenRow, UserRow
 from modelward.store.rows.base import Base
+from modelward.store.rows.registry import (  # noqa: F401  (registers the registry tables)
+    ModelAliasEventRow,
+    ModelAliasRow,
+    ModelVersionFileRow,
+    ModelVersionRow,
+    ModelVersionTagRow,
+    RegisteredModelRow,
+    RegisteredModelTagRow,
+)
 from modelward.store.rows.tracking import (
     BlobRow,
     ExperimentRow,
