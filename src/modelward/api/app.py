@@ -12,12 +12,14 @@ from fastapi.responses import JSONResponse
 from modelward.version import __version__
 from modelward.api import errors
 from modelward.api.deps import declared_permission
+from modelward.api.limits import BodySizeLimit
 from modelward.api.routers import artifacts, experiments, maintenance, runs
+from modelward.api.routers import models
 from modelward.services.backend import Backend
 from modelward.settings import Settings
 from modelward.store.db import HEAD_REVISION, current_revision
 
-ROUTERS = [experiments, runs, artifacts, maintenance]
+ROUTERS = [experiments, runs, artifacts, maintenance, models]
 PUBLIC_PATHS = {"/health", "/ready", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
 
 
@@ -31,6 +33,7 @@ def create_app(settings: Settings | None = None, *, backend: Backend | None = No
     app.state.settings = settings
     app.state.backend = backend or Backend.from_settings(settings)
     errors.install(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
     for module in ROUTERS:
         app.include_router(module.router)
 

@@ -158,12 +158,13 @@ def next_version_number(session: Session, row: RegisteredModelRow) -> int:
 
 def _versions(session: Session, rows: Sequence[ModelVersionRow]) -> list[ModelVersion]:
     pks = [row.pk for row in rows]
-    names = dict(
-        session.execute(
+    names: dict[str, str] = {}
+    if rows:
+        for model_id, name in session.execute(
             select(RegisteredModelRow.id, RegisteredModelRow.name)
-            .where(RegisteredModelRow.id.in_({row.model_id for row in rows}))
-        ).tuples()
-    ) if rows else {}
+            .where(RegisteredModelRow.id.in_(sorted({row.model_id for row in rows})))
+        ):
+            names[model_id] = name
     tags: dict[int, dict[str, str]] = {pk: {} for pk in pks}
     files: dict[int, list[VersionFile]] = {pk: [] for pk in pks}
     aliases: dict[int, list[str]] = {pk: [] for pk in pks}

@@ -1,0 +1,466 @@
+"""Registry use cases: register versions from run artifacts, tag, alias, search, compare.
+
+A version never copies bytes: its files name the blobs of the source run's artifacts by
+digest, and its ``artifact_digest`` (SHA-256 over the sorted ``path\\tdigest`` manifest) fixes
+them for good. Aliases move between versions; every move is kept, so "which version was
+champion then?" is one query. Local files reach the registry through a run (the SDK uploads
+them into a run of the ``_uploads`` experiment first), so there is one registration path.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import yaml
+
+from modelward.domain.actors import Actor
+from modelward.domain.names import MAX_TAG_VALUE_LENGTH, new_id, validate_key, validate_value
+from modelward.domain.registry import (
+    ARCHIVED,
+    CANDIDATE,
+    MODEL_FIELDS,
+    VERSION_FIELDS,
+    AliasEvent,
+    ModelPage,
+    ModelVersion,
+    RegisteredModel,
+    VersionComparison,
+    VersionFile,
+    VersionPage,
+    manifest_digest,
+    parse_registry_filter,
+    validate_alias,
+    validate_model_name,
+)
+from modelward.errors import AlreadyExists, InvalidInput, NotFound
+from modelward.services.backend import Backend
+from modelward.store import artifact_index
+from modelward.store import experiments as experiment_store
+from modelward.store import registry as store
+from modelward.store import runs as run_store
+
+UPLOADS_EXPERIMENT = "_uploads"
+"""Experiment holding the runs the SDK creates to carry local files into the registry."""
+
+MAX_RESULTS_LIMIT = 10_000
+MAX_METADATA_BYTES = 1 << 20
+MODELWARD_MANIFEST = "modelward-model.yaml"
+MLFLOW_MANIFEST = "MLmodel"
+REQUIREMENTS_FILE = "requirements.txt"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _check_tags(tags: dict[str, str] | None) -> dict[str, str]:
+    for key, value in (tags or {}).items():
+        validate_key(key, "tag")
+        validate_value(value, "tag", MAX_TAG_VALUE_LENGTH)
+    return dict(tags or {})
+
+
+def _decode_page_token(token: str | None) -> int:
+    if not token:
+        return 0
+    try:
+        offset = int(base64.urlsafe_b64decode(token.encode()).decode().removeprefix("offset:"))
+    except ValueError:
+        raise InvalidInput(f"invalid page token {token!r}") from None
+    if offset < 0:
+        raise InvalidInput(f"invalid page token {token!r}")
+    return offset
+
+
+def _page_token(offset: int, more: bool) -> str | None:
+    return base64.urlsafe_b64encode(f"offset:{offset}".encode()).decode() if more else None
+
+
+def _check_max_results(max_results: int) -> None:
+    if not 1 <= max_results <= MAX_RESULTS_LIMIT:
+        raise InvalidInput(f"max_results must be between 1 and {MAX_RESULTS_LIMIT}, got {max_results}")
+
+
+# -- registered models ----------------------------------------------------------------------
+
+
+def create_model(
+    backend: Backend, actor: Actor, name: str, *, description: str | None = None,
+    tags: dict[str, str] | None = None,
+) -> RegisteredModel:
+    validate_model_name(name)
+    tags = _check_tags(tags)
+    with backend.write() as session:
+        return store.create_model(
+            session, model_id=new_id(), name=name, description=description, tags=tags,
+            created_by=actor.name, now=_now(),
+        )
+
+
+def _ensure_model(backend: Backend, actor: Actor, name: str) -> None:
+    with backend.read() as session:
+        if store.find_model(session, name) is not None:
+            return
+    try:
+        create_model(backend, actor, name)
+    except AlreadyExists:  # another writer created it meanwhile: just what we wanted
+        pass
+
+
+def get_model(backend: Backend, name: str) -> RegisteredModel:
+    with backend.read() as session:
+        return store.get_model(session, name)
+
+
+def search_models(
+    backend: Backend, *, filter: str | None = None, max_results: int = 100, page_token: str | None = None
+) -> ModelPage:
+    _check_max_results(max_results)
+    conditions = parse_registry_filter(filter, fields=MODEL_FIELDS)
+    offset = _decode_page_token(page_token)
+    with backend.read() as session:
+        models, more = store.search_models(session, conditions, limit=max_results, offset=offset)
+    return ModelPage(models=models, next_page_token=_page_token(offset + max_results, more))
+
+
+def update_model(
+    backend: Backend, name: str, *, description: str | None = None, new_name: str | None = None
+) -> RegisteredModel:
+    with backend.write() as session:
+        row = store.model_row(session, name, lock=True)
+        if description is not None:
+            store.touch_model(session, row, _now(), description=description)
+        if new_name is not None and new_name != name:
+            store.rename_model(session, row, validate_model_name(new_name), _now())
+        return store.get_model(session, row.name)
+
+
+def set_model_tags(backend: Backend, name: str, tags: dict[str, str]) -> RegisteredModel:
+    tags = _check_tags(tags)
+    with backend.write() as session:
+        row = store.model_row(session, name, lock=True)
+        store.set_model_tags(session, row.id, tags)
+        store.touch_model(session, row, _now())
+        return store.get_model(session, name)
+
+
+def delete_model_tag(backend: Backend, name: str, key: str) -> None:
+    with backend.write() as session:
+        store.delete_model_tag(session, store.model_row(session, name).id, key)
+
+
+def delete_model(backend: Backend, name: str) -> None:
+    """The model, its versions, files, tags, aliases and their history. Blobs stay for gc."""
+    with backend.write() as session:
+        store.delete_model(session, store.model_row(session, name, lock=True))
+
+
+# -- registration -------------------------------------------------------------------------------
+
+
+def register_version(
+    backend: Backend, actor: Actor, name: str, *, run_id: str, artifact_path: str = "model",
+    description: str | None = None, tags: dict[str, str] | None = None, create_model: bool = True,
+) -> ModelVersion:
+    """A new version from the files a run logged under ``artifact_path`` (a folder or one file)."""
+    validate_model_name(name)
+    tags = _check_tags(tags)
+    prefix = _normalize_prefix(artifact_path)
+    with backend.read() as session:
+        run = run_store.get(session, run_id)
+        files = _files_under(session, run_store.pk_of(session, run_id), run_id, prefix)
+        from_uploads = experiment_store.get(session, run.experiment_id).name == UPLOADS_EXPERIMENT
+    metadata = _read_metadata(backend, files)
+    source = "upload" if from_uploads else f"runs:/{run_id}/{prefix}" if prefix else f"runs:/{run_id}"
+    if create_model:
+        _ensure_model(backend, actor, name)
+    with backend.write() as session:
+        model = store.model_row(session, name, lock=True)
+        now = _now()
+        version = store.add_version(
+            session, model=model, version=store.next_version_number(session, model), files=files,
+            tags=tags, description=description, status=CANDIDATE, source=source, source_run_id=run_id,
+            artifact_digest=manifest_digest(files), metrics=_finite(run.metrics), card=None,
+            created_by=actor.name, created_at=now, updated_at=now, **metadata,
+        )
+        store.touch_model(session, model, now)
+        _record_lineage(session, version)
+        return version
+
+
+def _normalize_prefix(artifact_path: str | None) -> str:
+    from modelward.artifacts import normalize_logical_path
+
+    if artifact_path in (None, "", ".", "/"):
+        return ""
+    return normalize_logical_path(artifact_path)
+
+
+def _files_under(session: Any, run_pk: int, run_id: str, prefix: str) -> list[VersionFile]:
+    """The version's manifest: paths relative to ``prefix`` (a lone file keeps its base name)."""
+    found = artifact_index.list_(session, run_pk, prefix)
+    if found:
+        cut = len(prefix) + 1 if prefix else 0
+        return [VersionFile(path=f.path[cut:], digest=f.digest, size=f.size) for f in found]
+    if prefix:
+        try:
+            single = artifact_index.get(session, run_pk, prefix)
+        except NotFound:
+            single = None
+        if single is not None:
+            return [VersionFile(path=prefix.rsplit("/", 1)[-1], digest=single.digest, size=single.size)]
+    where = f"at '{prefix}'" if prefix else "at all"
+    raise NotFound(f"run '{run_id}' has no artifact {where}: log the model's files before registering them")
+
+
+def _finite(metrics: dict[str, float]) -> dict[str, float]:
+    # JSON columns cannot hold NaN or infinity; such a metric is left out of the snapshot.
+    return {k: v for k, v in metrics.items() if v == v and v not in (float("inf"), float("-inf"))}
+
+
+def _read_metadata(backend: Backend, files: list[VersionFile]) -> dict[str, Any]:
+    """flavor, signature and requirements from modelward's manifest or MLflow's MLmodel."""
+    by_path = {f.path: f for f in files}
+    found: dict[str, Any] = {"flavor": None, "signature": None, "requirements": []}
+    manifest = _load_yaml(backend, by_path.get(MODELWARD_MANIFEST)) or {}
+    mlmodel = _load_yaml(backend, by_path.get(MLFLOW_MANIFEST)) or {}
+    if mlmodel:
+        flavors = mlmodel.get("flavors") if isinstance(mlmodel.get("flavors"), dict) else {}
+        native = [k for k in flavors if k != "python_function"]
+        found["flavor"] = (native or list(flavors) or [None])[0]
+        found["signature"] = _mlflow_signature(mlmodel.get("signature"))
+    if manifest:
+        found["flavor"] = manifest.get("flavor") or found["flavor"]
+        if isinstance(manifest.get("signature"), dict):
+            found["signature"] = manifest["signature"]
+        if isinstance(manifest.get("requirements"), list):
+            found["requirements"] = [str(r) for r in manifest["requirements"]]
+    requirements = by_path.get(REQUIREMENTS_FILE)
+    if requirements is not None and not found["requirements"] and requirements.size <= MAX_METADATA_BYTES:
+        text = backend.artifacts.read_bytes(requirements.digest).decode("utf-8", errors="replace")
+        found["requirements"] = [
+            line.strip() for line in text.splitlines() if line.strip() and not line.strip().startswith(("#", "-"))
+        ]
+    if found["flavor"] is not None:
+        found["flavor"] = str(found["flavor"])[:64]
+    return found
+
+
+def _load_yaml(backend: Backend, item: VersionFile | None) -> dict[str, Any] | None:
+    if item is None or item.size > MAX_METADATA_BYTES:
+        return None
+    try:
+        loaded = yaml.safe_load(backend.artifacts.read_bytes(item.digest))
+    except yaml.YAMLError as exc:
+        raise InvalidInput(f"model file '{item.path}' is not valid YAML: {exc}") from None
+    return loaded if isinstance(loaded, dict) else None
+
+
+def _mlflow_signature(raw: Any) -> dict[str, Any] | None:
+    """MLmodel keeps ``inputs``/``outputs``/``params`` as JSON strings; store them parsed."""
+    if not isinstance(raw, dict):
+        return None
+    parsed: dict[str, Any] = {}
+    for key, value in raw.items():
+        if isinstance(value, str):
+            try:
+                parsed[key] = json.loads(value)
+            except json.JSONDecodeError:
+                parsed[key] = value
+        else:
+            parsed[key] = value
+    return parsed
+
+
+def _record_lineage(session: Any, version: ModelVersion) -> None:
+    """Record a 'registration' execution (run's model artifact -> this version) in lineage.
+
+    Does nothing yet: ``modelward.services.lineage`` offered no session-level record function
+    when this was written. Called inside the registration transaction, so wiring it in later
+    keeps registration and its lineage atomic.
+    """
+    return None
+
+
+# -- versions ---------------------------------------------------------------------------------
+
+
+def get_version(backend: Backend, name: str, version: int) -> ModelVersion:
+    with backend.read() as session:
+        return store.get_version(session, name, version)
+
+
+def search_versions(
+    backend: Backend, *, filter: str | None = None, model_name: str | None = None,
+    max_results: int = 100, page_token: str | None = None,
+) -> VersionPage:
+    _check_max_results(max_results)
+    conditions = parse_registry_filter(filter, fields=VERSION_FIELDS)
+    offset = _decode_page_token(page_token)
+    with backend.read() as session:
+        if model_name is not None:
+            store.model_row(session, model_name)
+        versions, more = store.search_versions(
+            session, conditions, limit=max_results, offset=offset, model_name=model_name
+        )
+    return VersionPage(versions=versions, next_page_token=_page_token(offset + max_results, more))
+
+
+def latest_versions(backend: Backend, name: str) -> list[ModelVersion]:
+    page = search_versions(backend, model_name=name, max_results=1)
+    return page.versions
+
+
+def update_version(
+    backend: Backend, name: str, version: int, *, description: str | None = None, status: str | None = None
+) -> ModelVersion:
+    """Description and status; the files (and so the artifact digest) never change."""
+    fields: dict[str, Any] = {}
+    if description is not None:
+        fields["description"] = description
+    if status is not None:
+        # A plain status for now (candidate, archived); governance adds the state machine.
+        if not status.strip() or len(status) > 32:
+            raise InvalidInput(f"status {status!r} is invalid: 1 to 32 characters")
+        fields["status"] = status
+    with backend.write() as session:
+        row = store.version_row(session, name, version)
+        if fields:
+            store.update_version(session, row, _now(), **fields)
+        return store.version_entity(session, row)
+
+
+def set_status(backend: Backend, name: str, version: int, status: str) -> ModelVersion:
+    return update_version(backend, name, version, status=status)
+
+
+def archive_version(backend: Backend, name: str, version: int) -> ModelVersion:
+    return set_status(backend, name, version, ARCHIVED)
+
+
+def set_version_tags(backend: Backend, name: str, version: int, tags: dict[str, str]) -> ModelVersion:
+    tags = _check_tags(tags)
+    with backend.write() as session:
+        row = store.version_row(session, name, version)
+        store.set_version_tags(session, row.pk, tags)
+        store.update_version(session, row, _now())
+        return store.version_entity(session, row)
+
+
+def delete_version_tag(backend: Backend, name: str, version: int, key: str) -> None:
+    with backend.write() as session:
+        store.delete_version_tag(session, store.version_row(session, name, version).pk, key)
+
+
+def delete_version(backend: Backend, name: str, version: int) -> None:
+    """Refused (Conflict naming the alias) while an alias points at the version."""
+    with backend.write() as session:
+        store.model_row(session, name, lock=True)
+        store.delete_version(session, name, store.version_row(session, name, version))
+
+
+def version_files(backend: Backend, name: str, version: int) -> list[VersionFile]:
+    return get_version(backend, name, version).files
+
+
+def open_file(backend: Backend, name: str, version: int, path: str) -> tuple[VersionFile, Iterator[bytes]]:
+    """One file of a version, streamed and verified against its digest."""
+    for item in version_files(backend, name, version):
+        if item.path == path:
+            return item, backend.artifacts.iter_chunks(item.digest)
+    raise NotFound(f"version {version} of model '{name}' has no file '{path}'")
+
+
+# -- aliases ----------------------------------------------------------------------------------
+
+
+def set_alias(
+    backend: Backend, actor: Actor, name: str, alias: str, version: int, *, reason: str | None = None
+) -> ModelVersion:
+    validate_alias(alias)
+    with backend.write() as session:
+        model = store.model_row(session, name, lock=True)  # serialises movers of this model's aliases
+        target = store.version_row(session, name, version)
+        store.set_alias(session, model=model, alias=alias, version=target, actor=actor.name, reason=reason, now=_now())
+        return store.version_entity(session, target)
+
+
+def delete_alias(backend: Backend, actor: Actor, name: str, alias: str, *, reason: str | None = None) -> None:
+    validate_alias(alias)
+    with backend.write() as session:
+        model = store.model_row(session, name, lock=True)
+        store.delete_alias(session, model=model, alias=alias, actor=actor.name, reason=reason, now=_now())
+
+
+def get_by_alias(backend: Backend, name: str, alias: str, *, as_of: datetime | None = None) -> ModelVersion:
+    """The version ``alias`` names now, or named at ``as_of`` (from the alias history)."""
+    with backend.read() as session:
+        model = store.model_row(session, name)
+        if as_of is None:
+            return store.version_entity(session, store.alias_target(session, model, alias))
+        moment = as_of if as_of.tzinfo else as_of.replace(tzinfo=UTC)
+        number = store.alias_version_at(session, model, alias, moment)
+        if number is None:
+            raise NotFound(f"alias '{alias}' of model '{name}' named no version at {moment.isoformat()}")
+        try:
+            return store.get_version(session, name, number)
+        except NotFound:
+            raise NotFound(
+                f"alias '{alias}' of model '{name}' named version {number} at {moment.isoformat()}, "
+                "but that version has since been deleted"
+            ) from None
+
+
+def alias_history(backend: Backend, name: str, *, alias: str | None = None) -> list[AliasEvent]:
+    with backend.read() as session:
+        return store.alias_history(session, store.model_row(session, name), alias)
+
+
+# -- compare ----------------------------------------------------------------------------------
+
+
+def compare(backend: Backend, name: str, versions: Sequence[int]) -> VersionComparison:
+    """Metrics, source-run params, signature, requirements, card and digests side by side."""
+    if len(versions) < 2:
+        raise InvalidInput("compare needs at least two versions")
+    with backend.read() as session:
+        found = [store.get_version(session, name, v) for v in versions]
+        params = {str(v.version): _source_params(session, v) for v in found}
+    keys = [str(v.version) for v in found]
+    result = VersionComparison(model_name=name, versions=[v.version for v in found])
+    metric_keys = sorted({k for v in found for k in v.metrics})
+    result.metrics = {k: {key: v.metrics.get(k) for key, v in zip(keys, found, strict=True)} for k in metric_keys}
+    param_keys = sorted({k for p in params.values() for k in p})
+    result.params = {k: {key: params[key].get(k) for key in keys} for k in param_keys}
+    result.signature = {key: v.signature for key, v in zip(keys, found, strict=True)}
+    result.requirements = {key: v.requirements for key, v in zip(keys, found, strict=True)}
+    result.card = {key: v.card for key, v in zip(keys, found, strict=True)}
+    result.artifact_digest = {key: v.artifact_digest for key, v in zip(keys, found, strict=True)}
+    result.data_digests = {key: [] for key in keys}  # filled once lineage exposes input datasets
+    result.differences = _differences(result)
+    return result
+
+
+def _source_params(session: Any, version: ModelVersion) -> dict[str, str]:
+    if version.source_run_id is None:
+        return {}
+    try:
+        return run_store.get(session, version.source_run_id).params
+    except NotFound:  # the source run was purged; the version stands on its own
+        return {}
+
+
+def _differences(result: VersionComparison) -> list[str]:
+    differing = []
+    for group in ("metrics", "params"):
+        for key, values in getattr(result, group).items():
+            if len({json.dumps(v) for v in values.values()}) > 1:
+                differing.append(f"{group}.{key}")
+    for group in ("signature", "requirements", "card", "artifact_digest", "data_digests"):
+        if len({json.dumps(v, sort_keys=True, default=str) for v in getattr(result, group).values()}) > 1:
+            differing.append(group)
+    return differing
