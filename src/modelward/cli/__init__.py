@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from modelward.cli import auth, server
+from modelward.cli import artifacts, demo, experiments, maintenance, runs
 
 app = typer.Typer(
     name="modelward",
@@ -14,6 +15,11 @@ app = typer.Typer(
 )
 server.register(app)
 app.add_typer(auth.app, name="auth")
+app.add_typer(experiments.app, name="experiments")
+app.add_typer(runs.app, name="runs")
+app.add_typer(artifacts.app, name="artifacts")
+maintenance.register(app)
+demo.register(app)
 
 
 def main() -> None:

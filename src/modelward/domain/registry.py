@@ -184,7 +184,8 @@ def _tokens(text: str) -> list[tuple[str, str, int]]:
             break
         match = _TOKEN.match(text, pos)
         if match is None or match.end() == pos:
-            raise InvalidInput(f"invalid filter at position {pos}: unexpected {text[pos:pos + 12]!r}")
+            start = len(text) - len(text[pos:].lstrip())
+            raise InvalidInput(f"invalid filter at position {start}: unexpected {text[start:start + 12]!r}")
         kind = match.lastgroup or ""
         tokens.append((kind, match.group(kind), match.start(kind)))
         pos = match.end()

@@ -51,8 +51,10 @@ def list_(session: Session, run_pk: int, prefix: str = "") -> list[ArtifactFile]
 
 
 def unreferenced_blobs(session: Session) -> list[str]:
-    """Blobs that no artifact row names any more (candidates for garbage collection)."""
-    referenced = select(RunArtifactRow.digest)
+    """Blobs that no artifact row nor model version file names any more (candidates for gc)."""
+    from modelward.store.rows import ModelVersionFileRow
+
+    referenced = select(RunArtifactRow.digest).union(select(ModelVersionFileRow.digest))
     return list(session.scalars(select(BlobRow.digest).where(BlobRow.digest.not_in(referenced))))
 
 

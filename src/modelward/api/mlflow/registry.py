@@ -1,0 +1,345 @@
+"""MLflow's model registry REST API (``/api/2.0/mlflow/registered-models/...`` and
+``/model-versions/...``), translated onto ``modelward.services.registry``.
+
+Translation only: MLflow shapes in (query string for GET, JSON body otherwise, both for
+DELETE), MLflow shapes out (millisecond timestamps, versions as strings, tags as key/value
+lists). Differences from MLflow, on purpose:
+
+* ``source`` is never opened. ``runs:/<run_id>/<path>`` and
+  ``mlflow-artifacts:/<experiment_id>/<run_id>/artifacts/<path>`` name the run's stored
+  artifacts; anything else (a local path, s3://, ``models:/m-<id>``) is refused with
+  INVALID_PARAMETER_VALUE naming the source.
+* Stages are deprecated in MLflow; here a stage is kept as the version tag
+  ``mlflow.current_stage``. ``transition-stage`` sets it (and with
+  ``archive_existing_versions`` moves other versions of that stage to Archived);
+  ``get-latest-versions`` reads it.
+* ``latest_versions`` is filled by ``registered-models/get``, not by search.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Depends, Request
+
+from modelward.api.deps import READ, WRITE, ActorDep, BackendDep
+from modelward.domain.registry import ModelVersion, RegisteredModel
+from modelward.errors import InvalidInput, NotFound
+from modelward.services import registry as service
+from modelward.services import runs as run_service
+
+router = APIRouter(tags=["mlflow registry"])
+
+RM = "/api/2.0/mlflow/registered-models"
+MV = "/api/2.0/mlflow/model-versions"
+STAGE_TAG = "mlflow.current_stage"
+STAGES = {"none": "None", "staging": "Staging", "production": "Production", "archived": "Archived"}
+_RUNS_SOURCE = re.compile(r"^runs:/(?P<run>[^/]+)(?:/(?P<path>.*))?$")
+_PROXY_SOURCE = re.compile(
+    r"^mlflow-artifacts:(?://[^/]*)?/(?P<exp>[^/]+)/(?P<run>[^/]+)/artifacts(?:/(?P<path>.*))?$"
+)
+
+
+async def _mlflow_params(request: Request) -> dict[str, Any]:
+    """Query parameters merged with the JSON body (MLflow sends DELETE arguments in the body)."""
+    params: dict[str, Any] = {}
+    for key in request.query_params:
+        values = request.query_params.getlist(key)
+        params[key] = values if len(values) > 1 or key == "stages" else values[0]
+    body = await request.body()
+    if body.strip():
+        try:
+            decoded = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            raise InvalidInput(f"request body is not valid JSON: {exc}") from None
+        if not isinstance(decoded, dict):
+            raise InvalidInput("request body must be a JSON object")
+        params.update(decoded)
+    return params
+
+
+Params = Annotated[dict[str, Any], Depends(_mlflow_params)]
+
+
+def _required(params: dict[str, Any], key: str) -> str:
+    value = params.get(key)
+    if value in (None, ""):
+        raise InvalidInput(f"Missing value for required parameter '{key}'.")
+    return str(value)
+
+
+def _version_number(params: dict[str, Any]) -> int:
+    raw = _required(params, "version")
+    if not raw.isdigit():
+        raise InvalidInput(f"Parameter 'version' must be an integer, got '{raw}'.")
+    return int(raw)
+
+
+def _tags(raw: Any) -> dict[str, str]:
+    return {str(t["key"]): str(t.get("value", "")) for t in raw or [] if isinstance(t, dict) and "key" in t}
+
+
+def _ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+def _int(params: dict[str, Any], key: str, default: int) -> int:
+    try:
+        return int(params.get(key) or default)
+    except (TypeError, ValueError):
+        raise InvalidInput(f"Parameter '{key}' must be an integer.") from None
+
+
+def _stage_of(version: ModelVersion) -> str:
+    return version.tags.get(STAGE_TAG, "None")
+
+
+def version_json(version: ModelVersion) -> dict[str, Any]:
+    return {
+        "name": version.model_name,
+        "version": str(version.version),
+        "creation_timestamp": _ms(version.created_at),
+        "last_updated_timestamp": _ms(version.updated_at),
+        "user_id": version.created_by or "",
+        "current_stage": _stage_of(version),
+        "description": version.description or "",
+        "source": version.source,
+        "run_id": version.source_run_id or "",
+        "status": "READY",
+        "tags": [{"key": k, "value": v} for k, v in version.tags.items() if k != STAGE_TAG],
+        "run_link": "",
+        "aliases": list(version.aliases),
+    }
+
+
+def model_json(model: RegisteredModel, latest: list[ModelVersion] | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "name": model.name,
+        "creation_timestamp": _ms(model.created_at),
+        "last_updated_timestamp": _ms(model.updated_at),
+        "user_id": model.created_by or "",
+        "description": model.description or "",
+        "tags": [{"key": k, "value": v} for k, v in model.tags.items()],
+        "aliases": [{"alias": a, "version": str(v)} for a, v in sorted(model.aliases.items())],
+    }
+    if latest is not None:
+        body["latest_versions"] = [version_json(v) for v in latest]
+    return body
+
+
+def _latest_per_stage(backend: Any, name: str, stages: list[str] | None) -> list[ModelVersion]:
+    wanted = {_canonical_stage(s) for s in stages} if stages else None
+    newest: dict[str, ModelVersion] = {}
+    for version in service.search_versions(backend, model_name=name, max_results=service.MAX_RESULTS_LIMIT).versions:
+        stage = _stage_of(version)
+        if (wanted is None or stage in wanted) and (stage not in newest or version.version > newest[stage].version):
+            newest[stage] = version
+    return sorted(newest.values(), key=lambda v: v.version)
+
+
+def _canonical_stage(stage: str) -> str:
+    canonical = STAGES.get(str(stage).lower())
+    if canonical is None:
+        raise InvalidInput(f"Invalid Model Version stage: {stage}. Use one of None, Staging, Production, Archived.")
+    return canonical
+
+
+# -- registered models ----------------------------------------------------------------------
+
+
+@router.post(f"{RM}/create", dependencies=[WRITE])
+def create_registered_model(params: Params, backend: BackendDep, actor: ActorDep) -> dict[str, Any]:
+    model = service.create_model(
+        backend, actor, _required(params, "name"), description=params.get("description"), tags=_tags(params.get("tags"))
+    )
+    return {"registered_model": model_json(model, [])}
+
+
+@router.get(f"{RM}/get", dependencies=[READ])
+def get_registered_model(params: Params, backend: BackendDep) -> dict[str, Any]:
+    name = _required(params, "name")
+    return {"registered_model": model_json(service.get_model(backend, name), _latest_per_stage(backend, name, None))}
+
+
+@router.post(f"{RM}/rename", dependencies=[WRITE])
+def rename_registered_model(params: Params, backend: BackendDep) -> dict[str, Any]:
+    model = service.update_model(backend, _required(params, "name"), new_name=_required(params, "new_name"))
+    return {"registered_model": model_json(model)}
+
+
+@router.patch(f"{RM}/update", dependencies=[WRITE])
+def update_registered_model(params: Params, backend: BackendDep) -> dict[str, Any]:
+    model = service.update_model(backend, _required(params, "name"), description=params.get("description") or "")
+    return {"registered_model": model_json(model)}
+
+
+@router.delete(f"{RM}/delete", dependencies=[WRITE])
+def delete_registered_model(params: Params, backend: BackendDep) -> dict[str, Any]:
+    service.delete_model(backend, _required(params, "name"))
+    return {}
+
+
+@router.get(f"{RM}/search", dependencies=[READ])
+def search_registered_models(params: Params, backend: BackendDep) -> dict[str, Any]:
+    page = service.search_models(
+        backend, filter=params.get("filter"), max_results=_int(params, "max_results", 100),
+        page_token=params.get("page_token"),
+    )
+    body: dict[str, Any] = {"registered_models": [model_json(m) for m in page.models]}
+    if page.next_page_token:
+        body["next_page_token"] = page.next_page_token
+    return body
+
+
+@router.post(f"{RM}/get-latest-versions", dependencies=[READ])
+@router.get(f"{RM}/get-latest-versions", dependencies=[READ])
+def get_latest_versions(params: Params, backend: BackendDep) -> dict[str, Any]:
+    name = _required(params, "name")
+    service.get_model(backend, name)
+    stages = params.get("stages")
+    stages = [stages] if isinstance(stages, str) else stages
+    return {"model_versions": [version_json(v) for v in _latest_per_stage(backend, name, stages or None)]}
+
+
+@router.post(f"{RM}/set-tag", dependencies=[WRITE])
+def set_registered_model_tag(params: Params, backend: BackendDep) -> dict[str, Any]:
+    service.set_model_tags(backend, _required(params, "name"), {_required(params, "key"): str(params.get("value", ""))})
+    return {}
+
+
+@router.delete(f"{RM}/delete-tag", dependencies=[WRITE])
+def delete_registered_model_tag(params: Params, backend: BackendDep) -> dict[str, Any]:
+    service.delete_model_tag(backend, _required(params, "name"), _required(params, "key"))
+    return {}
+
+
+@router.post(f"{RM}/alias", dependencies=[WRITE])
+def set_registered_model_alias(params: Params, backend: BackendDep, actor: ActorDep) -> dict[str, Any]:
+    service.set_alias(backend, actor, _required(params, "name"), _required(params, "alias"), _version_number(params))
+    return {}
+
+
+@router.delete(f"{RM}/alias", dependencies=[WRITE])
+def delete_registered_model_alias(params: Params, backend: BackendDep, actor: ActorDep) -> dict[str, Any]:
+    service.delete_alias(backend, actor, _required(params, "name"), _required(params, "alias"))
+    return {}
+
+
+@router.get(f"{RM}/alias", dependencies=[READ])
+def get_model_version_by_alias(params: Params, backend: BackendDep) -> dict[str, Any]:
+    version = service.get_by_alias(backend, _required(params, "name"), _required(params, "alias"))
+    return {"model_version": version_json(version)}
+
+
+# -- model versions ---------------------------------------------------------------------------
+
+
+def _run_and_path(backend: Any, source: str, run_id: str | None) -> tuple[str, str]:
+    """The run and artifact path a source names; only sources inside the store are accepted."""
+    runs_match, proxy_match = _RUNS_SOURCE.match(source), _PROXY_SOURCE.match(source)
+    if runs_match is None and proxy_match is None:
+        raise InvalidInput(
+            f"Unsupported model version source '{source}': modelward registers only artifacts stored "
+            "with a run (runs:/<run_id>/<path> or mlflow-artifacts:/<experiment_id>/<run_id>/artifacts/<path>)."
+        )
+    match = runs_match or proxy_match
+    assert match is not None
+    source_run = match["run"]
+    if run_id and run_id != source_run:
+        raise InvalidInput(f"Model version source '{source}' names run '{source_run}', but run_id is '{run_id}'.")
+    try:
+        run = run_service.get(backend, source_run)
+    except NotFound:
+        raise InvalidInput(f"Model version source '{source}' names run '{source_run}', which does not exist.") from None
+    if proxy_match is not None and proxy_match["exp"] != run.experiment_id:
+        raise InvalidInput(f"Model version source '{source}': run '{source_run}' is not in that experiment.")
+    return source_run, (match["path"] or "").strip("/")
+
+
+@router.post(f"{MV}/create", dependencies=[WRITE])
+def create_model_version(params: Params, backend: BackendDep, actor: ActorDep) -> dict[str, Any]:
+    name, source = _required(params, "name"), _required(params, "source")
+    run_id, path = _run_and_path(backend, source, params.get("run_id"))
+    try:
+        version = service.register_version(
+            backend, actor, name, run_id=run_id, artifact_path=path, description=params.get("description"),
+            tags=_tags(params.get("tags")), create_model=False,
+        )
+    except NotFound as exc:
+        if "has no artifact" not in str(exc):
+            raise
+        raise InvalidInput(f"Model version source '{source}' holds no stored artifacts: {exc}") from None
+    return {"model_version": version_json(version)}
+
+
+@router.get(f"{MV}/get", dependencies=[READ])
+def get_model_version(params: Params, backend: BackendDep) -> dict[str, Any]:
+    version = service.get_version(backend, _required(params, "name"), _version_number(params))
+    return {"model_version": version_json(version)}
+
+
+@router.patch(f"{MV}/update", dependencies=[WRITE])
+def update_model_version(params: Params, backend: BackendDep) -> dict[str, Any]:
+    version = service.update_version(
+        backend, _required(params, "name"), _version_number(params), description=params.get("description") or ""
+    )
+    return {"model_version": version_json(version)}
+
+
+@router.delete(f"{MV}/delete", dependencies=[WRITE])
+def delete_model_version(params: Params, backend: BackendDep) -> dict[str, Any]:
+    service.delete_version(backend, _required(params, "name"), _version_number(params))
+    return {}
+
+
+@router.get(f"{MV}/search", dependencies=[READ])
+def search_model_versions(params: Params, backend: BackendDep) -> dict[str, Any]:
+    page = service.search_versions(
+        backend, filter=params.get("filter"), max_results=_int(params, "max_results", 10_000),
+        page_token=params.get("page_token"),
+    )
+    body: dict[str, Any] = {"model_versions": [version_json(v) for v in page.versions]}
+    if page.next_page_token:
+        body["next_page_token"] = page.next_page_token
+    return body
+
+
+@router.get(f"{MV}/get-download-uri", dependencies=[READ])
+def get_model_version_download_uri(params: Params, backend: BackendDep) -> dict[str, Any]:
+    version = service.get_version(backend, _required(params, "name"), _version_number(params))
+    if version.source_run_id is None:
+        raise InvalidInput(f"model version {version.version} has no source run to download from")
+    run = run_service.get(backend, version.source_run_id)
+    prefix = f"runs:/{run.id}"
+    path = version.source[len(prefix):].strip("/") if version.source.startswith(prefix) else "model"
+    return {"artifact_uri": f"mlflow-artifacts:/{run.experiment_id}/{run.id}/artifacts/{path}".rstrip("/")}
+
+
+@router.post(f"{MV}/transition-stage", dependencies=[WRITE])
+def transition_model_version_stage(params: Params, backend: BackendDep) -> dict[str, Any]:
+    name, number = _required(params, "name"), _version_number(params)
+    stage = _canonical_stage(_required(params, "stage"))
+    archive = str(params.get("archive_existing_versions", "false")).lower() == "true"
+    if archive and stage in ("Staging", "Production"):
+        for other in service.search_versions(backend, model_name=name, max_results=service.MAX_RESULTS_LIMIT).versions:
+            if other.version != number and _stage_of(other) == stage:
+                service.set_version_tags(backend, name, other.version, {STAGE_TAG: "Archived"})
+    version = service.set_version_tags(backend, name, number, {STAGE_TAG: stage})
+    return {"model_version": version_json(version)}
+
+
+@router.post(f"{MV}/set-tag", dependencies=[WRITE])
+def set_model_version_tag(params: Params, backend: BackendDep) -> dict[str, Any]:
+    service.set_version_tags(
+        backend, _required(params, "name"), _version_number(params), {_required(params, "key"): str(params.get("value", ""))}
+    )
+    return {}
+
+
+@router.delete(f"{MV}/delete-tag", dependencies=[WRITE])
+def delete_model_version_tag(params: Params, backend: BackendDep) -> dict[str, Any]:
+    service.delete_version_tag(backend, _required(params, "name"), _version_number(params), _required(params, "key"))
+    return {}

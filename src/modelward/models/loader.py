@@ -1,0 +1,267 @@
+"""One loader for every use: a local folder, ``runs:/RUN_ID/path``, ``models:/NAME/VERSION``
+or ``models:/NAME@ALIAS``, in modelward's format or MLflow's (``MLmodel``).
+
+Remote models are downloaded through the SDK into a temporary folder, every file checked
+against its SHA-256, then loaded into memory; the folder is removed afterwards. Models
+load in the caller's process, never in the server.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from modelward.errors import IntegrityError, InvalidInput, PermissionDenied
+from modelward.models import flavors
+from modelward.models.requirements import warn_on_mismatch
+from modelward.models.signature import Signature, enforce
+
+MLMODEL = "MLmodel"
+
+
+class LoadedModel:
+    """A model ready to predict; inputs are checked against ``signature`` when there is one."""
+
+    def __init__(self, predictor: Any, *, flavor: str, signature: Signature | None, metadata: dict[str, Any]) -> None:
+        self._predictor = predictor
+        self.flavor = flavor
+        self.signature = signature
+        self.metadata = metadata
+
+    @property
+    def raw(self) -> Any:
+        """The underlying object (estimator, onnxruntime session, pyfunc instance)."""
+        return self._predictor.raw
+
+    def _prepare(self, data: Any) -> Any:
+        return enforce(self.signature, data) if self.signature is not None else data
+
+    def predict(self, data: Any) -> Any:
+        return self._predictor.predict(self._prepare(data))
+
+    def __repr__(self) -> str:
+        return f"<LoadedModel flavor={self.flavor} source={self.metadata.get('source')!r}>"
+
+
+class ProbabilisticLoadedModel(LoadedModel):
+    """A LoadedModel whose model also offers class probabilities."""
+
+    def predict_proba(self, data: Any) -> Any:
+        return self._predictor.predict_proba(self._prepare(data))
+
+
+# -- predictors: one small adapter per flavor ----------------------------------------------------
+
+
+class _ObjectPredictor:
+    def __init__(self, obj: Any) -> None:
+        self.raw = obj
+
+    @property
+    def has_proba(self) -> bool:
+        return hasattr(self.raw, "predict_proba")
+
+    def predict(self, data: Any) -> Any:
+        if not hasattr(self.raw, "predict") and callable(self.raw):
+            return self.raw(data)
+        return self.raw.predict(data)
+
+    def predict_proba(self, data: Any) -> Any:
+        return self.raw.predict_proba(data)
+
+
+class _OnnxPredictor:
+    def __init__(self, session: Any) -> None:
+        self.raw = session
+        self.inputs = session.get_inputs()
+        self.outputs = [o.name for o in session.get_outputs()]
+
+    @property
+    def has_proba(self) -> bool:
+        return len(self.outputs) > 1
+
+    def _feed(self, data: Any) -> dict[str, Any]:
+        import numpy as np
+        import pandas as pd
+
+        if len(self.inputs) > 1 and isinstance(data, pd.DataFrame):
+            return {i.name: _onnx_array(data[i.name].to_numpy().reshape(-1, 1), i.type) for i in self.inputs}
+        array = data.to_numpy() if isinstance(data, pd.DataFrame) else np.asarray(data)
+        return {self.inputs[0].name: _onnx_array(array, self.inputs[0].type)}
+
+    def predict(self, data: Any) -> Any:
+        return self.raw.run([self.outputs[0]], self._feed(data))[0]
+
+    def predict_proba(self, data: Any) -> Any:
+        import numpy as np
+
+        probabilities = self.raw.run([self.outputs[1]], self._feed(data))[0]
+        if isinstance(probabilities, list):  # skl2onnx's ZipMap: one {label: p} dict per row
+            labels = sorted(probabilities[0]) if probabilities else []
+            return np.array([[row[label] for label in labels] for row in probabilities])
+        return probabilities
+
+
+_ONNX_DTYPES = {"tensor(float)": "float32", "tensor(double)": "float64", "tensor(int64)": "int64",
+                "tensor(int32)": "int32", "tensor(string)": "object", "tensor(bool)": "bool"}
+
+
+def _onnx_array(array: Any, onnx_type: str) -> Any:
+    dtype = _ONNX_DTYPES.get(onnx_type)
+    return array.astype(dtype) if dtype else array
+
+
+def _wrap(predictor: Any, *, flavor: str, signature: Signature | None, metadata: dict[str, Any]) -> LoadedModel:
+    cls = ProbabilisticLoadedModel if predictor.has_proba else LoadedModel
+    return cls(predictor, flavor=flavor, signature=signature, metadata=metadata)
+
+
+# -- folders ---------------------------------------------------------------------------------------
+
+
+def load_folder(
+    folder: str | Path, *, trust_pickle: bool = False, trusted_types: list[str] | None = None,
+    source: str | None = None,
+) -> LoadedModel:
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise InvalidInput(f"{folder} is not a folder holding a saved model")
+    if (folder / flavors.MANIFEST).is_file():
+        return _load_modelward(folder, trust_pickle=trust_pickle, trusted_types=trusted_types, source=source)
+    if (folder / MLMODEL).is_file():
+        return _load_mlflow(folder, trust_pickle=trust_pickle, trusted_types=trusted_types, source=source)
+    raise InvalidInput(f"{folder} holds neither {flavors.MANIFEST} nor {MLMODEL}: it is not a saved model")
+
+
+def _load_modelward(folder: Path, *, trust_pickle: bool, trusted_types: list[str] | None, source: str | None) -> LoadedModel:
+    manifest = flavors.Manifest.read(folder)
+    warn_on_mismatch(manifest.requirements, model=source or str(folder))
+    model_path = flavors.confined(folder, manifest.model_file) if manifest.model_file else folder
+    if manifest.flavor == "sklearn":
+        predictor: Any = _ObjectPredictor(flavors.load_skops(model_path, trusted_types=trusted_types))
+    elif manifest.flavor == "onnx":
+        predictor = _OnnxPredictor(flavors.load_onnx_session(model_path))
+    elif manifest.flavor == "pyfunc":
+        predictor = _ObjectPredictor(flavors.load_pyfunc(folder, manifest.pyfunc or {}))
+    else:
+        predictor = _ObjectPredictor(flavors.load_pickle(model_path, trust_pickle=trust_pickle))
+    signature = Signature.from_dict(manifest.signature) if manifest.signature else None
+    metadata = {
+        "source": source or str(folder), "format": "modelward", "flavor": manifest.flavor,
+        "requirements": manifest.requirements, "python_version": manifest.python_version,
+        "created_at": manifest.created_at,
+    }
+    return _wrap(predictor, flavor=manifest.flavor, signature=signature, metadata=metadata)
+
+
+def _load_mlflow(folder: Path, *, trust_pickle: bool, trusted_types: list[str] | None, source: str | None) -> LoadedModel:
+    """An MLflow model folder (sklearn or onnx flavor), as logged by the ``mlflow`` client."""
+    try:
+        mlmodel = yaml.safe_load((folder / MLMODEL).read_text("utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise InvalidInput(f"{folder / MLMODEL} is not valid YAML: {exc}") from None
+    model_flavors = mlmodel.get("flavors") or {}
+    requirements = _requirements_txt(folder)
+    warn_on_mismatch(requirements, model=source or str(folder))
+    if "sklearn" in model_flavors:
+        conf = model_flavors["sklearn"]
+        path = flavors.confined(folder, str(conf.get("pickled_model") or "model.pkl"))
+        serialization = conf.get("serialization_format", "pickle")
+        if serialization == "skops":
+            # MLmodel's own skops_trusted_types is ignored on purpose: a crafted model would list its gadget.
+            predictor: Any = _ObjectPredictor(flavors.load_skops(path, trusted_types=trusted_types))
+        else:
+            if not trust_pickle:
+                raise PermissionDenied(
+                    f"this MLflow model is saved as {serialization} ({path.name}): loading it runs arbitrary "
+                    "code from the file. Pass trust_pickle=True only if you trust its source, or log it "
+                    "with mlflow.sklearn.log_model(..., serialization_format='skops')."
+                )
+            predictor = _ObjectPredictor(flavors.load_pickle(path, trust_pickle=True))
+        flavor = "sklearn"
+    elif "onnx" in model_flavors:
+        path = flavors.confined(folder, str(model_flavors["onnx"].get("data") or "model.onnx"))
+        predictor, flavor = _OnnxPredictor(flavors.load_onnx_session(path)), "onnx"
+    else:
+        raise InvalidInput(
+            f"MLflow flavors {sorted(model_flavors)} are not supported by modelward's loader: "
+            "only 'sklearn' and 'onnx' (other flavors pickle Python code)"
+        )
+    signature = _mlflow_signature(mlmodel.get("signature"))
+    metadata = {"source": source or str(folder), "format": "mlflow", "flavor": flavor,
+                "requirements": requirements, "mlflow_version": mlmodel.get("mlflow_version")}
+    return _wrap(predictor, flavor=flavor, signature=signature, metadata=metadata)
+
+
+def _requirements_txt(folder: Path) -> list[str]:
+    path = folder / "requirements.txt"
+    if not path.is_file():
+        return []
+    lines = (line.strip() for line in path.read_text("utf-8").splitlines())
+    return [line for line in lines if line and not line.startswith(("#", "-"))]
+
+
+def _mlflow_signature(raw: Any) -> Signature | None:
+    """MLflow column signatures map onto ours (same type names); tensor signatures are not enforced."""
+    if not isinstance(raw, dict) or not raw.get("inputs"):
+        return None
+    inputs = json.loads(raw["inputs"]) if isinstance(raw["inputs"], str) else raw["inputs"]
+    if not all(isinstance(col, dict) and col.get("name") and col.get("type") != "tensor" for col in inputs):
+        return None
+    columns = [{"name": c["name"], "type": c["type"], "nullable": not c.get("required", True)} for c in inputs]
+    return Signature.from_dict({"input_kind": "dataframe", "inputs": columns})
+
+
+# -- URIs --------------------------------------------------------------------------------------------
+
+
+def load(
+    uri_or_path: str | Path, *, client: Any = None, trust_pickle: bool = False,
+    trusted_types: list[str] | None = None,
+) -> LoadedModel:
+    """Load a model from a folder, ``runs:/RUN_ID/path``, ``models:/NAME/VERSION`` or ``models:/NAME@ALIAS``."""
+    text = str(uri_or_path)
+    if not text.startswith(("runs:/", "models:/")):
+        return load_folder(text, trust_pickle=trust_pickle, trusted_types=trusted_types)
+    if client is None:
+        from modelward.sdk.fluent import get_client
+
+        client = get_client()
+    with tempfile.TemporaryDirectory(prefix="modelward-model-") as tmp:
+        folder = _download(client, text, Path(tmp))
+        return load_folder(folder, trust_pickle=trust_pickle, trusted_types=trusted_types, source=text)
+
+
+def _download(client: Any, uri: str, dest: Path) -> Path:
+    if uri.startswith("runs:/"):
+        run_id, _, path = uri[len("runs:/"):].partition("/")
+        if not run_id or not path:
+            raise InvalidInput(f"invalid URI {uri!r}: use runs:/RUN_ID/artifact/path")
+        return download_run_artifacts(client, run_id, path.strip("/"), dest)
+    version = client.models.resolve(uri)
+    client.models.download(version.model_name, version.version, dest)
+    return dest
+
+
+def download_run_artifacts(client: Any, run_id: str, prefix: str, dest: Path) -> Path:
+    """Every file under the run's ``prefix``, each checked against the digest the server recorded."""
+    files = client.artifacts.list(run_id, prefix)
+    if not files:
+        raise InvalidInput(f"run {run_id} has no artifacts under {prefix!r}")
+    for item in files:
+        relative = item.path[len(prefix):].lstrip("/")
+        target = flavors.confined(dest, relative)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        hasher = hashlib.sha256()
+        with open(target, "wb") as out:
+            for chunk in client.artifacts.iter_bytes(run_id, item.path):
+                hasher.update(chunk)
+                out.write(chunk)
+        if hasher.hexdigest() != item.digest:
+            raise IntegrityError(f"artifact {item.path} of run {run_id} does not match its digest {item.digest}")
+    return dest
