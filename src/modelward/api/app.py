@@ -7,20 +7,26 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse
 
 from modelward.version import __version__
 from modelward.api import errors
 from modelward.api.deps import declared_permission
-from modelward.api.limits import BodySizeLimit
+from modelward.api.guards import RequestGuards
 from modelward.api.routers import artifacts, experiments, maintenance, runs
 from modelward.api.routers import models
+from modelward.api.routers import model_cards
 from modelward.services.backend import Backend
 from modelward.settings import Settings
+from modelward.ui import assets as ui_assets
+from modelward.ui import pages as ui_pages
 from modelward.store.db import HEAD_REVISION, current_revision
 
-ROUTERS = [experiments, runs, artifacts, maintenance, models]
-PUBLIC_PATHS = {"/health", "/ready", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
+ROUTERS = [experiments, runs, artifacts, maintenance, models, model_cards]
+PUBLIC_PATHS = {
+    "/", "/health", "/ready", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc",
+    "/ui/login", "/ui/logout",
+}
 
 
 def create_app(settings: Settings | None = None, *, backend: Backend | None = None) -> FastAPI:
@@ -33,9 +39,15 @@ def create_app(settings: Settings | None = None, *, backend: Backend | None = No
     app.state.settings = settings
     app.state.backend = backend or Backend.from_settings(settings)
     errors.install(app)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
+    app.add_middleware(RequestGuards, max_bytes=settings.max_request_bytes, loopback_only=not settings.auth)
     for module in ROUTERS:
         app.include_router(module.router)
+    app.include_router(ui_pages.router)
+    ui_assets.mount(app)
+
+    @app.get("/", include_in_schema=False)
+    def home() -> RedirectResponse:
+        return RedirectResponse("/ui/")
 
     @app.get("/health", tags=["health"])
     def health() -> dict[str, str]:

@@ -30,6 +30,24 @@ def get_actor(request: Request) -> Actor:
     return actor  # type: ignore[no-any-return]
 
 
+SESSION_COOKIE = "modelward_session"
+_SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+
+
+def _credentials(request: Request) -> str | None:
+    """The Authorization header, or the web UI's session cookie (which holds a token)."""
+    header = request.headers.get("authorization")
+    if header:
+        return header
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie and request.method not in _SAFE_METHODS and not request.headers.get("origin"):
+        from modelward.errors import PermissionDenied
+
+        # Browsers send Origin on state-changing requests; the guards middleware checked it.
+        raise PermissionDenied("a cookie-authenticated change must carry an Origin header")
+    return f"Bearer {cookie}" if cookie else None
+
+
 def _authorizer(permission: Permission) -> Any:
     def authorize(request: Request) -> None:
         from modelward.services import access
@@ -37,7 +55,7 @@ def _authorizer(permission: Permission) -> Any:
         request.state.actor = access.authorize_request(
             request.app.state.backend,
             request.app.state.settings,
-            authorization=request.headers.get("authorization"),
+            authorization=_credentials(request),
             claimed_user=request.headers.get("x-modelward-user"),
             permission=permission,
         )

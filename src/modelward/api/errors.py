@@ -7,10 +7,11 @@ MLflow's clients already parse, used by the native API too so there is one shape
 from __future__ import annotations
 
 import logging
+from urllib.parse import urlencode
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from modelward import errors
@@ -51,11 +52,28 @@ def _headers_for(status: int) -> dict[str, str] | None:
     return {"WWW-Authenticate": 'Bearer realm="modelward"'} if status == 401 else None
 
 
-async def _on_modelward_error(request: Request, exc: Exception) -> JSONResponse:
+def _wants_page(request: Request) -> bool:
+    return request.url.path.startswith("/ui/")
+
+
+def _page(request: Request, status: int, message: str) -> Response:
+    """Errors on web pages: in words on a page; a missing sign-in goes to the sign-in page."""
+    from modelward.ui.rendering import render
+
+    if status == 401:
+        return RedirectResponse(f"/ui/login?{urlencode({'next': request.url.path})}", status_code=303)
+    titles = {403: "Not allowed", 404: "Not found", 409: "Not possible now", 413: "Too large"}
+    title = titles.get(status, "Something went wrong" if status >= 500 else "Cannot do that")
+    return render(request, "error.html", status_code=status, title=title, message=message)
+
+
+async def _on_modelward_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, errors.ModelwardError)
     status = status_of(exc)
     if status >= 500:
         log.error("%s %s failed: %s", request.method, request.url.path, exc)
+    if _wants_page(request):
+        return _page(request, status, exc.message)
     return JSONResponse(error_body(exc.error_code, exc.message), status, headers=_headers_for(status))
 
 
@@ -70,22 +88,28 @@ def describe_validation_error(exc: RequestValidationError) -> str:
     return "; ".join(problems) or "invalid request"
 
 
-async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse:
+async def _on_validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
+    if _wants_page(request):
+        return _page(request, 400, describe_validation_error(exc))
     return JSONResponse(error_body("INVALID_PARAMETER_VALUE", describe_validation_error(exc)), 400)
 
 
-async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
+async def _on_http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     code = _HTTP_CODES.get(exc.status_code, "HTTP_ERROR")
     message = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
     if exc.status_code == 404 and message == "Not Found":
         message = f"no endpoint {request.method} {request.url.path}"
+    if _wants_page(request):
+        return _page(request, exc.status_code, "There is no such page." if exc.status_code == 404 else message)
     return JSONResponse(error_body(code, message), exc.status_code, headers=_headers_for(exc.status_code))
 
 
-async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+async def _on_unexpected(request: Request, exc: Exception) -> Response:
     log.exception("%s %s crashed", request.method, request.url.path)
+    if _wants_page(request):
+        return _page(request, 500, "The server hit an unexpected error; it is in the server log.")
     return JSONResponse(error_body("INTERNAL_ERROR", "internal server error; see the server log"), 500)
 
 

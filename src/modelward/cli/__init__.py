@@ -6,6 +6,8 @@ import typer
 
 from modelward.cli import auth, server
 from modelward.cli import artifacts, demo, experiments, maintenance, runs
+from modelward.cli import cards
+from modelward.cli import models
 
 app = typer.Typer(
     name="modelward",
@@ -20,6 +22,8 @@ app.add_typer(runs.app, name="runs")
 app.add_typer(artifacts.app, name="artifacts")
 maintenance.register(app)
 demo.register(app)
+cards.register(app)
+app.add_typer(models.app, name="models")
 
 
 def main() -> None:

@@ -9,6 +9,7 @@ from rich.table import Table
 from rich.text import Text
 
 from modelward.cli.output import console
+from modelward.cli.run_view import fold
 from modelward.domain.tracking import Run
 from modelward.sdk.client import Client
 
@@ -17,10 +18,9 @@ SUMMARY_METRICS = ("roc_auc", "accuracy", "f1")
 
 def summary_table(runs: list[Run]) -> Table:
     table = Table("run id", "name", *SUMMARY_METRICS, title="Demo runs by roc_auc", box=box.SIMPLE_HEAD, show_edge=False)
-    table.columns[0].min_width = 32
     for run in sorted(runs, key=lambda r: r.metrics.get("roc_auc", 0.0), reverse=True):
         table.add_row(run.id, Text(run.name or ""), *(f"{run.metrics[m]:.4f}" if m in run.metrics else "" for m in SUMMARY_METRICS))
-    return table
+    return fold(table)
 
 
 def where_to_look(client: Client, experiment: str, ranked: list[str]) -> list[str]:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 
 import typer
+from rich import box
 from rich.table import Table
 
 from modelward.cli.output import console
+from modelward.cli.run_view import fold
 from modelward.domain.tracking import Experiment
 from modelward.sdk.client import Client
 
@@ -21,7 +23,7 @@ def _lifecycle(deleted: bool, all_: bool) -> str:
 
 
 def experiments_table(experiments: list[Experiment], *, show_lifecycle: bool) -> Table:
-    table = Table("name", "id", "created", "description")
+    table = Table("name", "id", "created", "description", box=box.SIMPLE_HEAD)
     if show_lifecycle:
         table.add_column("lifecycle")
     for exp in sorted(experiments, key=lambda e: e.name):
@@ -30,7 +32,7 @@ def experiments_table(experiments: list[Experiment], *, show_lifecycle: bool) ->
         if show_lifecycle:
             row.append(exp.lifecycle.value)
         table.add_row(*row)
-    return table
+    return fold(table, keep=1)
 
 
 @app.command("list")

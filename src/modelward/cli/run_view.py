@@ -19,12 +19,22 @@ STATUS_STYLES = {
 TRACEBACK_TAIL_LINES = 12
 
 
+def fold(table: Table, keep: int = 0) -> Table:
+    """Wrap long cells instead of cutting them; column ``keep`` (an id) never wraps."""
+    for index, column in enumerate(table.columns):
+        column.no_wrap = index == keep
+        column.overflow = "ellipsis" if index == keep else "fold"
+    return table
+
+
 def status_text(status: RunStatus) -> Text:
     return Text(status.value, style=STATUS_STYLES.get(status, ""))
 
 
-def when(moment: datetime | None) -> str:
-    return f"{moment.astimezone():%Y-%m-%d %H:%M:%S}" if moment else ""
+def when(moment: datetime | None, *, seconds: bool = True) -> str:
+    if moment is None:
+        return ""
+    return f"{moment.astimezone():%Y-%m-%d %H:%M{':%S' if seconds else ''}}"
 
 
 def duration(seconds: float | None) -> str:
@@ -56,9 +66,9 @@ def size(num_bytes: int) -> str:
     return f"{amount:.1f} GB"
 
 
-def key_values(title: str, items: dict[str, Any]) -> Table:
+def key_values(title: str, items: dict[str, Any], *, ordered: bool = True) -> Table:
     table = Table(title=title, title_justify="left", show_header=False, box=None, padding=(0, 2))
-    for key, item in sorted(items.items()):
+    for key, item in sorted(items.items()) if ordered else items.items():
         table.add_row(Text(key, style="bold"), Text(value(item)))
     return table
 
@@ -113,7 +123,7 @@ def failure(run: Run) -> Text:
 def print_run(console: Console, run: Run, experiment: Experiment, notes: list[Note],
               files: list[ArtifactFile]) -> None:
     console.print(Text.assemble(("run ", "bold"), (run.id, "bold"), f"  {run.name or ''}"))
-    console.print(key_values("", attributes(run, experiment)))
+    console.print(key_values("", attributes(run, experiment), ordered=False))
     if run.status in (RunStatus.FAILED, RunStatus.KILLED) and (run.error_message or run.error_traceback):
         console.print(failure(run))
     process = {k: v for k, v in run.process.model_dump().items() if v}

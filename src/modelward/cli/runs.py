@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from rich import box
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
@@ -27,7 +28,7 @@ ORDER_OPTION = typer.Option(None, "--order-by", "-o", help='e.g. "metrics.acc DE
 MAX_OPTION = typer.Option(100, "--max", "-n", min=1, help="At most this many runs.")
 COLUMNS_OPTION = typer.Option(None, "--columns", "-c", help="Extra columns, e.g. params.lr,metrics.acc.")
 JSON_OPTION = typer.Option(False, "--json", help="Print JSON instead of a table.")
-DEFAULT_METRIC_COLUMNS = 4
+DEFAULT_METRIC_COLUMNS = 3
 
 
 def experiment_ids(client: Client, names: list[str] | None) -> list[str] | None:
@@ -44,22 +45,24 @@ def _extra_columns(runs: list[Run], columns: str | None) -> list[str]:
     if columns:
         return [c.strip() for c in columns.split(",") if c.strip()]
     keys = sorted({key for run in runs for key in run.metrics})
-    return [f"metrics.{key}" for key in keys[:DEFAULT_METRIC_COLUMNS]]
+    room = max(0, (console.width - 90) // 12)
+    return [f"metrics.{key}" for key in keys[:min(room, DEFAULT_METRIC_COLUMNS)]]
 
 
 def runs_table(client: Client, runs: list[Run], columns: str | None) -> Table:
     extra = _extra_columns(runs, columns)
-    names = {eid: client.experiments.get(eid).name for eid in {r.experiment_id for r in runs}}
-    table = Table("run id", "name", "experiment", "status", "started", "duration", *extra)
-    table.columns[0].min_width = 32
+    experiments = {r.experiment_id for r in runs}
+    names = {eid: client.experiments.get(eid).name for eid in experiments} if len(experiments) > 1 else {}
+    headers = ["run id", "name", *(["experiment"] if names else []), "status", "started", "duration"]
+    table = Table(*headers, *extra, box=box.SIMPLE_HEAD)
     for run in runs:
         record = run_record(run)
         table.add_row(
-            run.id, Text(run.name or ""), Text(names[run.experiment_id]),
-            run_view.status_text(run.status), run_view.when(run.start_time),
+            run.id, Text(run.name or ""), *([Text(names[run.experiment_id])] if names else []),
+            run_view.status_text(run.status), run_view.when(run.start_time, seconds=False),
             run_view.duration(run.duration_s), *(Text(run_view.value(record.get(c))) for c in extra),
         )
-    return table
+    return run_view.fold(table)
 
 
 def _list(experiment: list[str] | None, filter_: str | None, order_by: list[str] | None,
@@ -124,13 +127,17 @@ def compare(
         frame = runs_frame(client.runs.get_many(run_ids))
     differ = set(differing_columns(frame))
     rows = ["status", "duration_s"] + [c for c in frame.columns if c.startswith(("params.", "metrics."))]
-    table = Table("", *(Text(f"{n or ''}\n{i}") for n, i in zip(frame["name"], frame["run_id"])))
-    for column in rows:
-        if only_diff and column not in differ:
-            continue
-        style = "bold yellow" if column in differ else None
-        cells = [Text(run_view.value(v)) for v in frame[column]]
-        table.add_row(Text(column), *cells, style=style)
+    shown = [c for c in rows if c in differ or not only_diff]
+    if not shown:
+        console.print("no differences in params or metrics")
+        return
+    table = Table("")
+    for name, run_id in zip(frame["name"], frame["run_id"]):
+        table.add_column(Text(f"{name or ''}\n{run_id}"), overflow="fold")
+    for column in shown:
+        fmt = run_view.duration if column == "duration_s" else run_view.value
+        cells = [Text(fmt(v)) for v in frame[column]]
+        table.add_row(Text(column), *cells, style="bold yellow" if column in differ else None)
     console.print(table)
 
 

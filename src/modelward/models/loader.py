@@ -243,7 +243,8 @@ def _download(client: Any, uri: str, dest: Path) -> Path:
         if not run_id or not path:
             raise InvalidInput(f"invalid URI {uri!r}: use runs:/RUN_ID/artifact/path")
         return download_run_artifacts(client, run_id, path.strip("/"), dest)
-    version = client.models.resolve(uri)
+    resolved = client.models.resolve(uri)
+    version = getattr(resolved, "version", None) or resolved  # Resolved wraps the ModelVersion
     client.models.download(version.model_name, version.version, dest)
     return dest
 

@@ -26,6 +26,7 @@ from modelward.domain.tracking import (
 )
 from modelward.sdk._http import HttpSession
 from modelward.sdk.batcher import Batcher
+from modelward.sdk.model_cards import ModelCards
 from modelward.sdk.models import Models
 from modelward.settings import Settings
 
@@ -350,6 +351,7 @@ class Client:
         self.runs = Runs(self.http)
         self.artifacts = Artifacts(self.http)
         self.models = Models(self.http, self.runs, self.artifacts, self.experiments)
+        self.cards = ModelCards(self.http)
         self._batcher: Batcher | None = None
 
     @property

@@ -27,6 +27,7 @@ from modelward.domain.registry import (
     VersionFile,
     VersionPage,
     manifest_digest,
+    validate_model_name,
 )
 from modelward.domain.tracking import ArtifactFile, RunStatus
 from modelward.errors import IntegrityError, InvalidInput
@@ -40,6 +41,11 @@ _RUNS_URI = re.compile(r"^runs:/(?P<run_id>[^/]+)(?:/(?P<path>.*))?$")
 
 def _q(value: str) -> str:
     return quote(value, safe="")
+
+
+def _name(name: str) -> str:
+    # Checked here too: a '/' in a name would change the URL path before the server sees it.
+    return _q(validate_model_name(name))
 
 
 class Comparison(VersionComparison):
@@ -84,7 +90,7 @@ class Models:
         return RegisteredModel.model_validate(self._http.call("POST", "/api/v1/models", json=body))
 
     def get(self, name: str) -> RegisteredModel:
-        return RegisteredModel.model_validate(self._http.call("GET", f"/api/v1/models/{_q(name)}"))
+        return RegisteredModel.model_validate(self._http.call("GET", f"/api/v1/models/{_name(name)}"))
 
     def search(
         self, filter: str | None = None, *, max_results: int = 100, page_token: str | None = None
@@ -107,14 +113,14 @@ class Models:
         tags: dict[str, str] | None = None,
     ) -> RegisteredModel:
         data = self._http.call(
-            "PATCH", f"/api/v1/models/{_q(name)}", json={"description": description, "name": new_name}
+            "PATCH", f"/api/v1/models/{_name(name)}", json={"description": description, "name": new_name}
         )
         if tags:
             data = self._http.call("PUT", f"/api/v1/models/{_q(new_name or name)}/tags", json={"tags": tags})
         return RegisteredModel.model_validate(data)
 
     def delete(self, name: str) -> None:
-        self._http.call("DELETE", f"/api/v1/models/{_q(name)}")
+        self._http.call("DELETE", f"/api/v1/models/{_name(name)}")
 
     # -- versions ------------------------------------------------------------------------
     def register(
@@ -134,7 +140,7 @@ class Models:
             run_id, artifact_path = self._upload(name, Path(local_path)), UPLOAD_ARTIFACT_PATH
         body = {"run_id": run_id, "artifact_path": artifact_path, "description": description, "tags": tags or {}}
         return ModelVersion.model_validate(
-            self._http.call("POST", f"/api/v1/models/{_q(name)}/versions", json=body)
+            self._http.call("POST", f"/api/v1/models/{_name(name)}/versions", json=body)
         )
 
     def _upload(self, name: str, source: Path) -> str:
@@ -151,7 +157,7 @@ class Models:
         return str(run.id)
 
     def get_version(self, name: str, version: int | str) -> ModelVersion:
-        data = self._http.call("GET", f"/api/v1/models/{_q(name)}/versions/{int(version)}")
+        data = self._http.call("GET", f"/api/v1/models/{_name(name)}/versions/{int(version)}")
         return ModelVersion.model_validate(data)
 
     def versions(self, name: str, *, filter: str | None = None, max_results: int = 1000) -> list[ModelVersion]:
@@ -163,7 +169,7 @@ class Models:
             if token:
                 params["page_token"] = token
             page = VersionPage.model_validate(
-                self._http.call("GET", f"/api/v1/models/{_q(name)}/versions", params=params)
+                self._http.call("GET", f"/api/v1/models/{_name(name)}/versions", params=params)
             )
             found.extend(page.versions)
             token = page.next_page_token
@@ -180,38 +186,38 @@ class Models:
         self, name: str, version: int, *, description: str | None = None, status: str | None = None,
         tags: dict[str, str] | None = None,
     ) -> ModelVersion:
-        url = f"/api/v1/models/{_q(name)}/versions/{int(version)}"
+        url = f"/api/v1/models/{_name(name)}/versions/{int(version)}"
         data = self._http.call("PATCH", url, json={"description": description, "status": status})
         if tags:
             data = self._http.call("PUT", f"{url}/tags", json={"tags": tags})
         return ModelVersion.model_validate(data)
 
     def archive(self, name: str, version: int) -> ModelVersion:
-        data = self._http.call("POST", f"/api/v1/models/{_q(name)}/versions/{int(version)}/archive")
+        data = self._http.call("POST", f"/api/v1/models/{_name(name)}/versions/{int(version)}/archive")
         return ModelVersion.model_validate(data)
 
     def delete_version(self, name: str, version: int) -> None:
-        self._http.call("DELETE", f"/api/v1/models/{_q(name)}/versions/{int(version)}")
+        self._http.call("DELETE", f"/api/v1/models/{_name(name)}/versions/{int(version)}")
 
     # -- aliases -------------------------------------------------------------------------
     def set_alias(self, name: str, alias: str, version: int, *, reason: str | None = None) -> ModelVersion:
         data = self._http.call(
-            "PUT", f"/api/v1/models/{_q(name)}/aliases/{_q(alias)}", json={"version": int(version), "reason": reason}
+            "PUT", f"/api/v1/models/{_name(name)}/aliases/{_q(alias)}", json={"version": int(version), "reason": reason}
         )
         return ModelVersion.model_validate(data)
 
     def delete_alias(self, name: str, alias: str, *, reason: str | None = None) -> None:
         params = {"reason": reason} if reason else None
-        self._http.call("DELETE", f"/api/v1/models/{_q(name)}/aliases/{_q(alias)}", params=params)
+        self._http.call("DELETE", f"/api/v1/models/{_name(name)}/aliases/{_q(alias)}", params=params)
 
     def get_by_alias(self, name: str, alias: str, *, as_of: datetime | None = None) -> ModelVersion:
         params = {"as_of": as_of.isoformat()} if as_of else None
-        data = self._http.call("GET", f"/api/v1/models/{_q(name)}/aliases/{_q(alias)}", params=params)
+        data = self._http.call("GET", f"/api/v1/models/{_name(name)}/aliases/{_q(alias)}", params=params)
         return ModelVersion.model_validate(data)
 
     def alias_history(self, name: str, alias: str | None = None) -> list[AliasEvent]:
         params = {"alias": alias} if alias else None
-        data = self._http.call("GET", f"/api/v1/models/{_q(name)}/alias-history", params=params)
+        data = self._http.call("GET", f"/api/v1/models/{_name(name)}/alias-history", params=params)
         return [AliasEvent.model_validate(item) for item in data["events"]]
 
     # -- uris, files, compare ------------------------------------------------------------
@@ -269,7 +275,7 @@ class Models:
         target.parent.mkdir(parents=True, exist_ok=True)
         partial = target.with_name(f".{target.name}.part")
         hasher = hashlib.sha256()
-        url = f"/api/v1/models/{_q(name)}/versions/{int(version)}/files/{quote(item.path)}"
+        url = f"/api/v1/models/{_name(name)}/versions/{int(version)}/files/{quote(item.path)}"
         try:
             with open(partial, "wb") as out:
                 for chunk in self._http.stream(url):
@@ -285,5 +291,5 @@ class Models:
             partial.unlink(missing_ok=True)
 
     def compare(self, name: str, versions: Sequence[int]) -> Comparison:
-        data = self._http.call("POST", f"/api/v1/models/{_q(name)}/compare", json={"versions": [int(v) for v in versions]})
+        data = self._http.call("POST", f"/api/v1/models/{_name(name)}/compare", json={"versions": [int(v) for v in versions]})
         return Comparison.model_validate(data)

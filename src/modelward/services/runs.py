@@ -188,6 +188,16 @@ def _encode_page_token(offset: int) -> str:
     return base64.urlsafe_b64encode(f"offset:{offset}".encode()).decode()
 
 
+def page_token_for(offset: int) -> str | None:
+    """The token of the page starting at ``offset`` (None for the first page)."""
+    return _encode_page_token(offset) if offset > 0 else None
+
+
+def count_by_experiment(backend: Backend, experiment_ids: Sequence[str]) -> dict[str, int]:
+    with backend.read() as session:
+        return store.count_by_experiment(session, experiment_ids)
+
+
 def search(
     backend: Backend,
     *,

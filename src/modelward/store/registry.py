@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import exc as sa_exc
 from sqlalchemy import ColumnElement, and_, delete, exists, func, select, true
 from sqlalchemy.orm import Session
 
@@ -85,7 +86,10 @@ def create_model(
         created_by=created_by, created_at=now, updated_at=now,
     )
     session.add(row)
-    session.flush()
+    try:
+        session.flush()
+    except sa_exc.IntegrityError:  # a concurrent writer took the name between check and insert
+        raise AlreadyExists(f"registered model '{name}' already exists") from None
     set_model_tags(session, row.id, tags)
     return _models(session, [row])[0]
 

@@ -256,5 +256,17 @@ def count(session: Session, experiment_id: str | None = None) -> int:
     return session.scalar(stmt) or 0
 
 
+def count_by_experiment(session: Session, experiment_ids: Sequence[str]) -> dict[str, int]:
+    counts = {experiment_id: 0 for experiment_id in experiment_ids}
+    if experiment_ids:
+        rows = session.execute(
+            select(RunRow.experiment_id, func.count())
+            .where(RunRow.experiment_id.in_(list(experiment_ids)), RunRow.lifecycle == Lifecycle.ACTIVE.value)
+            .group_by(RunRow.experiment_id)
+        )
+        counts.update({experiment_id: n for experiment_id, n in rows})
+    return counts
+
+
 def children_of(session: Session, run_id: str) -> list[str]:
     return list(session.scalars(select(RunRow.id).where(RunRow.parent_run_id == run_id)))

@@ -6,6 +6,7 @@ against it), and re-exports the row classes.
 
 from modelward.store.rows.auth import TokenRow, UserRow
 from modelward.store.rows.base import Base
+from modelward.store.rows.model_cards import ModelCardAttachmentRow, ModelCardRevisionRow  # noqa: F401
 from modelward.store.rows.registry import (  # noqa: F401  (registers the registry tables)
     ModelAliasEventRow,
     ModelAliasRow,

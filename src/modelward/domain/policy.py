@@ -1,0 +1,392 @@
+"""Governance policies as code: YAML documents that declare gates, review and release rules.
+
+A policy applies globally (no ``model``, no ``risk_tier``), to every model of a risk tier
+(``risk_tier`` only) or to one registered model (``model``)::
+
+    model: credit-risk
+    risk_tier: high
+    gates:
+      - {metric: roc_auc, min: 0.75}
+      - {compare_to: champion, metric: roc_auc, max_regression: 0.01}
+      - {fairness: demographic_parity_difference, sensitive_feature: sex, max: 0.10}
+      - {technical: p95_latency_ms, max: 50}
+    review: {approvals: 2, roles: [risk, compliance], four_eyes: true}
+    release: {strategy: canary, steps: [10, 50, 100]}
+
+Each gate is recognised by its distinguishing key: ``compare_to`` (champion gate),
+``fairness``, ``technical``, ``kpi``, else ``metric``. Unknown keys are errors.
+``parse_policy_yaml`` reports every problem with its line and field, e.g.
+``line 5, gates[1].max_regression: Input should be a valid number``.
+Storage, versioning and auditing of policies belong to the governance service.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, model_validator
+
+from modelward.domain.actors import Role
+from modelward.errors import InvalidInput
+
+CLASSIFICATION_METRICS = ("accuracy", "precision", "recall", "specificity", "f1", "roc_auc", "log_loss")
+REGRESSION_METRICS = ("rmse", "mae", "r2")
+LOWER_IS_BETTER = frozenset({"log_loss", "rmse", "mae"})
+
+MetricName = Literal["accuracy", "precision", "recall", "specificity", "f1", "roc_auc", "log_loss", "rmse", "mae", "r2"]
+FairnessMetricName = Literal[
+    "demographic_parity_difference", "demographic_parity_ratio", "equalized_odds_difference", "equalized_odds_ratio"
+]
+NUMERIC_TECHNICAL = ("p95_latency_ms", "artifact_size_mb")
+BOOLEAN_TECHNICAL = ("signature_present", "signature_matches", "loads_in_clean_process", "dependencies_pinned")
+TechnicalCheckName = Literal[
+    "p95_latency_ms", "artifact_size_mb", "signature_present", "signature_matches",
+    "loads_in_clean_process", "dependencies_pinned",
+]
+
+
+class RiskTier(str, enum.Enum):
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+
+class Task(str, enum.Enum):
+    CLASSIFICATION = "classification"
+    REGRESSION = "regression"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class _Bounded(_Strict):
+    min: float | None = None
+    max: float | None = None
+
+    @model_validator(mode="after")
+    def _needs_a_bound(self) -> _Bounded:
+        if self.min is None and self.max is None:
+            raise ValueError("give a bound: min, max or both")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min {self.min} is greater than max {self.max}")
+        return self
+
+
+class MetricGate(_Bounded):
+    """The challenger's metric on the evaluation data must lie within [min, max]."""
+
+    metric: MetricName
+
+
+class ChampionGate(_Strict):
+    """The challenger may be worse than the version behind ``compare_to`` by at most ``max_regression``.
+
+    "Worse" follows the metric's direction (lower is better for log_loss, rmse, mae). The
+    gate decides on the point difference; the bootstrap interval is evidence for reviewers.
+    """
+
+    compare_to: str = "champion"
+    metric: MetricName
+    max_regression: float = Field(ge=0)
+    confidence: float = Field(default=0.95, gt=0, lt=1)
+    bootstrap: int = Field(default=1000, ge=100, le=100_000)
+
+
+class FairnessGate(_Bounded):
+    fairness: FairnessMetricName
+    sensitive_feature: str = Field(min_length=1)
+
+
+class TechnicalGate(_Strict):
+    """Numeric checks (latency, size) take min/max; the yes/no checks take ``required``."""
+
+    technical: TechnicalCheckName
+    min: float | None = None
+    max: float | None = None
+    required: bool = True
+
+    @model_validator(mode="after")
+    def _bounds_fit_the_check(self) -> TechnicalGate:
+        numeric = self.technical in NUMERIC_TECHNICAL
+        if numeric and self.min is None and self.max is None:
+            raise ValueError(f"{self.technical} needs a bound: min, max or both")
+        if not numeric and (self.min is not None or self.max is not None):
+            raise ValueError(f"{self.technical} is a yes/no check: use 'required', not min/max")
+        return self
+
+
+class KpiGate(_Bounded):
+    """A business KPI supplied by the caller (e.g. expected revenue impact) must lie within bounds."""
+
+    kpi: str = Field(min_length=1)
+
+
+def _gate_kind(value: Any) -> str | None:
+    """The gate type, from the key only that type has (champion gates also carry ``metric``)."""
+    keys = value.keys() if isinstance(value, dict) else vars(value).keys() if isinstance(value, BaseModel) else ()
+    for key, kind in (("compare_to", "champion"), ("fairness", "fairness"), ("technical", "technical"),
+                      ("kpi", "kpi"), ("metric", "metric")):
+        if key in keys:
+            return kind
+    return None
+
+
+Gate = Annotated[
+    Annotated[MetricGate, Tag("metric")]
+    | Annotated[ChampionGate, Tag("champion")]
+    | Annotated[FairnessGate, Tag("fairness")]
+    | Annotated[TechnicalGate, Tag("technical")]
+    | Annotated[KpiGate, Tag("kpi")],
+    Discriminator(
+        _gate_kind,
+        custom_error_type="unknown_gate",
+        custom_error_message="a gate needs one of the keys metric, compare_to, fairness, technical, kpi",
+    ),
+]
+GATE_KINDS = ("metric", "champion", "fairness", "technical", "kpi")
+
+
+class ReviewRequirement(_Strict):
+    approvals: int = Field(default=1, ge=1, le=20)
+    roles: list[Role] = Field(default_factory=list)
+    four_eyes: bool = True
+    risk_assessment_required: bool = True
+    compliance_checklist: list[str] = Field(default_factory=list)
+    business_impact_required: bool = False
+
+
+class ReleaseRule(_Strict):
+    strategy: Literal["direct", "canary", "blue_green", "shadow"] = "direct"
+    steps: list[int] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _steps_fit_strategy(self) -> ReleaseRule:
+        if self.strategy != "canary":
+            if self.steps:
+                raise ValueError(f"steps only apply to the canary strategy, not {self.strategy}")
+            return self
+        if not self.steps:
+            raise ValueError("a canary release needs steps, e.g. [10, 50, 100]")
+        if any(not 0 < s <= 100 for s in self.steps) or self.steps != sorted(set(self.steps)) or self.steps[-1] != 100:
+            raise ValueError("canary steps are increasing traffic percentages in 1..100 ending at 100")
+        return self
+
+
+class ProtectedAlias(_Strict):
+    alias: str = Field(min_length=1)
+    requires_role: Role = Role.APPROVER
+
+
+def _default_protected() -> list[ProtectedAlias]:
+    return [ProtectedAlias(alias="champion"), ProtectedAlias(alias="production")]
+
+
+class Policy(_Strict):
+    model: str | None = Field(default=None, min_length=1)
+    risk_tier: RiskTier | None = None
+    description: str | None = None
+    task: Task = Task.CLASSIFICATION
+    label: str | None = Field(default=None, description='label column; None = "label" or "target"')
+    positive_label: int | str | None = Field(
+        default=None, description="binary metrics and fairness: the positive class (default: the larger label)"
+    )
+    sensitive_features: list[str] = Field(default_factory=list)
+    gates: list[Gate] = Field(default_factory=list)
+    review: ReviewRequirement = Field(default_factory=ReviewRequirement)
+    release: ReleaseRule = Field(default_factory=ReleaseRule)
+    protected_aliases: list[ProtectedAlias] = Field(default_factory=_default_protected)
+
+    @property
+    def scope(self) -> Literal["model", "tier", "global"]:
+        if self.model is not None:
+            return "model"
+        return "tier" if self.risk_tier is not None else "global"
+
+    @model_validator(mode="after")
+    def _gates_fit_the_task(self) -> Policy:
+        allowed = CLASSIFICATION_METRICS if self.task is Task.CLASSIFICATION else REGRESSION_METRICS
+        for gate in self.gates:
+            metric = getattr(gate, "metric", None)
+            if metric is not None and metric not in allowed:
+                raise ValueError(f"metric {metric!r} does not apply to a {self.task.value} task (use one of {', '.join(allowed)})")
+            if isinstance(gate, FairnessGate) and self.task is Task.REGRESSION:
+                raise ValueError("fairness gates apply to classification tasks only")
+        return self
+
+
+# -- YAML with line numbers -------------------------------------------------------------------------
+
+
+def parse_policy_yaml(text: str) -> Policy:
+    """A Policy from YAML text, or InvalidInput listing each problem as ``line N, field: message``."""
+    data, lines = _load_with_lines(text)
+    if not isinstance(data, dict):
+        raise InvalidInput("invalid policy: line 1: a policy must be a YAML mapping of keys (gates, review, ...)")
+    try:
+        return Policy.model_validate(data)
+    except ValidationError as exc:
+        problems = [_describe(error, data, lines) for error in exc.errors()]
+        raise InvalidInput("invalid policy: " + "; ".join(problems)) from None
+
+
+Path = tuple[str | int, ...]
+
+
+def _load_with_lines(text: str) -> tuple[Any, dict[Path, int]]:
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None, {}
+        lines: dict[Path, int] = {}
+        _record_lines(node, (), lines)
+        return loader.construct_document(node), lines
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"line {mark.line + 1}" if mark is not None else "YAML"
+        raise InvalidInput(f"invalid policy: {where}: {exc.problem or exc}") from None
+    except yaml.YAMLError as exc:
+        raise InvalidInput(f"invalid policy: {exc}") from None
+    finally:
+        loader.dispose()
+
+
+def _record_lines(node: yaml.Node, path: Path, lines: dict[Path, int]) -> None:
+    """Line (1-based) of every mapping key and sequence item, by its path from the root."""
+    if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for key_node, value_node in node.value:
+            key = str(key_node.value)
+            if key in seen:
+                raise InvalidInput(f"invalid policy: line {key_node.start_mark.line + 1}, {_field(path + (key,))}: duplicate key")
+            seen.add(key)
+            lines[path + (key,)] = key_node.start_mark.line + 1
+            _record_lines(value_node, path + (key,), lines)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            lines[path + (index,)] = item.start_mark.line + 1
+            _record_lines(item, path + (index,), lines)
+
+
+def _data_path(loc: tuple[Any, ...], data: Any) -> Path:
+    """Pydantic's error location reduced to keys that exist in the document (drops union tags),
+    keeping the first missing key (a required field or an unknown one) as the last element."""
+    path: list[str | int] = []
+    node = data
+    for part in loc:
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+        elif isinstance(node, dict) and part in GATE_KINDS:
+            continue  # the discriminated union's tag, not a key of the document
+        else:
+            path.append(part)
+            break
+        path.append(part)
+    return tuple(path)
+
+
+def _describe(error: Any, data: Any, lines: dict[Path, int]) -> str:
+    path = _data_path(tuple(error["loc"]), data)
+    line = next((lines[path[:n]] for n in range(len(path), 0, -1) if path[:n] in lines), 1)
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden":
+        message = "unknown key"
+    return f"line {line}, {_field(path) or 'policy'}: {message}"
+
+
+def _field(path: Path) -> str:
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+# -- merging ----------------------------------------------------------------------------------------
+
+
+def merge_policies(
+    global_policy: Policy | None = None, tier_policy: Policy | None = None, model_policy: Policy | None = None
+) -> Policy:
+    """The one policy that applies to a model version, from its global, tier and model policies.
+
+    Rules (each level may be absent):
+
+    * plain settings (task, label, positive_label, release, description): the most specific
+      level that sets them wins — model over tier over global;
+    * ``model`` comes from the model policy, ``risk_tier`` from the most specific level that sets it;
+    * gates concatenate, global first, identical gates kept once: a model policy adds gates
+      and can never remove a global or tier gate;
+    * sensitive features: union;
+    * review: the strictest — the most approvals, the union of roles and checklist items,
+      and each yes/no requirement (four_eyes, risk assessment, business impact) if any level asks;
+    * protected aliases: union by alias; for an alias declared twice the most specific level's
+      required role wins.
+    """
+    levels = [p for p in (global_policy, tier_policy, model_policy) if p is not None]
+    if not levels:
+        return Policy()
+    tiers = {p.risk_tier for p in (tier_policy, model_policy) if p is not None and p.risk_tier is not None}
+    if len(tiers) > 1:
+        raise InvalidInput(f"the tier and model policies name different risk tiers: {sorted(t.value for t in tiers)}")
+    merged: dict[str, Any] = {}
+    for field in ("risk_tier", "description", "task", "label", "positive_label", "release"):
+        chosen = [p for p in levels if field in p.model_fields_set]
+        if chosen:
+            merged[field] = getattr(chosen[-1], field)
+    merged["model"] = model_policy.model if model_policy is not None else None
+    merged["gates"] = _unique([g for p in levels for g in p.gates])
+    merged["sensitive_features"] = _unique([f for p in levels for f in p.sensitive_features])
+    merged["review"] = _strictest_review([p.review for p in levels])
+    aliases: dict[str, ProtectedAlias] = {}
+    for policy in levels:
+        aliases.update({a.alias: a for a in policy.protected_aliases})
+    merged["protected_aliases"] = list(aliases.values())
+    return Policy.model_validate(merged)
+
+
+def _unique(items: list[Any]) -> list[Any]:
+    kept: list[Any] = []
+    for item in items:
+        if item not in kept:
+            kept.append(item)
+    return kept
+
+
+def _strictest_review(reviews: list[ReviewRequirement]) -> ReviewRequirement:
+    return ReviewRequirement(
+        approvals=max(r.approvals for r in reviews),
+        roles=_unique([role for r in reviews for role in r.roles]),
+        four_eyes=any(r.four_eyes for r in reviews),
+        risk_assessment_required=any(r.risk_assessment_required for r in reviews),
+        compliance_checklist=_unique([item for r in reviews for item in r.compliance_checklist]),
+        business_impact_required=any(r.business_impact_required for r in reviews),
+    )
+
+
+__all__ = [
+    "BOOLEAN_TECHNICAL",
+    "CLASSIFICATION_METRICS",
+    "LOWER_IS_BETTER",
+    "NUMERIC_TECHNICAL",
+    "REGRESSION_METRICS",
+    "ChampionGate",
+    "FairnessGate",
+    "Gate",
+    "KpiGate",
+    "MetricGate",
+    "Policy",
+    "ProtectedAlias",
+    "ReleaseRule",
+    "ReviewRequirement",
+    "RiskTier",
+    "Task",
+    "TechnicalGate",
+    "merge_policies",
+    "parse_policy_yaml",
+]

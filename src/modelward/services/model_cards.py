@@ -1,0 +1,150 @@
+"""Model cards of model versions: generate from what is known, edit, keep every revision.
+
+The current card lives in ``model_versions.card``; every save also appends a row to
+``model_card_revisions`` (who, when, why), so the history of a card is never lost.
+Attachments (usage guidelines, performance reports) are text blobs in the artifact store.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from modelward.domain.actors import Actor
+from modelward.errors import InvalidInput, NotFound
+from modelward.models.cards import Attachment, CardRevision, ModelCard, build_card, merge_edits, parse_card, render_html, render_markdown, set_field
+from modelward.services.backend import Backend
+from modelward.store import model_cards as store
+from modelward.store import registry as registry_store
+from modelward.store import runs as run_store
+
+ATTACHMENT_KINDS = ("usage_guidelines", "performance_report")
+MAX_ATTACHMENT_BYTES = 1 << 20
+FORMATS = ("json", "markdown", "html")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _generated(session: Any, name: str, version: int) -> ModelCard:
+    entity = registry_store.get_version(session, name, version)
+    params: dict[str, str] = {}
+    metrics: dict[str, float] = {}
+    if entity.source_run_id:
+        try:
+            run = run_store.get(session, entity.source_run_id)
+            params, metrics = run.params, run.metrics
+        except NotFound:  # the source run was purged; the version's own metrics remain
+            pass
+    return build_card(entity.model_dump(mode="json"), params=params, metrics=metrics,
+                      datasets=_lineage_datasets(session, entity), evaluations=[])
+
+
+def _lineage_datasets(session: Any, version: Any) -> list[dict[str, Any]]:
+    """Datasets that fed the version (name, digest, source, role) from lineage.
+
+    Empty until modelward.services.lineage offers a session-level query for a version's
+    upstream datasets; build_card already places each by its ``role``.
+    """
+    return []
+
+
+def get(backend: Backend, name: str, version: int) -> ModelCard:
+    """The stored card, or (not stored) one generated from what is known."""
+    with backend.read() as session:
+        stored = registry_store.get_version(session, name, version).card
+        return parse_card(stored) if stored else _generated(session, name, version)
+
+
+def _save(session: Any, name: str, version: int, card: ModelCard, actor: Actor, comment: str | None) -> ModelCard:
+    registry_store.model_row(session, name, lock=True)  # serialises revision numbers per model
+    row = registry_store.version_row(session, name, version)
+    data = card.model_dump(mode="json")
+    now = _now()
+    registry_store.update_version(session, row, now, card=data)
+    store.add_revision(session, row.pk, data, author=actor.name, comment=comment, now=now)
+    return card
+
+
+def generate(backend: Backend, actor: Actor, name: str, version: int, *, comment: str | None = None) -> ModelCard:
+    """Fill the card from the version, its run and lineage, keeping every human-written field."""
+    with backend.write() as session:
+        stored = registry_store.get_version(session, name, version).card
+        card = merge_edits(_generated(session, name, version), parse_card(stored) if stored else None)
+        return _save(session, name, version, card, actor, comment or "generated")
+
+
+def update(
+    backend: Backend, actor: Actor, name: str, version: int, *,
+    card: dict[str, Any] | None = None, edits: dict[str, Any] | None = None, comment: str | None = None,
+) -> ModelCard:
+    """Replace the card (``card``) and/or set fields (``edits``: dotted field -> value); one new revision."""
+    if card is None and not edits:
+        raise InvalidInput("nothing to update: send 'card' and/or 'edits'")
+    with backend.write() as session:
+        if card is not None:
+            current = parse_card(card)
+        else:
+            stored = registry_store.get_version(session, name, version).card
+            current = parse_card(stored) if stored else _generated(session, name, version)
+        for field, value in (edits or {}).items():
+            current = set_field(current, field, value)
+        if card is not None:  # attachments are added through add_attachment only
+            stored = registry_store.get_version(session, name, version).card
+            current.attachments = parse_card(stored).attachments if stored else []
+        return _save(session, name, version, current, actor, comment or "edited")
+
+
+def revisions(backend: Backend, name: str, version: int) -> list[CardRevision]:
+    with backend.read() as session:
+        return store.revisions(session, registry_store.version_row(session, name, version).pk)
+
+
+def add_attachment(
+    backend: Backend, actor: Actor, name: str, version: int, *, kind: str, title: str, text: str,
+    media_type: str = "text/markdown",
+) -> ModelCard:
+    if kind not in ATTACHMENT_KINDS:
+        raise InvalidInput(f"attachment kind {kind!r} is unknown; use one of {', '.join(ATTACHMENT_KINDS)}")
+    if media_type not in ("text/markdown", "text/plain"):
+        raise InvalidInput(f"attachment media type {media_type!r} is not allowed; use text/markdown or text/plain")
+    if not title.strip() or len(title) > 256:
+        raise InvalidInput("attachment title must be 1 to 256 characters")
+    data = text.encode("utf-8")
+    if len(data) > MAX_ATTACHMENT_BYTES:
+        raise InvalidInput(f"attachment is {len(data)} bytes; the limit is {MAX_ATTACHMENT_BYTES}")
+    with backend.read() as session:
+        registry_store.version_row(session, name, version)  # fail before storing bytes
+    blob = backend.artifacts.put_bytes(data)  # bytes first: a crash leaves only an orphan blob for gc
+    now = _now()
+    with backend.write() as session:
+        row = registry_store.version_row(session, name, version)
+        store.add_attachment(session, row.pk, kind=kind, title=title, digest=blob.digest, size=blob.size,
+                             media_type=media_type, created_by=actor.name, now=now)
+        stored = row.card
+        card = parse_card(stored) if stored else _generated(session, name, version)
+        card.attachments.append(Attachment(
+            kind=kind, title=title, digest=blob.digest, size=blob.size,
+            media_type=media_type, created_by=actor.name, created_at=now.isoformat(),
+        ))
+        return _save(session, name, version, card, actor, f"attached {kind}: {title}")
+
+
+def attachment(backend: Backend, name: str, version: int, digest: str) -> tuple[str, bytes]:
+    """(media type, text bytes) of one of this version's attachments."""
+    with backend.read() as session:
+        row = registry_store.version_row(session, name, version)
+        media_type, _ = store.attachment_digest(session, row.pk, digest)
+    return media_type, backend.artifacts.read_bytes(digest)
+
+
+def render(card: ModelCard, fmt: str) -> tuple[str, str]:
+    """(media type, text) of the card in ``fmt``: json, markdown or html."""
+    if fmt in ("markdown", "md"):
+        return "text/markdown; charset=utf-8", render_markdown(card)
+    if fmt == "html":
+        return "text/html; charset=utf-8", render_html(card)
+    if fmt == "json":
+        return "application/json", card.model_dump_json(indent=2)
+    raise InvalidInput(f"unknown card format {fmt!r}; use one of {', '.join(FORMATS)}")

@@ -1,0 +1,43 @@
+"""modelward demo: a scikit-learn sweep recorded end to end."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from modelward.demo import EXPERIMENT, run_demo
+from modelward.sdk.client import Client
+from tests.cli.conftest import modelward
+
+
+@pytest.mark.slow
+def test_the_demo_records_a_sweep_and_says_where_to_look(tmp_path: Path) -> None:
+    done = modelward("demo", "--no-server", cwd=tmp_path, timeout=180)
+    assert done.returncode == 0, done.stderr
+    with Client() as client:
+        exp = client.experiments.get_by_name(EXPERIMENT)
+        runs = list(client.runs.search_all([exp.id], "metrics.roc_auc > 0.5"))
+        best = max(runs, key=lambda run: run.metrics["roc_auc"])
+        files = {item.path for item in client.artifacts.list(best.id)}
+    assert len(runs) >= 4 and all(run.parent_run_id for run in runs)
+    assert {"evaluation/confusion_matrix.json", "evaluation/classification_report.txt",
+            "evaluation/predictions.csv"} <= files
+    assert len({run.process.pipeline_run_id for run in runs}) == 1
+    out = done.stdout
+    assert str(tmp_path / ".modelward") in out
+    assert f"modelward runs list --experiment {EXPERIMENT}" in out
+    assert f"modelward runs show {best.id}" in out and "modelward runs compare " + best.id in out
+
+
+def test_run_demo_is_idempotent(tmp_path: Path) -> None:
+    with Client() as client:
+        first = run_demo(client, runs_per_model=1)
+        second = run_demo(client, runs_per_model=1)
+        run = client.runs.get(second.best_run_id)
+        parent = client.runs.get(second.parent_run_id)
+    assert first.experiment.id == second.experiment.id
+    assert len(set(first.run_ids) | set(second.run_ids)) == 4
+    assert {"accuracy", "precision", "recall", "f1", "roc_auc"} <= set(run.metrics)
+    assert run.process.step_name and run.process.pipeline_run_id == parent.process.pipeline_run_id
+    assert parent.metrics["best_roc_auc"] == run.metrics["roc_auc"]

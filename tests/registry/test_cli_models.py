@@ -1,0 +1,39 @@
+"""``modelward models`` through Typer's runner, on an embedded store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from modelward.cli import app
+
+runner = CliRunner()
+
+
+def _ok(*args: str) -> str:
+    result = runner.invoke(app, list(args), catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_register_alias_compare_and_download(tmp_path: Path, monkeypatch):
+    monkeypatch.setenv("MODELWARD_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("COLUMNS", "200")
+    model = tmp_path / "m"
+    model.mkdir()
+    (model / "w.bin").write_bytes(b"one")
+    assert "version 1" in _ok("models", "register", "cli-model", "--path", str(model))
+    (model / "w.bin").write_bytes(b"two")
+    assert "version 2" in _ok("models", "register", "cli-model", "--path", str(model), "-d", "second")
+    _ok("models", "alias", "set", "cli-model", "champion", "1", "--reason", "first")
+    _ok("models", "alias", "set", "cli-model", "champion", "2")
+    assert "champion→2" in _ok("models", "list")
+    history = _ok("models", "alias", "history", "cli-model", "champion")
+    assert "first" in history and history.index("first") < history.rindex("champion")
+    assert "w.bin" in _ok("models", "show", "cli-model@champion")
+    assert "second" in _ok("models", "show", "cli-model/2")
+    assert "upload" in _ok("models", "versions", "cli-model")
+    assert "*artifact_digest" in _ok("models", "compare", "cli-model", "1", "2")
+    _ok("models", "download", "cli-model", "1", str(tmp_path / "out"))
+    assert (tmp_path / "out" / "w.bin").read_bytes() == b"one"
