@@ -75,14 +75,16 @@ def phase_bulk(client, n_runs: int, n_keys: int, n_steps: int, res: dict) -> Non
     stamps = [base_ts + s for s in steps]
     per_call, t_create = [], []
     points = 0
+    cpu_calls = 0.0
     t0 = time.perf_counter()
     for i in range(n_runs):
         a = time.perf_counter()
         run = client.runs.create(exp.id, name=f"bulk-{i}")
-        b = time.perf_counter()
         values = [((i * 7919 + j) % 10007) / 10007.0 for j in range(len(keys))]
+        b, cb = time.perf_counter(), time.process_time()
         client.runs.log_metric_columns(run.id, keys, values, steps, stamps)
         per_call.append(time.perf_counter() - b)
+        cpu_calls += time.process_time() - cb
         t_create.append(b - a)
         points += len(keys)
     wall = time.perf_counter() - t0
@@ -92,6 +94,7 @@ def phase_bulk(client, n_runs: int, n_keys: int, n_steps: int, res: dict) -> Non
         wall_s=round(wall, 3),
         points_per_s_incl_create=round(points / wall),
         points_per_s=round(points / calls),
+        points_per_cpu_s=round(points / cpu_calls),
         log_metric_columns_call=lat_ms(per_call),
         create_run=lat_ms(t_create),
     )
@@ -101,7 +104,7 @@ def phase_bulk(client, n_runs: int, n_keys: int, n_steps: int, res: dict) -> Non
     log(
         f"BULK    {points:,} points in {n_runs} calls of {len(keys):,}: {points / calls:,.0f} points/s "
         f"(log_metric_columns median {res['log_metric_columns_call']['median_ms']:.1f} ms; "
-        f"incl. create_run {points / wall:,.0f} points/s); read back {len(hist)} points of m0"
+        f"incl. create_run {points / wall:,.0f} points/s; {points / cpu_calls:,.0f} points per CPU-second); read back {len(hist)} points of m0"
     )
 
 
@@ -113,7 +116,7 @@ def phase_fluent(modelward, n_points: int, res: dict) -> None:
     log_metric("warmup", 0.0, step=0)
     modelward.flush()
     gc_was = gc.isenabled()
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for i in range(n_points):
         a = clock()
         log_metric("loss", 1.0 / (i + 1), step=i)
@@ -121,6 +124,7 @@ def phase_fluent(modelward, n_points: int, res: dict) -> None:
     t_loop = time.perf_counter() - t0
     modelward.flush()
     t_all = time.perf_counter() - t0
+    cpu_all = time.process_time() - c0
     run.end()
     hist = run.client.runs.metric_history(run.id, "loss")
     us = sorted(x / 1000.0 for x in lat)
@@ -130,6 +134,7 @@ def phase_fluent(modelward, n_points: int, res: dict) -> None:
         flush_s=round(t_all - t_loop, 3),
         end_to_end_s=round(t_all, 3),
         end_to_end_points_per_s=round(n_points / t_all),
+        end_to_end_cpu_s=round(cpu_all, 3),
         loop_calls_per_s=round(n_points / t_loop),
         log_metric_us={
             "median": round(statistics.median(us), 2),
@@ -154,47 +159,82 @@ def phase_sync(modelward, n_calls: int, res: dict) -> None:
     run = modelward.start_run(name="sync-bench", synchronous=True, capture_output=False, log_environment=False)
     modelward.log_metric("warmup", 0.0)
     lat = []
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for i in range(n_calls):
         a = time.perf_counter()
         modelward.log_metric("loss", 1.0 / (i + 1), step=i)
         lat.append(time.perf_counter() - a)
     wall = time.perf_counter() - t0
+    cpu = time.process_time() - c0
     run.end()
-    res.update(calls=n_calls, wall_s=round(wall, 3), calls_per_s=round(n_calls / wall, 1), latency=lat_ms(lat))
+    res.update(calls=n_calls, wall_s=round(wall, 3), cpu_ms_per_call=round(cpu / n_calls * 1000, 3), calls_per_s=round(n_calls / wall, 1), latency=lat_ms(lat))
     log(
         f"SYNC    log_metric(synchronous) x{n_calls}: {n_calls / wall:,.0f} calls/s "
-        f"(median {res['latency']['median_ms']:.2f} ms, p95 {res['latency']['p95_ms']:.2f} ms)"
+        f"(median {res['latency']['median_ms']:.2f} ms, p95 {res['latency']['p95_ms']:.2f} ms, "
+        f"{cpu / n_calls * 1000:.2f} ms CPU per call)"
     )
 
 
-def populate(client, exp_id: str, start: int, stop: int, base_ts: int, expected: dict) -> float:
+def populate(client, backend, exp_id: str, start: int, stop: int, base_ts: int, expected: dict, via: str) -> float:
+    """Runs ``start..stop-1`` with 20 params, 10 tags and 10 metrics x 3 steps each.
+
+    ``via='sdk'``: ``runs.create`` + one ``runs.log_metric_columns`` per run (the public path).
+    ``via='store'``: the store functions the service calls (``store.runs.create``,
+    ``log_params``, ``set_tags``, ``log_metrics``), 250 runs per transaction: the same rows,
+    written fast enough to build a 10,000-run experiment on a busy 2-core machine.
+    """
     from datetime import UTC, datetime
 
+    from modelward.domain.names import new_id
+    from modelward.store import runs as run_store
+
     t0 = time.perf_counter()
-    for i in range(start, stop):
-        params, tags, keys, values, steps, stamps = search_run_data(i, base_ts)
-        run = client.runs.create(
-            exp_id, name=f"run-{i:05d}",
-            start_time=datetime.fromtimestamp((base_ts + i) / 1000, UTC),
-        )
-        client.runs.log_metric_columns(run.id, keys, values, steps, stamps, params=params, tags=tags)
-        latest = {k: v for k, v in zip(keys, values)}  # steps ascend, so the last value wins
-        expected[run.id] = (params["p1"], latest["m0"], latest["m1"])
+    i = start
+    while i < stop:
+        chunk = range(i, min(stop, i + 250)) if via == "store" else range(i, i + 1)
+        if via == "sdk":
+            params, tags, keys, values, steps, stamps = search_run_data(i, base_ts)
+            started = datetime.fromtimestamp((base_ts + i) / 1000, UTC)
+            run = client.runs.create(exp_id, name=f"run-{i:05d}", start_time=started)
+            client.runs.log_metric_columns(run.id, keys, values, steps, stamps, params=params, tags=tags)
+            latest = dict(zip(keys, values))  # steps ascend, so the last value wins
+            expected[run.id] = (params["p1"], latest["m0"], latest["m1"])
+        else:
+            with backend.write() as session:
+                for j in chunk:
+                    params, tags, keys, values, steps, stamps = search_run_data(j, base_ts)
+                    run_id = new_id()
+                    run_store.create(
+                        session, id=run_id, experiment_id=exp_id, name=f"run-{j:05d}", status="RUNNING",
+                        lifecycle="active", user="bench",
+                        start_time=datetime.fromtimestamp((base_ts + j) / 1000, UTC), environment={},
+                    )
+                    pk = run_store.pk_of(session, run_id)
+                    run_store.log_params(session, pk, params)
+                    run_store.set_tags(session, pk, tags)
+                    run_store.log_metrics(session, pk, keys, values, steps, stamps)
+                    latest = dict(zip(keys, values))
+                    expected[run_id] = (params["p1"], latest["m0"], latest["m1"])
+        i = chunk.stop
     return time.perf_counter() - t0
 
 
 def time_calls(fn, n):
+    """Wall latency of each call, plus the process CPU time (all threads) per call: on a
+    shared, overloaded machine CPU time shows the cost without the wait for a core."""
     fn()  # warm-up, not timed
-    lat = []
+    lat, cpu = [], []
     for _ in range(n):
-        a = time.perf_counter()
+        a, c = time.perf_counter(), time.process_time()
         fn()
         lat.append(time.perf_counter() - a)
-    return lat
+        cpu.append(time.process_time() - c)
+    out = lat_ms(lat)
+    out["cpu_median_ms"] = round(statistics.median(cpu) * 1000, 3)
+    return out
 
 
-def phase_search(client, sizes: list[int], n_queries: int, res: dict) -> None:
+def phase_search(client, sizes: list[int], n_queries: int, sdk_upto: int, res: dict) -> None:
     from modelward.services import runs as run_service
 
     backend = client.http._client.app.state.backend  # the embedded app's own backend
@@ -204,10 +244,14 @@ def phase_search(client, sizes: list[int], n_queries: int, res: dict) -> None:
     have = 0
     for n in sorted(sizes):
         out = res.setdefault(str(n), {})
-        t_pop = populate(client, exp.id, have, n, base_ts, expected)
-        out["populate"] = {"runs_added": n - have, "wall_s": round(t_pop, 2),
-                           "runs_per_s": round((n - have) / t_pop, 1)}
-        log(f"SEARCH  populated {n:,} runs (+{n - have:,} in {t_pop:.1f}s, {(n - have) / t_pop:,.0f} runs/s)")
+        out["populate"] = []
+        for lo, hi, via in ((have, min(n, max(have, sdk_upto)), "sdk"), (max(have, sdk_upto), n, "store")):
+            if hi <= lo:
+                continue
+            t_pop = populate(client, backend, exp.id, lo, hi, base_ts, expected, via)
+            out["populate"].append({"via": via, "runs_added": hi - lo, "wall_s": round(t_pop, 2),
+                                    "runs_per_s": round((hi - lo) / t_pop, 1)})
+            log(f"SEARCH  populated runs {lo:,}..{hi - 1:,} via {via} in {t_pop:.1f}s ({(hi - lo) / t_pop:,.1f} runs/s)")
         have = n
 
         want = sorted(
@@ -231,13 +275,13 @@ def phase_search(client, sizes: list[int], n_queries: int, res: dict) -> None:
             and all(r.metrics["m0"] > 0.5 and r.params["p1"] == "x" for r in page.runs)
         )
         svc_ok = [r.id for r in svc_search().runs] == want
-        out["filtered_top50_sdk"] = dict(results=len(got), correct=ok, latency=lat_ms(time_calls(sdk_search, n_queries)))
-        out["filtered_top50_service"] = dict(correct=svc_ok, latency=lat_ms(time_calls(svc_search, n_queries)))
+        out["filtered_top50_sdk"] = dict(results=len(got), correct=ok, latency=time_calls(sdk_search, n_queries))
+        out["filtered_top50_service"] = dict(correct=svc_ok, latency=time_calls(svc_search, n_queries))
         f_sdk, f_svc = out["filtered_top50_sdk"]["latency"], out["filtered_top50_service"]["latency"]
         log(
             f"SEARCH  {n:,} runs, filtered+ordered top {SEARCH_MAX} (got {len(got)}, correct={ok and svc_ok}): "
-            f"SDK median {f_sdk['median_ms']:.1f} ms p95 {f_sdk['p95_ms']:.1f} ms; "
-            f"service median {f_svc['median_ms']:.1f} ms p95 {f_svc['p95_ms']:.1f} ms"
+            f"SDK median {f_sdk['median_ms']:.1f} ms p95 {f_sdk['p95_ms']:.1f} ms (cpu {f_sdk['cpu_median_ms']:.1f}); "
+            f"service median {f_svc['median_ms']:.1f} ms p95 {f_svc['p95_ms']:.1f} ms (cpu {f_svc['cpu_median_ms']:.1f})"
         )
 
         def sdk_top():
@@ -248,8 +292,8 @@ def phase_search(client, sizes: list[int], n_queries: int, res: dict) -> None:
 
         top = sdk_top().runs
         top_ok = [r.name for r in top] == [f"run-{i:05d}" for i in range(n - 1, n - 1 - SEARCH_MAX, -1)]
-        out["unfiltered_top50_sdk"] = dict(correct=top_ok, latency=lat_ms(time_calls(sdk_top, n_queries)))
-        out["unfiltered_top50_service"] = dict(latency=lat_ms(time_calls(svc_top, n_queries)))
+        out["unfiltered_top50_sdk"] = dict(correct=top_ok, latency=time_calls(sdk_top, n_queries))
+        out["unfiltered_top50_service"] = dict(latency=time_calls(svc_top, n_queries))
         log(
             f"SEARCH  {n:,} runs, unfiltered top {SEARCH_MAX} (correct={top_ok}): SDK median "
             f"{out['unfiltered_top50_sdk']['latency']['median_ms']:.1f} ms; service median "
@@ -287,6 +331,22 @@ def phase_search(client, sizes: list[int], n_queries: int, res: dict) -> None:
 # --------------------------------------------------------------------------- main
 
 
+def _git_state() -> dict:
+    import subprocess
+
+    def git(*a):
+        try:
+            return subprocess.run(["git", *a], cwd=HERE, capture_output=True, text=True, timeout=10).stdout.strip()
+        except Exception:  # noqa: BLE001
+            return None
+
+    status = git("status", "--porcelain", "--", "src")
+    state = {"repo_head": git("rev-parse", "--short", "HEAD"), "repo_src_dirty": bool(status)}
+    if os.environ.get("BENCH_SRC_COMMIT"):  # set by bench/run_all.sh, which measures a clean snapshot
+        state["measured_commit"] = os.environ["BENCH_SRC_COMMIT"]
+    return state
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--home", default=None, help="modelward home (default: a fresh temp folder, removed after)")
@@ -298,6 +358,9 @@ def main(argv=None) -> int:
     ap.add_argument("--sync-calls", type=int, default=2000)
     ap.add_argument("--search-sizes", default="1000,10000")
     ap.add_argument("--queries", type=int, default=20)
+    ap.add_argument("--populate-sdk-upto", type=int, default=1000,
+                    help="search runs below this index are created through the SDK, the rest with the "
+                         "store functions in transactions of 250 runs (same rows, much faster)")
     ap.add_argument("--label", default="")
     ap.add_argument("--json-out", default=None)
     args = ap.parse_args(argv)
@@ -325,12 +388,15 @@ def main(argv=None) -> int:
         "tool": "bench/sdk_bench.py",
         "label": args.label,
         "store": client.http.where,
+        "modelward_source": str(Path(modelward.__file__).parent),
         "modelward_version": modelward.__version__,
         "python": platform.python_version(),
         "versions": {"fastapi": fastapi.__version__, "starlette": starlette.__version__,
                      "pydantic": pydantic.__version__, "sqlalchemy": sqlalchemy.__version__,
                      "sqlite": sqlite3.sqlite_version},
-        "host": {"cpus": os.cpu_count(), "platform": platform.platform()},
+        "host": {"cpus": os.cpu_count(), "platform": platform.platform(),
+                 "loadavg_at_start": [round(x, 2) for x in os.getloadavg()]},
+        "git": _git_state(),
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "phases": phases,
         "results": {"import_ms": round(import_ms, 1), "client_init_ms": round(init_ms, 1)},
@@ -349,7 +415,7 @@ def main(argv=None) -> int:
             phase_sync(modelward, args.sync_calls, out["results"].setdefault("sync", {}))
         if "search" in phases:
             sizes = [int(s) for s in args.search_sizes.split(",") if s.strip()]
-            phase_search(client, sizes, args.queries, out["results"].setdefault("search", {}))
+            phase_search(client, sizes, args.queries, args.populate_sdk_upto, out["results"].setdefault("search", {}))
     finally:
         out["total_wall_s"] = round(time.perf_counter() - t_all, 2)
         import resource
@@ -359,7 +425,9 @@ def main(argv=None) -> int:
         client.close()
         if not args.home:
             shutil.rmtree(home, ignore_errors=True)
-    log(f"TOTAL   {out['total_wall_s']:.1f}s")
+    out["host"]["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    log(f"TOTAL   {out['total_wall_s']:.1f}s (load average {out['host']['loadavg_at_start']} -> "
+        f"{out['host']['loadavg_at_end']})")
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(out, indent=2) + "\n")
     print(json.dumps(out), flush=True)

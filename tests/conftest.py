@@ -22,7 +22,12 @@ from modelward.settings import Settings
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 POSTGRES_URL = os.environ.get("MODELWARD_TEST_POSTGRES_URL")
 
-pytest_plugins = ["tests.fixtures.postgres", "tests.fixtures.servers", "tests.fixtures.s3"]
+pytest_plugins = [
+    "tests.fixtures.browser",
+    "tests.fixtures.postgres",
+    "tests.fixtures.s3",
+    "tests.fixtures.servers",
+]
 
 
 def require_service(name: str, available: bool, hint: str) -> None:

@@ -14,6 +14,7 @@ import re
 import unicodedata
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO, NamedTuple
 from urllib.parse import unquote
@@ -227,6 +228,13 @@ class ArtifactStore:
         except FileNotFoundError:
             raise _not_found(digest) from None
 
+    def modified_at(self, digest: str) -> datetime:
+        """When the blob was written (for the garbage collector's grace period)."""
+        try:
+            return _info_time(self._fs.info(self._blob_path(digest)))
+        except FileNotFoundError:
+            raise _not_found(digest) from None
+
     # -- maintenance ---------------------------------------------------------------------
     def delete(self, digest: str) -> None:
         path = self._blob_path(digest)
@@ -244,6 +252,15 @@ class ArtifactStore:
                 if _DIGEST_RE.fullmatch(digest):
                     yield digest
 
+    def remove_stale_temp_files(self, older_than: datetime) -> int:
+        """Temp files a killed writer left behind; never at a final name, safe to remove."""
+        removed = 0
+        for entry in self._fs.ls(self._join("tmp"), detail=True) if self._fs.exists(self._join("tmp")) else []:
+            if entry.get("type") == "file" and _info_time(entry) < older_than:
+                self._fs.rm(entry["name"])
+                removed += 1
+        return removed
+
     def _ls(self, path: str) -> list[str]:
         # Listings must be fresh (garbage collection must see every blob), and object-store
         # listing caches must not outlive the call, or exists() could miss other writers' blobs.
@@ -254,3 +271,13 @@ class ArtifactStore:
             return []
         finally:
             self._fs.invalidate_cache(path)
+
+
+def _info_time(info: dict) -> datetime:
+    """The modification time in an fsspec info dict (local: mtime; S3: LastModified)."""
+    stamp = info.get("mtime") or info.get("LastModified") or info.get("last_modified") or info.get("created")
+    if isinstance(stamp, datetime):
+        return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
+    if stamp is None:
+        return datetime.now(UTC)  # unknown: treat as new, so it is never collected early
+    return datetime.fromtimestamp(float(stamp), tz=UTC)

@@ -69,7 +69,9 @@ class Config:
 def plan(runs_per_model: int) -> list[Config]:
     """Logistic regression over C = 0.1, 1, 10, ...; random forests of 50, 100, ... trees."""
     logreg = [Config("logreg", {"C": 10.0 ** (i - 1)}) for i in range(runs_per_model)]
-    forest = [Config("random_forest", {"n_estimators": 50 * (i + 1)}) for i in range(runs_per_model)]
+    forest = [
+        Config("random_forest", {"n_estimators": 50 * (i + 1)}) for i in range(runs_per_model)
+    ]
     return logreg + forest
 
 
@@ -125,20 +127,29 @@ def train(client: Client, run_id: str, config: Config, split: Split, progress: P
     from sklearn.metrics import accuracy_score, log_loss
 
     estimator = _estimator(config)
-    keys, values, steps, stamps, lines = [], [], [], [], []
+    keys: list[str] = []
+    values: list[float] = []
+    steps: list[int] = []
+    stamps: list[int] = []
+    lines: list[tuple[str, str]] = []
     for step in config.steps:
         _set_step(estimator, config, step)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             estimator.fit(split.x_train, split.y_train)
         proba = estimator.predict_proba(split.x_test)[:, 1]
-        point = {"test_accuracy": accuracy_score(split.y_test, proba >= 0.5),
-                 "test_log_loss": log_loss(split.y_test, proba)}
+        point = {
+            "test_accuracy": accuracy_score(split.y_test, proba >= 0.5),
+            "test_log_loss": log_loss(split.y_test, proba),
+        }
         now = int(time.time() * 1000)
         for key, value in point.items():
-            keys.append(key), values.append(float(value)), steps.append(step), stamps.append(now)
-        lines.append(("stdout", f"{config.name} step {step}: accuracy={point['test_accuracy']:.4f} "
-                                f"log_loss={point['test_log_loss']:.4f}\n"))
+            keys.append(key)
+            values.append(float(value))
+            steps.append(step)
+            stamps.append(now)
+        summary = " ".join(f"{key}={value:.4f}" for key, value in point.items())
+        lines.append(("stdout", f"{config.name} step {step}: {summary}\n"))
         progress(config.name)
     client.runs.log_metric_columns(run_id, keys, values, steps, stamps)
     client.runs.append_logs(run_id, lines)
@@ -166,7 +177,9 @@ def roc_png(y_true: Any, proba: Any, title: str) -> bytes | None:
     return buffer.getvalue()
 
 
-def log_evaluation(client: Client, run_id: str, config: Config, estimator: Any, split: Split) -> float:
+def log_evaluation(
+    client: Client, run_id: str, config: Config, estimator: Any, split: Split
+) -> float:
     import pandas as pd
     from sklearn.metrics import classification_report, confusion_matrix
 
@@ -177,12 +190,16 @@ def log_evaluation(client: Client, run_id: str, config: Config, estimator: Any, 
     matrix = confusion_matrix(split.y_test, predicted).tolist()
     files: dict[str, bytes] = {
         "evaluation/confusion_matrix.json": json.dumps(
-            {"labels": split.target_names, "matrix": matrix}, indent=2).encode(),
+            {"labels": split.target_names, "matrix": matrix}, indent=2
+        ).encode(),
         "evaluation/classification_report.txt": classification_report(
-            split.y_test, predicted, target_names=split.target_names).encode(),
+            split.y_test, predicted, target_names=split.target_names
+        ).encode(),
         "evaluation/predictions.csv": pd.DataFrame(
             {"y_true": split.y_test, "y_pred": predicted, "proba": np.round(proba, 6)}
-        ).to_csv(index_label="row").encode(),
+        )
+        .to_csv(index_label="row")
+        .encode(),
     }
     png = roc_png(split.y_test, proba, config.name)
     if png is not None:
@@ -190,8 +207,9 @@ def log_evaluation(client: Client, run_id: str, config: Config, estimator: Any, 
     for path, data in files.items():
         client.artifacts.upload_bytes(run_id, path, data)
     client.runs.add_note(
-        run_id, f"{config.name}: roc_auc={scores['roc_auc']:.4f}, f1={scores['f1']:.4f} "
-                f"on {len(split.y_test)} held-out samples."
+        run_id,
+        f"{config.name}: roc_auc={scores['roc_auc']:.4f}, f1={scores['f1']:.4f} "
+        f"on {len(split.y_test)} held-out samples.",
     )
     return scores["roc_auc"]
 
@@ -205,44 +223,77 @@ def recorded_run(client: Client, experiment_id: str, name: str, **create: Any) -
     except BaseException as exc:
         import traceback
 
-        client.runs.end(run.id, RunStatus.FAILED, error_message=f"{type(exc).__name__}: {exc}",
-                        error_traceback=traceback.format_exc())
+        client.runs.end(
+            run.id,
+            RunStatus.FAILED,
+            error_message=f"{type(exc).__name__}: {exc}",
+            error_traceback=traceback.format_exc(),
+        )
         raise
     client.runs.end(run.id, RunStatus.FINISHED)
 
 
-def _child(client: Client, experiment_id: str, parent_id: str, pipeline_run_id: str, config: Config,
-           split: Split, progress: Progress) -> tuple[str, float]:
-    process = ProcessInfo(pipeline_run_id=pipeline_run_id, trigger_type="manual",
-                          process_type="training", step_name=f"train-{config.family}")
-    tags = {"demo": "true", "model_family": config.family, "dataset": "sklearn/breast_cancer"}
-    with recorded_run(client, experiment_id, config.name, parent_run_id=parent_id,
-                      tags=tags, process=process) as run_id:
-        client.runs.log_params(run_id, {
-            "model": config.family, **config.params, "random_state": RANDOM_STATE,
-            "test_size": 0.25, "n_train": len(split.y_train), "n_features": split.x_train.shape[1],
-        })
-        estimator = train(client, run_id, config, split, progress)
-        return run_id, log_evaluation(client, run_id, config, estimator, split)
+@dataclass
+class Sweep:
+    client: Client
+    experiment_id: str
+    pipeline_run_id: str
+    split: Split
+    progress: Progress
+
+    def process(self, step_name: str) -> ProcessInfo:
+        return ProcessInfo(
+            pipeline_run_id=self.pipeline_run_id,
+            trigger_type="manual",
+            process_type="training",
+            step_name=step_name,
+        )
+
+    def child(self, parent_id: str, config: Config) -> tuple[str, float]:
+        """One nested run: params, stepwise training, evaluation; returns (run id, roc_auc)."""
+        client, split = self.client, self.split
+        tags = {"demo": "true", "model_family": config.family, "dataset": "sklearn/breast_cancer"}
+        process = self.process(f"train-{config.family}")
+        with recorded_run(
+            client,
+            self.experiment_id,
+            config.name,
+            parent_run_id=parent_id,
+            tags=tags,
+            process=process,
+        ) as run_id:
+            params = {
+                "model": config.family,
+                **config.params,
+                "random_state": RANDOM_STATE,
+                "test_size": 0.25,
+                "n_train": len(split.y_train),
+                "n_features": split.x_train.shape[1],
+            }
+            client.runs.log_params(run_id, params)
+            estimator = train(client, run_id, config, split, self.progress)
+            return run_id, log_evaluation(client, run_id, config, estimator, split)
 
 
-def run_demo(client: Client, *, runs_per_model: int = 2, experiment: str = EXPERIMENT,
-             progress: Progress | None = None) -> DemoResult:
+def run_demo(
+    client: Client,
+    *,
+    runs_per_model: int = 2,
+    experiment: str = EXPERIMENT,
+    progress: Progress | None = None,
+) -> DemoResult:
     """Record one sweep (a parent run with nested runs per model) and return what was made."""
-    notify = progress or (lambda _description: None)
     target = client.experiments.get_or_create(experiment)
-    split = load_split()
-    pipeline_run_id = uuid.uuid4().hex
-    process = ProcessInfo(pipeline_run_id=pipeline_run_id, trigger_type="manual",
-                          process_type="training", step_name="sweep")
+    sweep = Sweep(client, target.id, uuid.uuid4().hex, load_split(), progress or (lambda _: None))
     scores: dict[str, float] = {}
-    with recorded_run(client, target.id, f"sweep-{time.strftime('%Y%m%d-%H%M%S')}",
-                      tags={"demo": "true", "kind": "sweep"}, process=process) as parent_id:
+    name = f"sweep-{time.strftime('%Y%m%d-%H%M%S')}"
+    tags = {"demo": "true", "kind": "sweep"}
+    with recorded_run(client, target.id, name, tags=tags, process=sweep.process("sweep")) as parent:
         for config in plan(runs_per_model):
-            run_id, auc = _child(client, target.id, parent_id, pipeline_run_id, config, split, notify)
+            run_id, auc = sweep.child(parent, config)
             scores[run_id] = auc
         best = max(scores, key=lambda run_id: scores[run_id])
-        client.runs.log_params(parent_id, {"runs_per_model": runs_per_model, "best_run_id": best})
-        client.runs.log_metric(parent_id, "best_roc_auc", scores[best])
-        client.runs.add_note(parent_id, f"Sweep of {len(scores)} models; best run {best}.")
-    return DemoResult(target, parent_id, list(scores), best, scores)
+        client.runs.log_params(parent, {"runs_per_model": runs_per_model, "best_run_id": best})
+        client.runs.log_metric(parent, "best_roc_auc", scores[best])
+        client.runs.add_note(parent, f"Sweep of {len(scores)} models; best run {best}.")
+    return DemoResult(target, parent, list(scores), best, scores)

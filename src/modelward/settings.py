@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(
         default=64 * 1024 * 1024, description="Largest request body the server accepts."
     )
+    webhooks_enabled: bool = Field(
+        default=True, description="Send webhook deliveries from a background thread while the server runs."
+    )
 
     @classmethod
     def settings_customise_sources(

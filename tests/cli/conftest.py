@@ -16,6 +16,8 @@ from modelward.cli import app
 from modelward.domain.tracking import Metric, RunStatus
 from modelward.sdk.client import Client
 
+TRACEBACK = 'Traceback (most recent call last):\n  File "train.py"\nValueError: bad shape\n'
+
 
 @dataclass
 class Seeded:
@@ -52,9 +54,12 @@ def store() -> Iterator[Client]:
 def _run(client: Client, experiment_id: str, name: str, lr: str, acc: float) -> str:
     run = client.runs.create(experiment_id, name=name, tags={"team": "churn"})
     client.runs.log_batch(
-        run.id, params={"lr": lr, "layers": "2"},
-        metrics=[Metric(key="acc", value=acc - 0.1, step=0, timestamp_ms=1),
-                 Metric(key="acc", value=acc, step=1, timestamp_ms=2)],
+        run.id,
+        params={"lr": lr, "layers": "2"},
+        metrics=[
+            Metric(key="acc", value=acc - 0.1, step=0, timestamp_ms=1),
+            Metric(key="acc", value=acc, step=1, timestamp_ms=2),
+        ],
     )
     return run.id
 
@@ -69,8 +74,12 @@ def seeded(store: Client) -> Seeded:
     failed = _run(client, exp.id, "broken", "1.0", 0.5)
     for run_id in (fast, slow):
         client.runs.end(run_id)
-    client.runs.end(failed, RunStatus.FAILED, error_message="ValueError: bad shape",
-                    error_traceback="Traceback (most recent call last):\n  File \"train.py\"\nValueError: bad shape\n")
+    client.runs.end(
+        failed,
+        RunStatus.FAILED,
+        error_message="ValueError: bad shape",
+        error_traceback=TRACEBACK,
+    )
     client.runs.add_note(fast, "looks promising")
     client.artifacts.upload_bytes(fast, "model/weights.bin", b"\x00" * 2048)
     client.artifacts.upload_bytes(fast, "model/config.json", b'{"lr": 0.1}')
@@ -81,8 +90,12 @@ def seeded(store: Client) -> Seeded:
 def modelward(*args: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     """``python -m modelward ...`` in a subprocess: real exit codes and stderr."""
     return subprocess.run(
-        [sys.executable, "-m", "modelward", *args], cwd=cwd, capture_output=True, text=True,
-        timeout=timeout, env=_env(),
+        [sys.executable, "-m", "modelward", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=_env(),
     )
 
 

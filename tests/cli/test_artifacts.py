@@ -17,7 +17,9 @@ def test_list_all_and_under_a_prefix(cli: Cli, seeded: Seeded) -> None:
     assert "no artifacts" in cli("artifacts", "list", seeded.slow).output
 
 
-def test_get_a_folder_downloads_every_file_under_it(cli: Cli, seeded: Seeded, tmp_path: Path) -> None:
+def test_get_a_folder_downloads_every_file_under_it(
+    cli: Cli, seeded: Seeded, tmp_path: Path
+) -> None:
     out = cli("artifacts", "get", seeded.fast, "model", "--output", str(tmp_path / "dl")).output
     assert (tmp_path / "dl" / "weights.bin").read_bytes() == b"\x00" * 2048
     assert (tmp_path / "dl" / "config.json").read_text() == '{"lr": 0.1}'

@@ -21,8 +21,11 @@ def test_the_demo_records_a_sweep_and_says_where_to_look(tmp_path: Path) -> None
         best = max(runs, key=lambda run: run.metrics["roc_auc"])
         files = {item.path for item in client.artifacts.list(best.id)}
     assert len(runs) >= 4 and all(run.parent_run_id for run in runs)
-    assert {"evaluation/confusion_matrix.json", "evaluation/classification_report.txt",
-            "evaluation/predictions.csv"} <= files
+    assert {
+        "evaluation/confusion_matrix.json",
+        "evaluation/classification_report.txt",
+        "evaluation/predictions.csv",
+    } <= files
     assert len({run.process.pipeline_run_id for run in runs}) == 1
     out = done.stdout
     assert str(tmp_path / ".modelward") in out

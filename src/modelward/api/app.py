@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
@@ -16,6 +17,8 @@ from modelward.api.guards import RequestGuards
 from modelward.api.routers import artifacts, experiments, maintenance, runs
 from modelward.api.routers import models
 from modelward.api.routers import model_cards
+from modelward.api.routers import audit, webhooks
+from modelward.api import mlflow as mlflow_compat
 from modelward.services.backend import Backend
 from modelward.settings import Settings
 from modelward.ui import assets as ui_assets
@@ -23,6 +26,8 @@ from modelward.ui import pages as ui_pages
 from modelward.store.db import HEAD_REVISION, current_revision
 
 ROUTERS = [experiments, runs, artifacts, maintenance, models, model_cards]
+ROUTERS += [audit, webhooks]
+ROUTERS += [mlflow_compat]  # the MLflow-compatible API
 PUBLIC_PATHS = {
     "/", "/health", "/ready", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc",
     "/ui/login", "/ui/logout",
@@ -35,6 +40,7 @@ def create_app(settings: Settings | None = None, *, backend: Backend | None = No
         title="modelward",
         version=__version__,
         description="Model management: tracking, lineage, registry and governance.",
+        lifespan=_lifespan,
     )
     app.state.settings = settings
     app.state.backend = backend or Backend.from_settings(settings)
@@ -66,6 +72,22 @@ def create_app(settings: Settings | None = None, *, backend: Backend | None = No
 
     refuse_undeclared_routes(app)
     return app
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """While the server runs, a thread sends due webhook deliveries (the outbox) every second."""
+    from modelward.services.webhooks import WebhookDispatcher
+
+    dispatcher = None
+    if app.state.settings.webhooks_enabled:
+        dispatcher = WebhookDispatcher(app.state.backend)
+        dispatcher.start()
+    try:
+        yield
+    finally:
+        if dispatcher is not None:
+            dispatcher.stop()
 
 
 def api_routes(routes: list[Any]) -> Iterator[APIRoute]:

@@ -8,6 +8,7 @@ from modelward.cli import auth, server
 from modelward.cli import artifacts, demo, experiments, maintenance, runs
 from modelward.cli import cards
 from modelward.cli import models
+from modelward.cli import audit, webhooks
 
 app = typer.Typer(
     name="modelward",
@@ -24,6 +25,8 @@ maintenance.register(app)
 demo.register(app)
 cards.register(app)
 app.add_typer(models.app, name="models")
+app.add_typer(audit.app, name="audit")
+app.add_typer(webhooks.app, name="webhooks")
 
 
 def main() -> None:

@@ -5,7 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TextColumn, TransferSpeedColumn
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TransferSpeedColumn,
+)
 
 from modelward.cli.output import console, err_console
 from modelward.cli.run_view import artifacts_table
@@ -16,7 +23,9 @@ app = typer.Typer(help="A run's artifacts: list and download.", no_args_is_help=
 
 
 @app.command("list")
-def list_artifacts(run_id: str, prefix: str = typer.Argument("", help="Only files under this folder.")) -> None:
+def list_artifacts(
+    run_id: str, prefix: str = typer.Argument("", help="Only files under this folder.")
+) -> None:
     """List a run's files (path, size, digest)."""
     with Client() as client:
         files = client.artifacts.list(run_id, prefix)
@@ -25,10 +34,12 @@ def list_artifacts(run_id: str, prefix: str = typer.Argument("", help="Only file
 
 def _targets(files: list[ArtifactFile], path: str, dest: Path) -> list[tuple[str, Path]]:
     folder = path.strip("/")
-    return [(item.path, dest / item.path[len(folder):].lstrip("/")) for item in files]
+    return [(item.path, dest / item.path[len(folder) :].lstrip("/")) for item in files]
 
 
-def _save(client: Client, run_id: str, path: str, target: Path, progress: Progress, task: TaskID) -> None:
+def _save(
+    client: Client, run_id: str, path: str, target: Path, progress: Progress, task: TaskID
+) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(target.name + ".part")
     with open(partial, "wb") as out:
@@ -41,11 +52,18 @@ def _save(client: Client, run_id: str, path: str, target: Path, progress: Progre
 @app.command("get")
 def get(
     run_id: str,
-    path: str = typer.Argument(..., help="A file, or a folder to download with everything under it."),
+    path: str = typer.Argument(
+        ..., help="A file, or a folder to download with everything under it."
+    ),
     output: Path = typer.Option(Path("."), "--output", "-o", help="Folder to write into."),
 ) -> None:
     """Download a file, or every file under a folder path."""
-    columns = [TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn()]
+    columns = [
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+    ]
     with Client() as client:
         files = client.artifacts.list(run_id, path)
         if files:

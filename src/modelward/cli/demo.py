@@ -17,9 +17,20 @@ SUMMARY_METRICS = ("roc_auc", "accuracy", "f1")
 
 
 def summary_table(runs: list[Run]) -> Table:
-    table = Table("run id", "name", *SUMMARY_METRICS, title="Demo runs by roc_auc", box=box.SIMPLE_HEAD, show_edge=False)
+    table = Table(
+        "run id",
+        "name",
+        *SUMMARY_METRICS,
+        title="Demo runs by roc_auc",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+    )
     for run in sorted(runs, key=lambda r: r.metrics.get("roc_auc", 0.0), reverse=True):
-        table.add_row(run.id, Text(run.name or ""), *(f"{run.metrics[m]:.4f}" if m in run.metrics else "" for m in SUMMARY_METRICS))
+        table.add_row(
+            run.id,
+            Text(run.name or ""),
+            *(f"{run.metrics[m]:.4f}" if m in run.metrics else "" for m in SUMMARY_METRICS),
+        )
     return fold(table)
 
 
@@ -36,25 +47,41 @@ def where_to_look(client: Client, experiment: str, ranked: list[str]) -> list[st
 
 
 def demo(
-    no_server: bool = typer.Option(False, "--no-server", help="Only record runs; do not start a server."),
-    runs_per_model: int = typer.Option(2, "--runs-per-model", min=1, max=6, help="Configurations per model."),
+    no_server: bool = typer.Option(
+        False, "--no-server", help="Only record runs; do not start a server."
+    ),
+    runs_per_model: int = typer.Option(
+        2, "--runs-per-model", min=1, max=6, help="Configurations per model."
+    ),
 ) -> None:
     """Train a few scikit-learn models on a bundled dataset and record them as runs."""
     from modelward import demo as workload
 
-    columns = [TextColumn("{task.description:<36}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
+    columns = [
+        TextColumn("{task.description:<36}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    ]
     with Client() as client:
         with Progress(*columns, console=console, transient=True) as progress:
             task = progress.add_task("loading data", total=workload.total_steps(runs_per_model))
             result = workload.run_demo(
-                client, runs_per_model=runs_per_model,
-                progress=lambda name: progress.update(task, advance=1, description=f"training {name}"),
+                client,
+                runs_per_model=runs_per_model,
+                progress=lambda name: progress.update(
+                    task, advance=1, description=f"training {name}"
+                ),
             )
         runs = client.runs.get_many(result.run_ids)
         ranked = sorted(result.run_ids, key=lambda run_id: result.roc_auc[run_id], reverse=True)
         console.print(summary_table(runs))
-        console.print(f"Recorded sweep {result.parent_run_id} with {len(runs)} runs in "
-                      f"experiment {result.experiment.name}.", highlight=False, soft_wrap=True)
+        console.print(
+            f"Recorded sweep {result.parent_run_id} with {len(runs)} runs in "
+            f"experiment {result.experiment.name}.",
+            highlight=False,
+            soft_wrap=True,
+        )
         for line in where_to_look(client, result.experiment.name, ranked):
             console.print(line, highlight=False, soft_wrap=True)
 

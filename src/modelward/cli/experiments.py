@@ -13,7 +13,9 @@ from modelward.cli.run_view import fold
 from modelward.domain.tracking import Experiment
 from modelward.sdk.client import Client
 
-app = typer.Typer(help="Experiments: folders of runs, named like 'team/churn/baseline'.", no_args_is_help=True)
+app = typer.Typer(
+    help="Experiments: folders of runs, named like 'team/churn/baseline'.", no_args_is_help=True
+)
 
 
 def _lifecycle(deleted: bool, all_: bool) -> str:
@@ -27,8 +29,7 @@ def experiments_table(experiments: list[Experiment], *, show_lifecycle: bool) ->
     if show_lifecycle:
         table.add_column("lifecycle")
     for exp in sorted(experiments, key=lambda e: e.name):
-        row = [exp.name, exp.id,
-               f"{exp.created_at:%Y-%m-%d %H:%M}", exp.description or ""]
+        row = [exp.name, exp.id, f"{exp.created_at:%Y-%m-%d %H:%M}", exp.description or ""]
         if show_lifecycle:
             row.append(exp.lifecycle.value)
         table.add_row(*row)
@@ -37,7 +38,9 @@ def experiments_table(experiments: list[Experiment], *, show_lifecycle: bool) ->
 
 @app.command("list")
 def list_experiments(
-    under: str = typer.Option(None, "--under", help="Only experiments in this folder, e.g. team/churn."),
+    under: str = typer.Option(
+        None, "--under", help="Only experiments in this folder, e.g. team/churn."
+    ),
     deleted: bool = typer.Option(False, "--deleted", help="Only deleted experiments."),
     all_: bool = typer.Option(False, "--all", help="Active and deleted experiments."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
@@ -57,7 +60,9 @@ def list_experiments(
 @app.command("create")
 def create(
     name: str,
-    description: str = typer.Option(None, "--description", "-d", help="What the experiment is about."),
+    description: str = typer.Option(
+        None, "--description", "-d", help="What the experiment is about."
+    ),
 ) -> None:
     """Create an experiment; a name with '/' files it in folders."""
     with Client() as client:
@@ -77,7 +82,9 @@ def rename(name_or_id: str, new_name: str) -> None:
 @app.command("delete")
 def delete(
     name_or_id: str,
-    permanent: bool = typer.Option(False, "--permanent", help="Remove it and all its runs for good."),
+    permanent: bool = typer.Option(
+        False, "--permanent", help="Remove it and all its runs for good."
+    ),
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
 ) -> None:
     """Delete an experiment: restorable, unless --permanent."""
@@ -88,7 +95,11 @@ def delete(
                 f"Permanently delete experiment '{exp.name}' and all its runs?", abort=True
             )
         client.experiments.delete(exp.id, permanent=permanent)
-    how = "permanently deleted" if permanent else "deleted (restore with 'modelward experiments restore')"
+    how = (
+        "permanently deleted"
+        if permanent
+        else "deleted (restore with 'modelward experiments restore')"
+    )
     console.print(f"experiment {exp.name} {how}", highlight=False)
 
 

@@ -11,7 +11,9 @@ from modelward.sdk.client import Client
 
 def gc(
     dry_run: bool = typer.Option(False, "--dry-run", help="Only report what would be removed."),
-    grace_seconds: float = typer.Option(3600, "--grace-seconds", min=0, help="Keep blobs younger than this."),
+    grace_seconds: float = typer.Option(
+        3600, "--grace-seconds", min=0, help="Keep blobs younger than this."
+    ),
 ) -> None:
     """Garbage-collect unreferenced artifact blobs and report the bytes freed."""
     with Client() as client:

@@ -13,8 +13,11 @@ from rich.text import Text
 from modelward.domain.tracking import ArtifactFile, Experiment, Note, Run, RunStatus
 
 STATUS_STYLES = {
-    RunStatus.FINISHED: "green", RunStatus.FAILED: "red", RunStatus.KILLED: "magenta",
-    RunStatus.RUNNING: "cyan", RunStatus.SCHEDULED: "dim",
+    RunStatus.FINISHED: "green",
+    RunStatus.FAILED: "red",
+    RunStatus.KILLED: "magenta",
+    RunStatus.RUNNING: "cyan",
+    RunStatus.SCHEDULED: "dim",
 }
 TRACEBACK_TAIL_LINES = 12
 
@@ -76,8 +79,13 @@ def key_values(title: str, items: dict[str, Any], *, ordered: bool = True) -> Ta
 def notes_table(notes: list[Note]) -> Table:
     table = Table("id", "author", "created", "updated", "text")
     for note in notes:
-        table.add_row(str(note.id), Text(note.author or ""), when(note.created_at),
-                      when(note.updated_at) if note.updated_at != note.created_at else "", Text(note.text))
+        table.add_row(
+            str(note.id),
+            Text(note.author or ""),
+            when(note.created_at),
+            when(note.updated_at) if note.updated_at != note.created_at else "",
+            Text(note.text),
+        )
     return table
 
 
@@ -90,9 +98,13 @@ def artifacts_table(files: list[ArtifactFile]) -> Table:
 
 def attributes(run: Run, experiment: Experiment) -> dict[str, Any]:
     items: dict[str, Any] = {
-        "experiment": f"{experiment.name} ({experiment.id})", "status": run.status.value,
-        "user": run.user, "started": when(run.start_time), "ended": when(run.end_time),
-        "duration": duration(run.duration_s), "parent run": run.parent_run_id,
+        "experiment": f"{experiment.name} ({experiment.id})",
+        "status": run.status.value,
+        "user": run.user,
+        "started": when(run.start_time),
+        "ended": when(run.end_time),
+        "duration": duration(run.duration_s),
+        "parent run": run.parent_run_id,
     }
     if run.lifecycle.value != "active":
         items["lifecycle"] = run.lifecycle.value
@@ -103,13 +115,22 @@ def environment_summary(env: dict[str, Any]) -> dict[str, Any]:
     git = env.get("git") or {}
     commit = git.get("commit")
     command = env.get("command")
-    return {k: v for k, v in {
-        "python": " ".join(filter(None, [env.get("python"), env.get("implementation")])),
-        "git commit": f"{commit[:12]}{' (dirty)' if git.get('dirty') else ''}" if commit else None,
-        "git branch": git.get("branch"), "host": env.get("host"), "platform": env.get("platform"),
-        "command": " ".join(command) if isinstance(command, list) else command,
-        "cwd": env.get("cwd"), "packages": len(env["packages"]) if env.get("packages") else None,
-    }.items() if v}
+    return {
+        k: v
+        for k, v in {
+            "python": " ".join(filter(None, [env.get("python"), env.get("implementation")])),
+            "git commit": f"{commit[:12]}{' (dirty)' if git.get('dirty') else ''}"
+            if commit
+            else None,
+            "git branch": git.get("branch"),
+            "host": env.get("host"),
+            "platform": env.get("platform"),
+            "command": " ".join(command) if isinstance(command, list) else command,
+            "cwd": env.get("cwd"),
+            "packages": len(env["packages"]) if env.get("packages") else None,
+        }.items()
+        if v
+    }
 
 
 def failure(run: Run) -> Text:
@@ -120,16 +141,22 @@ def failure(run: Run) -> Text:
     return text
 
 
-def print_run(console: Console, run: Run, experiment: Experiment, notes: list[Note],
-              files: list[ArtifactFile]) -> None:
+def print_run(
+    console: Console, run: Run, experiment: Experiment, notes: list[Note], files: list[ArtifactFile]
+) -> None:
     console.print(Text.assemble(("run ", "bold"), (run.id, "bold"), f"  {run.name or ''}"))
     console.print(key_values("", attributes(run, experiment), ordered=False))
-    if run.status in (RunStatus.FAILED, RunStatus.KILLED) and (run.error_message or run.error_traceback):
+    if run.status in (RunStatus.FAILED, RunStatus.KILLED) and (
+        run.error_message or run.error_traceback
+    ):
         console.print(failure(run))
     process = {k: v for k, v in run.process.model_dump().items() if v}
     sections: list[tuple[str, dict[str, Any]]] = [
-        ("Params", run.params), ("Metrics (latest)", run.metrics), ("Tags", run.tags),
-        ("Process", process), ("Environment", environment_summary(run.environment)),
+        ("Params", run.params),
+        ("Metrics (latest)", run.metrics),
+        ("Tags", run.tags),
+        ("Process", process),
+        ("Environment", environment_summary(run.environment)),
     ]
     for title, items in sections:
         if items:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import json
 import sys
 import time
@@ -21,14 +22,25 @@ from modelward.domain.tracking import Run
 from modelward.sdk.client import Client
 from modelward.sdk.tables import differing_columns, run_record, runs_frame
 
-app = typer.Typer(help="Runs: search, inspect, compare, export, logs and notes.", no_args_is_help=True)
+app = typer.Typer(
+    help="Runs: search, inspect, compare, export, logs and notes.", no_args_is_help=True
+)
 
-EXPERIMENT_OPTION = typer.Option(None, "--experiment", "-e", help="Experiment name or id (repeatable).")
+EXPERIMENT_OPTION = typer.Option(
+    None, "--experiment", "-e", help="Experiment name or id (repeatable)."
+)
 ORDER_OPTION = typer.Option(None, "--order-by", "-o", help='e.g. "metrics.acc DESC" (repeatable).')
 MAX_OPTION = typer.Option(100, "--max", "-n", min=1, help="At most this many runs.")
-COLUMNS_OPTION = typer.Option(None, "--columns", "-c", help="Extra columns, e.g. params.lr,metrics.acc.")
+COLUMNS_OPTION = typer.Option(
+    None, "--columns", "-c", help="Extra columns, e.g. params.lr,metrics.acc."
+)
 JSON_OPTION = typer.Option(False, "--json", help="Print JSON instead of a table.")
 DEFAULT_METRIC_COLUMNS = 3
+
+
+class ExportFormat(enum.StrEnum):
+    CSV = "csv"
+    JSON = "json"
 
 
 def experiment_ids(client: Client, names: list[str] | None) -> list[str] | None:
@@ -46,32 +58,56 @@ def _extra_columns(runs: list[Run], columns: str | None) -> list[str]:
         return [c.strip() for c in columns.split(",") if c.strip()]
     keys = sorted({key for run in runs for key in run.metrics})
     room = max(0, (console.width - 90) // 12)
-    return [f"metrics.{key}" for key in keys[:min(room, DEFAULT_METRIC_COLUMNS)]]
+    return [f"metrics.{key}" for key in keys[: min(room, DEFAULT_METRIC_COLUMNS)]]
 
 
 def runs_table(client: Client, runs: list[Run], columns: str | None) -> Table:
     extra = _extra_columns(runs, columns)
     experiments = {r.experiment_id for r in runs}
-    names = {eid: client.experiments.get(eid).name for eid in experiments} if len(experiments) > 1 else {}
-    headers = ["run id", "name", *(["experiment"] if names else []), "status", "started", "duration"]
+    names = (
+        {eid: client.experiments.get(eid).name for eid in experiments}
+        if len(experiments) > 1
+        else {}
+    )
+    headers = [
+        "run id",
+        "name",
+        *(["experiment"] if names else []),
+        "status",
+        "started",
+        "duration",
+    ]
     table = Table(*headers, *extra, box=box.SIMPLE_HEAD)
     for run in runs:
         record = run_record(run)
         table.add_row(
-            run.id, Text(run.name or ""), *([Text(names[run.experiment_id])] if names else []),
-            run_view.status_text(run.status), run_view.when(run.start_time, seconds=False),
-            run_view.duration(run.duration_s), *(Text(run_view.value(record.get(c))) for c in extra),
+            run.id,
+            Text(run.name or ""),
+            *([Text(names[run.experiment_id])] if names else []),
+            run_view.status_text(run.status),
+            run_view.when(run.start_time, seconds=False),
+            run_view.duration(run.duration_s),
+            *(Text(run_view.value(record.get(c))) for c in extra),
         )
     return run_view.fold(table)
 
 
-def _list(experiment: list[str] | None, filter_: str | None, order_by: list[str] | None,
-          max_: int, columns: str | None, as_json: bool) -> None:
+def _list(
+    experiment: list[str] | None,
+    filter_: str | None,
+    order_by: list[str] | None,
+    max_: int,
+    columns: str | None,
+    as_json: bool,
+) -> None:
     with Client() as client:
         ids = experiment_ids(client, experiment)
-        found = list(islice(
-            client.runs.search_all(ids, filter_, order_by=order_by, page_size=min(max_, 1000)), max_
-        ))
+        found = list(
+            islice(
+                client.runs.search_all(ids, filter_, order_by=order_by, page_size=min(max_, 1000)),
+                max_,
+            )
+        )
         if as_json:
             print(json.dumps([run_json(run) for run in found], indent=2))
         elif not found:
@@ -83,7 +119,9 @@ def _list(experiment: list[str] | None, filter_: str | None, order_by: list[str]
 @app.command("list")
 def list_runs(
     experiment: list[str] = EXPERIMENT_OPTION,
-    filter_: str = typer.Option(None, "--filter", "-f", help="e.g. \"metrics.acc > 0.9 AND params.lr = '0.1'\""),
+    filter_: str = typer.Option(
+        None, "--filter", "-f", help="e.g. \"metrics.acc > 0.9 AND params.lr = '0.1'\""
+    ),
     order_by: list[str] = ORDER_OPTION,
     max_: int = MAX_OPTION,
     columns: str = COLUMNS_OPTION,
@@ -95,7 +133,7 @@ def list_runs(
 
 @app.command("search")
 def search(
-    filter_: str = typer.Argument(..., metavar="FILTER", help="e.g. \"metrics.acc > 0.9\""),
+    filter_: str = typer.Argument(..., metavar="FILTER", help='e.g. "metrics.acc > 0.9"'),
     experiment: list[str] = EXPERIMENT_OPTION,
     order_by: list[str] = ORDER_OPTION,
     max_: int = MAX_OPTION,
@@ -126,13 +164,15 @@ def compare(
     with Client() as client:
         frame = runs_frame(client.runs.get_many(run_ids))
     differ = set(differing_columns(frame))
-    rows = ["status", "duration_s"] + [c for c in frame.columns if c.startswith(("params.", "metrics."))]
+    rows = ["status", "duration_s"] + [
+        c for c in frame.columns if c.startswith(("params.", "metrics."))
+    ]
     shown = [c for c in rows if c in differ or not only_diff]
     if not shown:
         console.print("no differences in params or metrics")
         return
     table = Table("")
-    for name, run_id in zip(frame["name"], frame["run_id"]):
+    for name, run_id in zip(frame["name"], frame["run_id"], strict=True):
         table.add_column(Text(f"{name or ''}\n{run_id}"), overflow="fold")
     for column in shown:
         fmt = run_view.duration if column == "duration_s" else run_view.value
@@ -144,15 +184,17 @@ def compare(
 @app.command("export")
 def export(
     output: Path = typer.Option(..., "--output", help="File to write."),
-    format_: str = typer.Option("csv", "--format", help="csv or json."),
+    format_: ExportFormat = typer.Option(ExportFormat.CSV, "--format", help="csv or json."),
     experiment: list[str] = EXPERIMENT_OPTION,
     filter_: str = typer.Option(None, "--filter", "-f", help="Only runs matching this filter."),
     order_by: list[str] = ORDER_OPTION,
 ) -> None:
     """Write matching runs to CSV (params./metrics./tags. columns) or JSON (run objects)."""
-    if format_ not in ("csv", "json"):
-        raise typer.BadParameter("must be csv or json", param_hint="--format")
-    columns = [SpinnerColumn(), TextColumn("{task.description} {task.completed} runs"), TimeElapsedColumn()]
+    columns = [
+        SpinnerColumn(),
+        TextColumn("{task.description} {task.completed} runs"),
+        TimeElapsedColumn(),
+    ]
     with Client() as client, Progress(*columns, console=err_console, transient=True) as progress:
         ids = experiment_ids(client, experiment)
         task = progress.add_task("exporting", total=None)
@@ -160,7 +202,7 @@ def export(
         for run in client.runs.search_all(ids, filter_, order_by=order_by):
             runs.append(run)
             progress.advance(task)
-    if format_ == "csv":
+    if format_ is ExportFormat.CSV:
         runs_frame(runs).to_csv(output, index=False)
     else:
         output.write_text(json.dumps([run_json(run) for run in runs], indent=2))
@@ -179,7 +221,9 @@ def delete(
         if permanent and not yes:
             typer.confirm(f"Permanently delete run {run_id}?", abort=True)
         client.runs.delete(run_id, permanent=permanent)
-    console.print(f"run {run_id} {'permanently deleted' if permanent else 'deleted'}", highlight=False)
+    console.print(
+        f"run {run_id} {'permanently deleted' if permanent else 'deleted'}", highlight=False
+    )
 
 
 @app.command("restore")
@@ -234,7 +278,9 @@ def note(
             saved = client.runs.add_note(run_id, text)
         else:
             saved = client.runs.update_note(run_id, edit, text)
-    console.print(f"note {saved.id} {'saved' if edit is None else 'updated'} on run {run_id}", highlight=False)
+    console.print(
+        f"note {saved.id} {'saved' if edit is None else 'updated'} on run {run_id}", highlight=False
+    )
 
 
 @app.command("notes")

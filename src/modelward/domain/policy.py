@@ -209,13 +209,22 @@ class Policy(_Strict):
     @model_validator(mode="after")
     def _gates_fit_the_task(self) -> Policy:
         allowed = CLASSIFICATION_METRICS if self.task is Task.CLASSIFICATION else REGRESSION_METRICS
-        for gate in self.gates:
+        for index, gate in enumerate(self.gates):
             metric = getattr(gate, "metric", None)
             if metric is not None and metric not in allowed:
-                raise ValueError(f"metric {metric!r} does not apply to a {self.task.value} task (use one of {', '.join(allowed)})")
+                raise _GateError(index, "metric", f"metric {metric!r} does not apply to a {self.task.value} task "
+                                 f"(use one of {', '.join(allowed)})")
             if isinstance(gate, FairnessGate) and self.task is Task.REGRESSION:
-                raise ValueError("fairness gates apply to classification tasks only")
+                raise _GateError(index, "fairness", "fairness gates apply to classification tasks only")
         return self
+
+
+class _GateError(ValueError):
+    """A policy-level rule broken by one gate; carries where, so the YAML error names its line."""
+
+    def __init__(self, index: int, key: str, message: str) -> None:
+        super().__init__(message)
+        self.loc = ("gates", index, key)
 
 
 # -- YAML with line numbers -------------------------------------------------------------------------
@@ -233,16 +242,16 @@ def parse_policy_yaml(text: str) -> Policy:
         raise InvalidInput("invalid policy: " + "; ".join(problems)) from None
 
 
-Path = tuple[str | int, ...]
+KeyPath = tuple[str | int, ...]
 
 
-def _load_with_lines(text: str) -> tuple[Any, dict[Path, int]]:
+def _load_with_lines(text: str) -> tuple[Any, dict[KeyPath, int]]:
     loader = yaml.SafeLoader(text)
     try:
         node = loader.get_single_node()
         if node is None:
             return None, {}
-        lines: dict[Path, int] = {}
+        lines: dict[KeyPath, int] = {}
         _record_lines(node, (), lines)
         return loader.construct_document(node), lines
     except yaml.MarkedYAMLError as exc:
@@ -255,7 +264,7 @@ def _load_with_lines(text: str) -> tuple[Any, dict[Path, int]]:
         loader.dispose()
 
 
-def _record_lines(node: yaml.Node, path: Path, lines: dict[Path, int]) -> None:
+def _record_lines(node: yaml.Node, path: KeyPath, lines: dict[KeyPath, int]) -> None:
     """Line (1-based) of every mapping key and sequence item, by its path from the root."""
     if isinstance(node, yaml.MappingNode):
         seen: set[str] = set()
@@ -272,18 +281,18 @@ def _record_lines(node: yaml.Node, path: Path, lines: dict[Path, int]) -> None:
             _record_lines(item, path + (index,), lines)
 
 
-def _data_path(loc: tuple[Any, ...], data: Any) -> Path:
+def _data_path(loc: tuple[Any, ...], data: Any) -> KeyPath:
     """Pydantic's error location reduced to keys that exist in the document (drops union tags),
     keeping the first missing key (a required field or an unknown one) as the last element."""
     path: list[str | int] = []
     node = data
     for part in loc:
+        if _is_gate_tag(path, node, part):
+            continue  # the discriminated union's tag, not a key of the document
         if isinstance(node, dict) and part in node:
             node = node[part]
         elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
             node = node[part]
-        elif isinstance(node, dict) and part in GATE_KINDS:
-            continue  # the discriminated union's tag, not a key of the document
         else:
             path.append(part)
             break
@@ -291,8 +300,15 @@ def _data_path(loc: tuple[Any, ...], data: Any) -> Path:
     return tuple(path)
 
 
-def _describe(error: Any, data: Any, lines: dict[Path, int]) -> str:
-    path = _data_path(tuple(error["loc"]), data)
+def _is_gate_tag(path: list[str | int], node: Any, part: Any) -> bool:
+    at_gate = len(path) >= 2 and path[-2] == "gates" and isinstance(path[-1], int)
+    return at_gate and isinstance(node, dict) and part == _gate_kind(node)
+
+
+def _describe(error: Any, data: Any, lines: dict[KeyPath, int]) -> str:
+    cause = (error.get("ctx") or {}).get("error")
+    loc = cause.loc if isinstance(cause, _GateError) else tuple(error["loc"])
+    path = _data_path(loc, data)
     line = next((lines[path[:n]] for n in range(len(path), 0, -1) if path[:n] in lines), 1)
     message = str(error["msg"]).removeprefix("Value error, ")
     if error["type"] == "extra_forbidden":
@@ -300,7 +316,7 @@ def _describe(error: Any, data: Any, lines: dict[Path, int]) -> str:
     return f"line {line}, {_field(path) or 'policy'}: {message}"
 
 
-def _field(path: Path) -> str:
+def _field(path: KeyPath) -> str:
     text = ""
     for part in path:
         text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))

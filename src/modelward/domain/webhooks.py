@@ -60,6 +60,7 @@ class Delivery(BaseModel):
     id: str
     webhook_id: str
     event: str
+    audit_seq: int
     payload: dict[str, Any]
     attempts: int = 0
     status: DeliveryStatus = DeliveryStatus.PENDING

@@ -25,6 +25,7 @@ from modelward.domain.tracking import (
     encode_float,
 )
 from modelward.sdk._http import HttpSession
+from modelward.sdk.audit import Audit, Webhooks
 from modelward.sdk.batcher import Batcher
 from modelward.sdk.model_cards import ModelCards
 from modelward.sdk.models import Models
@@ -352,6 +353,8 @@ class Client:
         self.artifacts = Artifacts(self.http)
         self.models = Models(self.http, self.runs, self.artifacts, self.experiments)
         self.cards = ModelCards(self.http)
+        self.audit = Audit(self.http)
+        self.webhooks = Webhooks(self.http)
         self._batcher: Batcher | None = None
 
     @property

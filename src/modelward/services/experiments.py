@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from modelward.domain.actors import LOCAL_USER, Actor
 from modelward.domain.names import new_id, validate_hierarchical_name, validate_key
 from modelward.domain.tracking import Experiment, Lifecycle
 from modelward.errors import Conflict, NotFound
+from modelward.services import audit
 from modelward.services.backend import Backend
 from modelward.store import experiments as store
 
@@ -94,19 +96,28 @@ def set_tags(backend: Backend, experiment_id: str, tags: dict[str, str]) -> Expe
         return store.get(session, experiment_id)
 
 
-def delete(backend: Backend, experiment_id: str, *, permanent: bool = False) -> None:
+def delete(
+    backend: Backend, experiment_id: str, *, permanent: bool = False, actor: Actor | None = None
+) -> None:
     """Soft delete (restorable, name kept) or permanent delete (rows gone, name free).
 
     A permanent delete leaves the artifact blobs in place: ``gc`` removes the ones
     nothing references any more, after the transaction that orphaned them committed.
     """
     with backend.write() as session:
+        name = store.get(session, experiment_id).name
         if permanent:
             store.purge(session, experiment_id)
         else:
             store.set_lifecycle(session, experiment_id, Lifecycle.DELETED)
+        audit.record(session, actor or Actor(name=LOCAL_USER),
+                     "experiment.purged" if permanent else "experiment.deleted",
+                     subject_type="experiment", subject_id=experiment_id, details={"name": name})
 
 
-def restore(backend: Backend, experiment_id: str) -> Experiment:
+def restore(backend: Backend, experiment_id: str, *, actor: Actor | None = None) -> Experiment:
     with backend.write() as session:
-        return store.set_lifecycle(session, experiment_id, Lifecycle.ACTIVE)
+        restored = store.set_lifecycle(session, experiment_id, Lifecycle.ACTIVE)
+        audit.record(session, actor or Actor(name=LOCAL_USER), "experiment.restored",
+                     subject_type="experiment", subject_id=experiment_id, details={"name": restored.name})
+        return restored

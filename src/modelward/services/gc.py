@@ -1,6 +1,13 @@
-"""Garbage collection: remove artifact blobs that nothing references any more."""
+"""Garbage collection: remove artifact blobs that nothing references any more.
+
+A blob is written before the row that names it (so a crash never leaves a row naming
+missing bytes). A blob younger than the grace period may be such an upload in flight,
+so only older ones are collected.
+"""
 
 from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
 
 from pydantic import BaseModel
 
@@ -11,24 +18,29 @@ from modelward.store import artifact_index
 class GcReport(BaseModel):
     removed: list[str]
     bytes_freed: int
+    temp_files_removed: int
     dry_run: bool
 
 
-def collect(backend: Backend, *, dry_run: bool = False) -> GcReport:
-    """Blobs with no reference, plus files in the store that no row knows of."""
+def collect(backend: Backend, *, dry_run: bool = False, grace_seconds: float = 3600) -> GcReport:
+    """Blobs no row references, plus stored files no row knows of, older than the grace."""
+    cutoff = datetime.now(UTC) - timedelta(seconds=grace_seconds)
+    store = backend.artifacts
     with backend.read() as session:
-        orphans = set(artifact_index.unreferenced_blobs(session))
+        orphans = set(artifact_index.unreferenced_blobs(session, older_than=cutoff))
         known = artifact_index.known_blobs(session)
-    strays = {digest for digest in backend.artifacts.iter_digests() if digest not in known}
+    strays = {d for d in store.iter_digests() if d not in known and store.modified_at(d) < cutoff}
     doomed = sorted(orphans | strays)
-    freed = sum(backend.artifacts.size(d) for d in doomed if backend.artifacts.exists(d))
+    freed = sum(store.size(d) for d in doomed if store.exists(d))
+    temp_removed = 0
     if not dry_run:
         with backend.write() as session:
-            # Re-check inside the transaction: an upload may have claimed a blob meanwhile.
-            still_orphaned = set(artifact_index.unreferenced_blobs(session)) & orphans
-            artifact_index.forget_blobs(session, sorted(still_orphaned))
-            doomed = sorted(still_orphaned | strays)
+            # Re-check inside the transaction: a new artifact row may have claimed a blob.
+            orphans &= set(artifact_index.unreferenced_blobs(session, older_than=cutoff))
+            artifact_index.forget_blobs(session, sorted(orphans))
+        doomed = sorted(orphans | strays)
         for digest in doomed:
-            if backend.artifacts.exists(digest):
-                backend.artifacts.delete(digest)
-    return GcReport(removed=doomed, bytes_freed=freed, dry_run=dry_run)
+            if store.exists(digest):
+                store.delete(digest)
+        temp_removed = store.remove_stale_temp_files(cutoff)
+    return GcReport(removed=doomed, bytes_freed=freed, temp_files_removed=temp_removed, dry_run=dry_run)

@@ -12,7 +12,17 @@ from typing import Any
 
 from modelward.domain.actors import Actor
 from modelward.errors import InvalidInput, NotFound
-from modelward.models.cards import Attachment, CardRevision, ModelCard, build_card, merge_edits, parse_card, render_html, render_markdown, set_field
+from modelward.models.cards import (
+    Attachment,
+    CardRevision,
+    ModelCard,
+    build_card,
+    merge_edits,
+    parse_card,
+    render_html,
+    render_markdown,
+    set_field,
+)
 from modelward.services.backend import Backend
 from modelward.store import model_cards as store
 from modelward.store import registry as registry_store

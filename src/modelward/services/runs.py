@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from modelward.domain.actors import Actor
+from modelward.domain.actors import LOCAL_USER, Actor
 from modelward.domain.names import (
     MAX_PARAM_VALUE_LENGTH,
     MAX_TAG_VALUE_LENGTH,
@@ -28,6 +28,7 @@ from modelward.domain.tracking import (
     RunStatus,
 )
 from modelward.errors import Conflict, InvalidInput
+from modelward.services import audit
 from modelward.services.backend import Backend
 from modelward.store import experiments as experiment_store
 from modelward.store import notes as note_store
@@ -226,18 +227,24 @@ def get_many(backend: Backend, run_ids: Sequence[str]) -> list[Run]:
         return store.get_many(session, run_ids)
 
 
-def delete(backend: Backend, run_id: str, *, permanent: bool = False) -> None:
+def delete(backend: Backend, run_id: str, *, permanent: bool = False, actor: Actor | None = None) -> None:
     with backend.write() as session:
+        experiment_id = store.row_of(session, run_id).experiment_id
         if permanent:
             store.purge(session, run_id)
         else:
             store.set_lifecycle(session, run_id, Lifecycle.DELETED, datetime.now(UTC))
+        audit.record(session, actor or Actor(name=LOCAL_USER), "run.purged" if permanent else "run.deleted",
+                     subject_type="run", subject_id=run_id, details={"experiment_id": experiment_id})
 
 
-def restore(backend: Backend, run_id: str) -> Run:
+def restore(backend: Backend, run_id: str, *, actor: Actor | None = None) -> Run:
     with backend.write() as session:
         store.set_lifecycle(session, run_id, Lifecycle.ACTIVE, None)
-        return store.get(session, run_id)
+        restored = store.get(session, run_id)
+        audit.record(session, actor or Actor(name=LOCAL_USER), "run.restored",
+                     subject_type="run", subject_id=run_id, details={"experiment_id": restored.experiment_id})
+        return restored
 
 
 def add_note(backend: Backend, actor: Actor, run_id: str, text: str) -> Note:

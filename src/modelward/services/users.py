@@ -5,11 +5,12 @@ from __future__ import annotations
 import secrets
 from datetime import UTC, datetime, timedelta
 
-from modelward.domain.actors import Role
+from modelward.domain.actors import LOCAL_USER, Actor, Role
 from modelward.domain.auth import NewToken, TokenInfo, User
 from modelward.domain.names import new_id, validate_hierarchical_name
 from modelward.errors import InvalidInput
 from modelward.services.access import token_digest
+from modelward.services import audit
 from modelward.services.backend import Backend
 from modelward.store import auth as store
 
@@ -29,12 +30,19 @@ def parse_roles(names: list[str]) -> frozenset[Role]:
     return frozenset(roles)
 
 
-def create_user(backend: Backend, name: str, roles: frozenset[Role]) -> User:
+def _who(actor: Actor | None) -> Actor:
+    return actor or Actor(name=LOCAL_USER)
+
+
+def create_user(backend: Backend, name: str, roles: frozenset[Role], *, actor: Actor | None = None) -> User:
     if "/" in name:
         raise InvalidInput(f"user name '{name}' must not contain '/'")
     validate_hierarchical_name(name, "user")
     with backend.write() as session:
-        return store.create_user(session, name, roles)
+        user = store.create_user(session, name, roles)
+        audit.record(session, _who(actor), "user.created", subject_type="user", subject_id=name,
+                     details={"roles": user.roles})
+        return user
 
 
 def list_users(backend: Backend) -> list[User]:
@@ -42,18 +50,26 @@ def list_users(backend: Backend) -> list[User]:
         return store.list_users(session)
 
 
-def set_roles(backend: Backend, name: str, roles: frozenset[Role]) -> User:
+def set_roles(backend: Backend, name: str, roles: frozenset[Role], *, actor: Actor | None = None) -> User:
     with backend.write() as session:
-        return store.set_roles(session, name, roles)
+        before = store.get_user(session, name).roles
+        user = store.set_roles(session, name, roles)
+        audit.record(session, _who(actor), "user.roles_changed", subject_type="user", subject_id=name,
+                     details={"from": before, "to": user.roles})
+        return user
 
 
-def set_disabled(backend: Backend, name: str, disabled: bool) -> User:
+def set_disabled(backend: Backend, name: str, disabled: bool, *, actor: Actor | None = None) -> User:
     with backend.write() as session:
-        return store.set_disabled(session, name, disabled)
+        user = store.set_disabled(session, name, disabled)
+        audit.record(session, _who(actor), "user.disabled" if disabled else "user.enabled",
+                     subject_type="user", subject_id=name)
+        return user
 
 
 def create_token(
-    backend: Backend, user: str, *, name: str | None = None, expires_in_days: int | None = None
+    backend: Backend, user: str, *, name: str | None = None, expires_in_days: int | None = None,
+    actor: Actor | None = None,
 ) -> NewToken:
     """A new secret for ``user``; only its digest is stored, so it is shown once."""
     if expires_in_days is not None and expires_in_days <= 0:
@@ -64,12 +80,18 @@ def create_token(
         info = store.add_token(
             session, token_id=new_id(), user=user, name=name, digest=token_digest(token), expires_at=expires_at
         )
+        # The secret and its digest stay out of the audit trail.
+        audit.record(session, _who(actor), "token.created", subject_type="token", subject_id=info.id,
+                     details={"user": user, "name": name, "expires_at": expires_at})
     return NewToken(info=info, token=token)
 
 
-def revoke_token(backend: Backend, token_id: str) -> TokenInfo:
+def revoke_token(backend: Backend, token_id: str, *, actor: Actor | None = None) -> TokenInfo:
     with backend.write() as session:
-        return store.revoke_token(session, token_id)
+        info = store.revoke_token(session, token_id)
+        audit.record(session, _who(actor), "token.revoked", subject_type="token", subject_id=token_id,
+                     details={"user": info.user, "name": info.name})
+        return info
 
 
 def list_tokens(backend: Backend, user: str | None = None) -> list[TokenInfo]:

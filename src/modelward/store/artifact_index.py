@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, union
 from sqlalchemy.orm import Session
 
 from modelward.domain.tracking import ArtifactFile
 from modelward.errors import NotFound
 from modelward.store.dialect import aware, upsert
-from modelward.store.rows import BlobRow, RunArtifactRow
+from modelward.store.rows import Base, BlobRow, RunArtifactRow
 
 
 def _to_entity(row: RunArtifactRow) -> ArtifactFile:
@@ -50,12 +51,23 @@ def list_(session: Session, run_pk: int, prefix: str = "") -> list[ArtifactFile]
     return [_to_entity(row) for row in session.scalars(stmt)]
 
 
-def unreferenced_blobs(session: Session) -> list[str]:
-    """Blobs that no artifact row nor model version file names any more (candidates for gc)."""
-    from modelward.store.rows import ModelVersionFileRow
+def _blob_references() -> list[Any]:
+    """Every column that names a blob: any foreign key to ``blobs.digest``, in any table."""
+    return [
+        column
+        for table in Base.metadata.sorted_tables
+        for column in table.columns
+        if any(key.target_fullname == "blobs.digest" for key in column.foreign_keys)
+    ]
 
-    referenced = select(RunArtifactRow.digest).union(select(ModelVersionFileRow.digest))
-    return list(session.scalars(select(BlobRow.digest).where(BlobRow.digest.not_in(referenced))))
+
+def unreferenced_blobs(session: Session, *, older_than: datetime | None = None) -> list[str]:
+    """Blobs that nothing names any more (candidates for garbage collection)."""
+    referenced = union(*(select(column) for column in _blob_references()))
+    stmt = select(BlobRow.digest).where(BlobRow.digest.not_in(referenced))
+    if older_than is not None:
+        stmt = stmt.where(BlobRow.created_at < older_than)
+    return list(session.scalars(stmt))
 
 
 def known_blobs(session: Session) -> set[str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from modelward.api.deps import READ, WRITE, BackendDep
+from modelward.api.deps import READ, WRITE, ActorDep, BackendDep
 from modelward.api.schemas import ExperimentCreate, ExperimentList, ExperimentUpdate, TagsBody
 from modelward.domain.tracking import Experiment, Lifecycle
 from modelward.services import experiments as service
@@ -58,11 +58,13 @@ def set_experiment_tags(experiment_id: str, body: TagsBody, backend: BackendDep)
 
 
 @router.delete("/{experiment_id}", status_code=204, dependencies=[WRITE])
-def delete_experiment(experiment_id: str, backend: BackendDep, permanent: bool = False) -> Response:
-    service.delete(backend, experiment_id, permanent=permanent)
+def delete_experiment(
+    experiment_id: str, backend: BackendDep, actor: ActorDep, permanent: bool = False
+) -> Response:
+    service.delete(backend, experiment_id, permanent=permanent, actor=actor)
     return Response(status_code=204)
 
 
 @router.post("/{experiment_id}/restore", dependencies=[WRITE])
-def restore_experiment(experiment_id: str, backend: BackendDep) -> Experiment:
-    return service.restore(backend, experiment_id)
+def restore_experiment(experiment_id: str, backend: BackendDep, actor: ActorDep) -> Experiment:
+    return service.restore(backend, experiment_id, actor=actor)

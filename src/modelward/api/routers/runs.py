@@ -91,14 +91,14 @@ def get_metric_history(run_id: str, key: str, backend: BackendDep) -> MetricHist
 
 
 @router.delete("/{run_id}", status_code=204, dependencies=[WRITE])
-def delete_run(run_id: str, backend: BackendDep, permanent: bool = False) -> Response:
-    service.delete(backend, run_id, permanent=permanent)
+def delete_run(run_id: str, backend: BackendDep, actor: ActorDep, permanent: bool = False) -> Response:
+    service.delete(backend, run_id, permanent=permanent, actor=actor)
     return Response(status_code=204)
 
 
 @router.post("/{run_id}/restore", dependencies=[WRITE])
-def restore_run(run_id: str, backend: BackendDep) -> Run:
-    return service.restore(backend, run_id)
+def restore_run(run_id: str, backend: BackendDep, actor: ActorDep) -> Run:
+    return service.restore(backend, run_id, actor=actor)
 
 
 @router.post("/{run_id}/notes", status_code=201, dependencies=[READ])

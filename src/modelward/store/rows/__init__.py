@@ -4,6 +4,7 @@ Importing this package registers every table on ``Base.metadata`` (Alembic compa
 against it), and re-exports the row classes.
 """
 
+from modelward.store.rows.audit import AuditEventRow  # noqa: F401
 from modelward.store.rows.auth import TokenRow, UserRow
 from modelward.store.rows.base import Base
 from modelward.store.rows.model_cards import ModelCardAttachmentRow, ModelCardRevisionRow  # noqa: F401
@@ -16,6 +17,7 @@ from modelward.store.rows.registry import (  # noqa: F401  (registers the regist
     RegisteredModelRow,
     RegisteredModelTagRow,
 )
+from modelward.store.rows.webhooks import WebhookDeliveryRow, WebhookRow  # noqa: F401
 from modelward.store.rows.tracking import (
     BlobRow,
     ExperimentRow,

@@ -1,0 +1,87 @@
+"""Errors on the MLflow-compatible routes, in MLflow's own codes and status table.
+
+The native API maps ``modelward.errors`` with ``modelward.api.errors.STATUS_BY_ERROR``
+(``AlreadyExists`` is 409 there). MLflow's clients expect MLflow's table instead
+(``RESOURCE_ALREADY_EXISTS`` is 400, ``mlflow/exceptions.py``), and they retry 429 and
+5xx answers for minutes, so a refusal must never look like a server failure. Routes of
+``modelward.api.mlflow`` use :class:`MlflowRoute`, which renders errors with this table.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from fastapi import Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+
+from modelward import errors
+from modelward.api.errors import describe_validation_error, error_body
+
+log = logging.getLogger("modelward.api.mlflow")
+
+# MLflow's error code -> HTTP status (the subset we send).
+MLFLOW_STATUS: dict[str, int] = {
+    "INVALID_PARAMETER_VALUE": 400,
+    "RESOURCE_ALREADY_EXISTS": 400,
+    "BAD_REQUEST": 400,
+    "UNAUTHENTICATED": 401,
+    "PERMISSION_DENIED": 403,
+    "RESOURCE_DOES_NOT_EXIST": 404,
+    "ENDPOINT_NOT_FOUND": 404,
+    "INTERNAL_ERROR": 500,
+    "DATA_LOSS": 500,
+    "TEMPORARILY_UNAVAILABLE": 503,
+}
+
+# modelward error class -> MLflow error code; the first class in the MRO that is listed wins.
+MLFLOW_CODE_BY_ERROR: dict[type[errors.ModelwardError], str] = {
+    errors.InvalidInput: "INVALID_PARAMETER_VALUE",  # PayloadTooLarge too: 413 is not MLflow's
+    errors.Unauthenticated: "UNAUTHENTICATED",
+    errors.PermissionDenied: "PERMISSION_DENIED",
+    errors.NotFound: "RESOURCE_DOES_NOT_EXIST",
+    errors.AlreadyExists: "RESOURCE_ALREADY_EXISTS",
+    # MLflow answers "run is not active" and similar state refusals with 400.
+    errors.Conflict: "INVALID_PARAMETER_VALUE",
+    errors.PolicyViolation: "INVALID_PARAMETER_VALUE",
+    errors.IntegrityError: "DATA_LOSS",
+    errors.ServiceUnavailable: "TEMPORARILY_UNAVAILABLE",
+    errors.ModelwardError: "INTERNAL_ERROR",
+}
+
+
+def mlflow_code_of(exc: errors.ModelwardError) -> str:
+    for cls in type(exc).__mro__:
+        if cls in MLFLOW_CODE_BY_ERROR:
+            return MLFLOW_CODE_BY_ERROR[cls]  # type: ignore[index]
+    return "INTERNAL_ERROR"
+
+
+def mlflow_error_response(exc: errors.ModelwardError) -> JSONResponse:
+    code = mlflow_code_of(exc)
+    status = MLFLOW_STATUS[code]
+    headers = {"WWW-Authenticate": 'Bearer realm="modelward"'} if status == 401 else None
+    return JSONResponse(error_body(code, exc.message), status, headers=headers)
+
+
+class MlflowRoute(APIRoute):
+    """An APIRoute whose errors leave in MLflow's codes and statuses."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def handle(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except errors.ModelwardError as exc:
+                if MLFLOW_STATUS[mlflow_code_of(exc)] >= 500:
+                    log.error("%s %s failed: %s", request.method, request.url.path, exc)
+                return mlflow_error_response(exc)
+            except RequestValidationError as exc:
+                body = error_body("INVALID_PARAMETER_VALUE", describe_validation_error(exc))
+                return JSONResponse(body, 400)
+
+        return handle

@@ -1,0 +1,369 @@
+"""MLflow's tracking REST API (``/api/2.0/mlflow/experiments/...``, ``/runs/...``,
+``/metrics/...``), translated onto ``modelward.services.experiments`` and ``.runs``.
+
+Translation only: each endpoint reads MLflow's arguments, calls the services, and
+answers in MLflow's JSON. Every route exists under ``/api/2.0/mlflow`` (the client) and
+``/ajax-api/2.0/mlflow`` (MLflow's web UI). Deviations are listed in
+docs/mlflow-compatibility.md.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import APIRouter
+
+from modelward.api.deps import READ, WRITE, ActorDep, BackendDep
+from modelward.api.mlflow import schemas as s
+from modelward.api.mlflow.errors import MlflowRoute
+from modelward.api.mlflow.schemas import MlflowJSON, Params
+from modelward.domain.search import And, Comparison, Expr, parse_filter
+from modelward.domain.tracking import Experiment, Lifecycle, RunStatus
+from modelward.errors import InvalidInput
+from modelward.services import experiments, runs
+from modelward.services.backend import Backend
+
+router = APIRouter(route_class=MlflowRoute, tags=["mlflow tracking"])
+PREFIXES = ("/api/2.0/mlflow", "/ajax-api/2.0/mlflow")
+DEFAULT_EXPERIMENT_ID = "0"
+
+# MLflow's per-request limits for log-batch (mlflow/utils/validation.py).
+MAX_BATCH_METRICS = 1000
+MAX_BATCH_PARAMS = 100
+MAX_BATCH_TAGS = 100
+MAX_BATCH_ITEMS = 1000
+MAX_SEARCH_RESULTS = 50_000
+
+VIEW_TYPES: dict[str, Lifecycle | None] = {
+    "ACTIVE_ONLY": Lifecycle.ACTIVE, "1": Lifecycle.ACTIVE,
+    "DELETED_ONLY": Lifecycle.DELETED, "2": Lifecycle.DELETED,
+    "ALL": None, "3": None,
+}  # fmt: skip
+
+
+def endpoint(method: str, path: str, permission: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Register ``func`` under both MLflow prefixes (the UI's copy stays out of the schema)."""
+
+    def register(func: Callable[..., Any]) -> Callable[..., Any]:
+        for prefix in PREFIXES:
+            router.add_api_route(
+                prefix + path, func, methods=[method], dependencies=[permission],
+                response_class=MlflowJSON, response_model=None,
+                include_in_schema=prefix == PREFIXES[0],
+            )
+        return func
+
+    return register
+
+
+def experiment_id_of(backend: Backend, raw: str) -> str:
+    """MLflow's default experiment "0" is modelward's experiment named "Default"."""
+    if raw == DEFAULT_EXPERIMENT_ID:
+        return experiments.get_or_create(backend, experiments.DEFAULT_EXPERIMENT).id
+    return raw
+
+
+def _lifecycle(params: dict[str, Any], key: str) -> Lifecycle | None:
+    raw = str(params.get(key) or "ACTIVE_ONLY").upper()
+    if raw not in VIEW_TYPES:
+        raise InvalidInput(f"Invalid value {raw!r} for parameter '{key}': use ACTIVE_ONLY, DELETED_ONLY or ALL.")
+    return VIEW_TYPES[raw]
+
+
+def _max_results(params: dict[str, Any], default: int) -> int:
+    value = s.as_int(params.get("max_results") or default, "max_results")
+    if not 1 <= value <= MAX_SEARCH_RESULTS:
+        raise InvalidInput(f"Invalid value {value} for parameter 'max_results': it must be between 1 and {MAX_SEARCH_RESULTS}.")
+    return value
+
+
+# -- experiments --------------------------------------------------------------
+
+
+@endpoint("POST", "/experiments/create", WRITE)
+def create_experiment(params: Params, backend: BackendDep) -> MlflowJSON:
+    # A client-supplied artifact_location is ignored: the server chooses every storage location.
+    name = s.required(params, "name")
+    tags = s.key_values(params.get("tags"), "tags")
+    experiment = experiments.create(backend, name, description=tags.get(s.NOTE_TAG), tags=tags)
+    return MlflowJSON({"experiment_id": experiment.id})
+
+
+@endpoint("GET", "/experiments/get", READ)
+def get_experiment(params: Params, backend: BackendDep) -> MlflowJSON:
+    experiment_id = experiment_id_of(backend, s.required(params, "experiment_id"))
+    return MlflowJSON({"experiment": s.experiment_json(experiments.get(backend, experiment_id))})
+
+
+@endpoint("GET", "/experiments/get-by-name", READ)
+def get_experiment_by_name(params: Params, backend: BackendDep) -> MlflowJSON:
+    found = experiments.get_by_name(backend, s.required(params, "experiment_name"))
+    return MlflowJSON({"experiment": s.experiment_json(found)})
+
+
+def _name_filter(text: str | None) -> tuple[str | None, str | None]:
+    """MLflow's experiment filter, limited to the name: (exact name, ILIKE pattern)."""
+    expr: Expr | None = parse_filter(text)
+    exact = pattern = None
+    comparisons = expr.items if isinstance(expr, And) else (() if expr is None else (expr,))
+    for cmp in comparisons:
+        usable = (
+            isinstance(cmp, Comparison) and cmp.field.kind == "attributes"
+            and cmp.field.key == "name" and cmp.op in ("=", "LIKE", "ILIKE")
+            and isinstance(cmp.value, str)
+        )
+        if not usable:
+            raise InvalidInput(f"Unsupported experiment filter {text!r}: only 'name = ...', 'name LIKE ...' and 'name ILIKE ...' joined by AND are supported.")
+        assert isinstance(cmp, Comparison) and isinstance(cmp.value, str)
+        if cmp.op == "=":
+            exact = cmp.value
+        else:
+            pattern = cmp.value
+    return exact, pattern
+
+
+def _offset_of(token: str | None) -> int:
+    if not token:
+        return 0
+    try:
+        return max(0, int(base64.urlsafe_b64decode(token.encode()).decode().removeprefix("experiments:")))
+    except ValueError:
+        raise InvalidInput(f"Invalid page token {token!r}.") from None
+
+
+@endpoint("POST", "/experiments/search", READ)
+@endpoint("GET", "/experiments/search", READ)
+def search_experiments(params: Params, backend: BackendDep) -> MlflowJSON:
+    lifecycle = _lifecycle(params, "view_type")
+    limit = _max_results(params, 1000)
+    offset = _offset_of(s.optional_str(params, "page_token"))
+    exact, pattern = _name_filter(s.optional_str(params, "filter"))
+    found: list[Experiment]
+    if exact is not None:
+        found = [e for e in experiments.list_(backend, lifecycle=lifecycle, name_like=pattern, limit=MAX_SEARCH_RESULTS) if e.name == exact]
+        found = found[offset : offset + limit + 1]
+    else:
+        found = experiments.list_(backend, lifecycle=lifecycle, name_like=pattern, limit=limit + 1, offset=offset)
+    answer: dict[str, Any] = {"experiments": [s.experiment_json(e) for e in found[:limit]]}
+    if len(found) > limit:
+        answer["next_page_token"] = base64.urlsafe_b64encode(f"experiments:{offset + limit}".encode()).decode()
+    return MlflowJSON(answer)
+
+
+@endpoint("POST", "/experiments/update", WRITE)
+def update_experiment(params: Params, backend: BackendDep) -> MlflowJSON:
+    experiment_id = experiment_id_of(backend, s.required(params, "experiment_id"))
+    experiments.update(backend, experiment_id, name=s.optional_str(params, "new_name"))
+    return MlflowJSON({})
+
+
+@endpoint("POST", "/experiments/delete", WRITE)
+def delete_experiment(params: Params, backend: BackendDep) -> MlflowJSON:
+    experiments.delete(backend, experiment_id_of(backend, s.required(params, "experiment_id")))
+    return MlflowJSON({})
+
+
+@endpoint("POST", "/experiments/restore", WRITE)
+def restore_experiment(params: Params, backend: BackendDep) -> MlflowJSON:
+    experiments.restore(backend, experiment_id_of(backend, s.required(params, "experiment_id")))
+    return MlflowJSON({})
+
+
+@endpoint("POST", "/experiments/set-experiment-tag", WRITE)
+def set_experiment_tag(params: Params, backend: BackendDep) -> MlflowJSON:
+    experiment_id = experiment_id_of(backend, s.required(params, "experiment_id"))
+    key, value = s.required(params, "key"), str(params.get("value") or "")
+    experiments.set_tags(backend, experiment_id, {key: value})
+    if key == s.NOTE_TAG:  # MLflow keeps an experiment's description in this tag
+        experiments.update(backend, experiment_id, description=value)
+    return MlflowJSON({})
+
+
+# -- runs -------------------------------------------------------------------------
+
+
+@endpoint("POST", "/runs/create", WRITE)
+def create_run(params: Params, backend: BackendDep, actor: ActorDep) -> MlflowJSON:
+    experiment_id = experiment_id_of(backend, str(params.get("experiment_id") or DEFAULT_EXPERIMENT_ID))
+    tags = s.key_values(params.get("tags"), "tags")
+    name = s.optional_str(params, "run_name") or tags.get(s.RUN_NAME_TAG)
+    if name:
+        tags[s.RUN_NAME_TAG] = name  # MLflow keeps the name in both places; so do we
+    run = runs.start(
+        backend, actor, experiment_id=experiment_id, name=name or None,
+        parent_run_id=tags.get(s.PARENT_RUN_TAG) or None, tags=tags,
+        start_time=s.from_ms(params.get("start_time"), "start_time"),
+    )
+    return MlflowJSON({"run": s.run_json(run)})
+
+
+@endpoint("GET", "/runs/get", READ)
+def get_run(params: Params, backend: BackendDep) -> MlflowJSON:
+    run = runs.get(backend, s.required(params, "run_id", "run_uuid"))
+    return MlflowJSON({"run": s.run_json(run)})
+
+
+def _rename(backend: Backend, run_id: str, name: str) -> None:
+    runs.rename(backend, run_id, name)
+    runs.log_batch(backend, run_id, tags={s.RUN_NAME_TAG: name})
+
+
+@endpoint("POST", "/runs/update", WRITE)
+def update_run(params: Params, backend: BackendDep) -> MlflowJSON:
+    run_id = s.required(params, "run_id", "run_uuid")
+    name = s.optional_str(params, "run_name")
+    if name is not None:
+        _rename(backend, run_id, name)
+    raw_status = s.optional_str(params, "status")
+    if raw_status is None:
+        run = runs.get(backend, run_id)
+    else:
+        try:
+            status = RunStatus(raw_status.upper())
+        except ValueError:
+            raise InvalidInput(f"Invalid value {raw_status!r} for parameter 'status'.") from None
+        end_time = s.from_ms(params.get("end_time"), "end_time")
+        run = runs.end(backend, run_id, status=status, end_time=end_time)
+    return MlflowJSON({"run_info": s.run_info_json(run)})
+
+
+@endpoint("POST", "/runs/delete", WRITE)
+def delete_run(params: Params, backend: BackendDep) -> MlflowJSON:
+    runs.delete(backend, s.required(params, "run_id"))
+    return MlflowJSON({})
+
+
+@endpoint("POST", "/runs/restore", WRITE)
+def restore_run(params: Params, backend: BackendDep) -> MlflowJSON:
+    runs.restore(backend, s.required(params, "run_id"))
+    return MlflowJSON({})
+
+
+@endpoint("POST", "/runs/log-metric", WRITE)
+def log_metric(params: Params, backend: BackendDep) -> MlflowJSON:
+    run_id = s.required(params, "run_id", "run_uuid")
+    key = s.required(params, "key")
+    if params.get("value") is None:
+        raise InvalidInput("Missing value for required parameter 'value'.")
+    timestamp = params.get("timestamp")
+    runs.log_batch(
+        backend, run_id, metric_keys=[key], metric_values=[s.as_float(params["value"], "value")],
+        metric_steps=[s.as_int(params.get("step") or 0, "step")],
+        metric_timestamps_ms=None if timestamp in (None, "") else [s.as_int(timestamp, "timestamp")],
+    )
+    return MlflowJSON({})
+
+
+@endpoint("POST", "/runs/log-parameter", WRITE)
+def log_param(params: Params, backend: BackendDep) -> MlflowJSON:
+    run_id = s.required(params, "run_id", "run_uuid")
+    value = params.get("value")
+    runs.log_batch(backend, run_id, params={s.required(params, "key"): "" if value is None else str(value)})
+    return MlflowJSON({})
+
+
+@endpoint("POST", "/runs/set-tag", WRITE)
+def set_tag(params: Params, backend: BackendDep) -> MlflowJSON:
+    run_id = s.required(params, "run_id", "run_uuid")
+    key, value = s.required(params, "key"), str(params.get("value") or "")
+    if key == s.RUN_NAME_TAG and value:
+        _rename(backend, run_id, value)
+    else:
+        runs.log_batch(backend, run_id, tags={key: value})
+    return MlflowJSON({})
+
+
+@endpoint("POST", "/runs/delete-tag", WRITE)
+def delete_tag(params: Params, backend: BackendDep) -> MlflowJSON:
+    runs.delete_tag(backend, s.required(params, "run_id", "run_uuid"), s.required(params, "key"))
+    return MlflowJSON({})
+
+
+def _check_batch_limits(metrics: list[Any], params: list[Any], tags: list[Any]) -> None:
+    for name, items, limit in (("metrics", metrics, MAX_BATCH_METRICS), ("params", params, MAX_BATCH_PARAMS),
+                               ("tags", tags, MAX_BATCH_TAGS)):
+        if len(items) > limit:
+            raise InvalidInput(f"A batch logging request can contain at most {limit} {name}. Got {len(items)} {name}. Please split up {name} across multiple requests and try again.")
+    total = len(metrics) + len(params) + len(tags)
+    if total > MAX_BATCH_ITEMS:
+        raise InvalidInput(f"A batch logging request can contain at most {MAX_BATCH_ITEMS} total metrics, params and tags. Got {total}.")
+
+
+def _metric_columns(metrics: list[Any]) -> tuple[list[str], list[float], list[int], list[int]]:
+    """Columns of the metric list; the fast path assumes well-formed entries."""
+    try:
+        keys = [str(m["key"]) for m in metrics]
+        values = [float(m["value"]) for m in metrics]
+        steps = [int(m.get("step") or 0) for m in metrics]
+        stamps = [int(m["timestamp"]) for m in metrics]
+        if not any(isinstance(m["value"], bool) for m in metrics):
+            return keys, values, steps, stamps
+    except (KeyError, TypeError, ValueError, AttributeError):
+        pass
+    for m in metrics:  # find the bad entry and name it
+        if not isinstance(m, dict) or "key" not in m or m.get("value") is None or m.get("timestamp") in (None, ""):
+            raise InvalidInput(f"Each metric needs 'key', 'value' and 'timestamp', got {m!r}.")
+        s.as_float(m["value"], "metrics.value")
+        s.as_int(m.get("step") or 0, "metrics.step")
+        s.as_int(m["timestamp"], "metrics.timestamp")
+    raise InvalidInput("Invalid metrics in the batch.")
+
+
+@endpoint("POST", "/runs/log-batch", WRITE)
+def log_batch(params: Params, backend: BackendDep) -> MlflowJSON:
+    run_id = s.required(params, "run_id")
+    metrics = s.as_list(params.get("metrics"), "metrics")
+    param_items = s.as_list(params.get("params"), "params")
+    tag_items = s.as_list(params.get("tags"), "tags")
+    _check_batch_limits(metrics, param_items, tag_items)
+    keys, values, steps, stamps = _metric_columns(metrics)
+    tags = s.key_values(tag_items, "tags")
+    new_name = tags.pop(s.RUN_NAME_TAG, None)
+    runs.log_batch(
+        backend, run_id, metric_keys=keys, metric_values=values, metric_steps=steps,
+        metric_timestamps_ms=stamps, params=s.key_values(param_items, "params"), tags=tags,
+    )
+    if new_name:
+        _rename(backend, run_id, new_name)
+    return MlflowJSON({})
+
+
+@endpoint("POST", "/runs/log-inputs", WRITE)
+def log_inputs(params: Params, backend: BackendDep) -> MlflowJSON:
+    run_id = s.required(params, "run_id")
+    new = s.dataset_inputs(params.get("datasets"))
+    if new:
+        current = s.stored_inputs(runs.get(backend, run_id))
+        runs.log_batch(backend, run_id, tags={s.INPUTS_TAG: s.merge_inputs(current, new)})
+    return MlflowJSON({})
+
+
+@endpoint("POST", "/runs/search", READ)
+def search_runs(params: Params, backend: BackendDep) -> MlflowJSON:
+    ids = [experiment_id_of(backend, str(i)) for i in s.as_list(params.get("experiment_ids"), "experiment_ids")]
+    page = runs.search(
+        backend, experiment_ids=ids, filter=s.optional_str(params, "filter"),
+        order_by=[str(o) for o in s.as_list(params.get("order_by"), "order_by")],
+        lifecycle=_lifecycle(params, "run_view_type"), max_results=_max_results(params, 1000),
+        page_token=s.optional_str(params, "page_token"),
+    )
+    answer: dict[str, Any] = {"runs": [s.run_json(run) for run in page.runs]}
+    if page.next_page_token:
+        answer["next_page_token"] = page.next_page_token
+    return MlflowJSON(answer)
+
+
+@endpoint("GET", "/metrics/get-history", READ)
+def get_metric_history(params: Params, backend: BackendDep) -> MlflowJSON:
+    run_id = s.required(params, "run_id", "run_uuid")
+    history = runs.metric_history(backend, run_id, s.required(params, "metric_key"))
+    return MlflowJSON({"metrics": [s.metric_json(m) for m in history]})
+
+
+@endpoint("POST", "/logged-models/search", READ)
+def search_logged_models(params: Params, backend: BackendDep) -> MlflowJSON:
+    """MLflow 3's "logged models" have no modelward counterpart (models live in the
+    registry), so none exist; the client searches them when listing run artifacts."""
+    return MlflowJSON({"models": []})
