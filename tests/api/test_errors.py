@@ -95,3 +95,19 @@ def test_encoded_traversal_is_refused_on_upload_and_download(http: TestClient, t
     assert http.get(url).status_code in (400, 404)
     assert http.get(f"/api/v1/runs/{run_id}/artifacts").json()["files"] == []
     assert not any(p.name == "escape.txt" for p in tmp_path.rglob("*"))
+
+
+def test_foreign_host_names_are_refused_without_auth(http: TestClient) -> None:
+    response = http.get("/api/v1/experiments", headers={"host": "evil.example:5000"})
+    assert response.status_code == 403 and "loopback" in response.json()["message"]
+    assert http.get("/api/v1/experiments", headers={"host": "127.0.0.1:5000"}).status_code == 200
+
+
+def test_cross_site_changes_are_refused(http: TestClient) -> None:
+    response = http.post("/api/v1/experiments", json={"name": "csrf"},
+                         headers={"origin": "http://evil.example", "host": "127.0.0.1:5000"})
+    assert response.status_code == 403 and "cross-site" in response.json()["message"]
+    same = http.post("/api/v1/experiments", json={"name": "same-site"},
+                     headers={"origin": "http://127.0.0.1:5000", "host": "127.0.0.1:5000"})
+    assert same.status_code == 201
+    assert [e["name"] for e in http.get("/api/v1/experiments").json()["experiments"]] == ["same-site"]

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from tests.cli.conftest import Cli, Seeded
 
 
@@ -32,7 +30,6 @@ def test_get_a_single_file(cli: Cli, seeded: Seeded, tmp_path: Path) -> None:
     assert list((tmp_path / "one").iterdir()) == [tmp_path / "one" / "report.txt"]
 
 
-@pytest.mark.xfail(reason="server bug: services.gc.collect() takes no grace_seconds", strict=False)
 def test_gc_dry_run_reports_what_would_be_removed(cli: Cli, seeded: Seeded) -> None:
     seeded.client.runs.delete(seeded.fast, permanent=True)
     dry = cli("gc", "--dry-run", "--grace-seconds", "0").output

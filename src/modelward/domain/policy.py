@@ -26,7 +26,15 @@ import enum
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    model_validator,
+)
 
 from modelward.domain.actors import Role
 from modelward.errors import InvalidInput
@@ -289,9 +297,7 @@ def _data_path(loc: tuple[Any, ...], data: Any) -> KeyPath:
     for part in loc:
         if _is_gate_tag(path, node, part):
             continue  # the discriminated union's tag, not a key of the document
-        if isinstance(node, dict) and part in node:
-            node = node[part]
-        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+        if isinstance(node, dict) and part in node or isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
             node = node[part]
         else:
             path.append(part)

@@ -24,7 +24,13 @@ from typing import Any
 import numpy as np
 
 from modelward.domain.policy import LOWER_IS_BETTER
-from modelward.evaluation.metrics import class_labels, classification_metrics, jsonable, positive_class, regression_metrics
+from modelward.evaluation.metrics import (
+    class_labels,
+    classification_metrics,
+    jsonable,
+    positive_class,
+    regression_metrics,
+)
 
 _CELLS_PER_CHUNK = 4_000_000  # resamples x rows held in memory at once
 _EPS = 1e-15

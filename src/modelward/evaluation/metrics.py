@@ -104,15 +104,20 @@ def _probability_metrics(
             skipped[name] = f"predict_proba gave shape {proba.shape}, expected one column per class {labels}"
         return
     present = set(y_true.tolist())
-    if len(present) < 2:
-        skipped["roc_auc"] = f"ROC AUC needs at least two classes in the labels; found only {sorted(present)}"
-    elif len(labels) == 2:
-        values["roc_auc"] = skm.roc_auc_score(y_true == pos, proba[:, labels.index(pos)])
-    elif present == set(labels):
-        values["roc_auc"] = skm.roc_auc_score(y_true, proba, multi_class="ovr", labels=labels)
-    else:
-        skipped["roc_auc"] = f"multiclass ROC AUC needs every class in the labels; missing {sorted(set(labels) - present)}"
-    values["log_loss"] = skm.log_loss(y_true, proba, labels=labels)
+    try:
+        if len(present) < 2:
+            skipped["roc_auc"] = f"ROC AUC needs at least two classes in the labels; found only {sorted(present)}"
+        elif len(labels) == 2:
+            values["roc_auc"] = skm.roc_auc_score(y_true == pos, proba[:, labels.index(pos)])
+        elif present == set(labels):
+            values["roc_auc"] = skm.roc_auc_score(y_true, proba, multi_class="ovr", labels=labels)
+        else:
+            skipped["roc_auc"] = f"multiclass ROC AUC needs every class in the labels; missing {sorted(set(labels) - present)}"
+        values["log_loss"] = skm.log_loss(y_true, proba, labels=labels)
+    except ValueError as exc:  # e.g. probabilities that do not sum to 1
+        for name in ("roc_auc", "log_loss"):
+            if name not in values:
+                skipped.setdefault(name, f"not computable from predict_proba: {exc}")
 
 
 def regression_metrics(y_true: Any, y_pred: Any) -> dict[str, Any]:

@@ -30,6 +30,7 @@ MLFLOW_STATUS: dict[str, int] = {
     "BAD_REQUEST": 400,
     "UNAUTHENTICATED": 401,
     "PERMISSION_DENIED": 403,
+    "RESOURCE_CONFLICT": 409,
     "RESOURCE_DOES_NOT_EXIST": 404,
     "ENDPOINT_NOT_FOUND": 404,
     "INTERNAL_ERROR": 500,
@@ -44,8 +45,9 @@ MLFLOW_CODE_BY_ERROR: dict[type[errors.ModelwardError], str] = {
     errors.PermissionDenied: "PERMISSION_DENIED",
     errors.NotFound: "RESOURCE_DOES_NOT_EXIST",
     errors.AlreadyExists: "RESOURCE_ALREADY_EXISTS",
-    # MLflow answers "run is not active" and similar state refusals with 400.
-    errors.Conflict: "INVALID_PARAMETER_VALUE",
+    # A state refusal (deleted run, held alias): MLflow's 409 code, which its client
+    # does not retry (MLflow's own server says INVALID_PARAMETER_VALUE for a deleted run).
+    errors.Conflict: "RESOURCE_CONFLICT",
     errors.PolicyViolation: "INVALID_PARAMETER_VALUE",
     errors.IntegrityError: "DATA_LOSS",
     errors.ServiceUnavailable: "TEMPORARILY_UNAVAILABLE",

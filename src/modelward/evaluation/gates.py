@@ -1,0 +1,371 @@
+"""Run a policy's gates against a challenger on an evaluation dataset: pure computation.
+
+``evaluate_gates`` computes what the gates need (metrics, champion comparison, fairness,
+technical checks, KPIs), then decides every gate with a human reason and its evidence.
+The governance service stores the result as an Evaluation and moves the version to
+``rejected`` (any gate failed) or ``in_review`` (``result.outcome``).
+
+Which rows and columns:
+
+* the label column is ``policy.label``, else ``label``, else ``target``;
+* a model's inputs are ``feature_columns`` when given, else its signature's columns, else
+  a scikit-learn estimator's ``feature_names_in_``, else every column except the label and
+  the policy's sensitive features.
+
+Gates whose evidence cannot be computed: a champion gate with no champion (the first
+version of a model) passes with ``skipped: true`` and the reason "no champion to compare
+against". Every other gate fails when its evidence is missing (a metric the model cannot
+produce, a sensitive column absent from the data, a KPI not supplied, a technical check
+without the model folder): a declared control that cannot be verified must not pass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from modelward.domain.policy import (
+    NUMERIC_TECHNICAL,
+    ChampionGate,
+    FairnessGate,
+    KpiGate,
+    MetricGate,
+    Policy,
+    Task,
+    TechnicalGate,
+)
+from modelward.errors import InvalidInput
+from modelward.evaluation import technical
+from modelward.evaluation.compare import compare_models
+from modelward.evaluation.fairness import fairness_report
+from modelward.evaluation.metrics import (
+    classification_metrics,
+    jsonable,
+    positive_class,
+    regression_metrics,
+)
+
+LATENCY_SAMPLE_ROWS = 100
+
+
+class GateResult(BaseModel):
+    gate: dict[str, Any]
+    kind: str
+    passed: bool
+    skipped: bool = False
+    observed: Any = None
+    threshold: dict[str, Any] = Field(default_factory=dict)
+    reason: str
+    evidence: dict[str, Any] = Field(default_factory=dict)
+
+
+class EvaluationResult(BaseModel):
+    task: str
+    label: str
+    n_rows: int
+    metrics: dict[str, Any]
+    comparison: dict[str, Any] | None = None
+    fairness: dict[str, Any] = Field(default_factory=dict)
+    technical: dict[str, Any] = Field(default_factory=dict)
+    kpis: dict[str, Any] = Field(default_factory=dict)
+    gates: list[GateResult] = Field(default_factory=list)
+    passed: bool
+    failures: list[str] = Field(default_factory=list)
+
+    @property
+    def outcome(self) -> Literal["rejected", "in_review"]:
+        return "in_review" if self.passed else "rejected"
+
+
+def evaluate_gates(
+    policy: Policy,
+    *,
+    challenger: Any,
+    champion: Any = None,
+    data: Any,
+    kpis: dict[str, Any] | None = None,
+    model_dir: Any = None,
+    feature_columns: list[str] | None = None,
+    seed: int = 0,
+) -> EvaluationResult:
+    """Evaluate ``challenger`` (anything with ``.predict``, optionally ``.predict_proba``) under ``policy``.
+
+    ``champion`` is the model to compare against, or a mapping alias -> model when gates
+    compare to different aliases. ``model_dir`` is the challenger's saved folder, needed for
+    the size, clean-load and (without metadata) dependency checks.
+    """
+    run = _Run(policy, data, challenger, feature_columns, seed)
+    comparison = _comparisons(run, policy, champion)
+    fairness = _fairness(run, policy)
+    checks = _technical(run, policy, challenger, model_dir)
+    supplied = jsonable(dict(kpis or {}))
+    gates = [_decide(gate, run, comparison, fairness, checks, supplied) for gate in policy.gates]
+    failures = [g.reason for g in gates if not g.passed]
+    return EvaluationResult(
+        task=policy.task.value, label=run.label, n_rows=len(run.y), metrics=run.report,
+        comparison=comparison.get("default"), fairness=fairness, technical=checks, kpis=supplied,
+        gates=gates, passed=not failures, failures=failures,
+    )
+
+
+class _Run:
+    """The evaluation data split into label and features, and the challenger's outputs on it."""
+
+    def __init__(self, policy: Policy, data: Any, model: Any, feature_columns: list[str] | None, seed: int) -> None:
+        import pandas as pd
+
+        if not isinstance(data, pd.DataFrame) or data.empty:
+            raise InvalidInput("the evaluation data must be a non-empty table (pandas DataFrame)")
+        self.policy, self.data, self.seed, self.feature_columns = policy, data, seed, feature_columns
+        self.label = _label_column(policy, data)
+        self.y = data[self.label].to_numpy()
+        self.classification = policy.task is Task.CLASSIFICATION
+        self.features = self.inputs_for(model)
+        self.pred, self.proba, self.classes = self.outputs(model)
+        if self.classification:
+            self.report = classification_metrics(self.y, self.pred, proba=self.proba, classes=self.classes,
+                                                 positive_label=policy.positive_label)
+            self.positive = positive_class(self.report["confusion_matrix"]["labels"], policy.positive_label)
+        else:
+            self.report = regression_metrics(self.y, self.pred)
+            self.positive = None
+
+    def inputs_for(self, model: Any) -> Any:
+        signature = getattr(model, "signature", None)
+        if self.feature_columns is not None:
+            columns = list(self.feature_columns)
+        elif signature is not None and signature.input_kind == "dataframe":
+            columns = list(signature.column_names)
+        elif getattr(model, "feature_names_in_", None) is not None:  # a scikit-learn estimator fitted on a frame
+            columns = [str(c) for c in model.feature_names_in_]
+        else:
+            dropped = {self.label, *self.policy.sensitive_features}
+            columns = [c for c in self.data.columns if c not in dropped]
+        missing = [c for c in columns if c not in self.data.columns]
+        if missing:
+            raise InvalidInput(f"the evaluation data lacks the model's input column(s) {', '.join(map(str, missing))}")
+        return self.data[columns]
+
+    def outputs(self, model: Any) -> tuple[Any, Any, list[Any] | None]:
+        features = self.inputs_for(model)
+        pred = model.predict(features)
+        proba = None
+        if self.classification and hasattr(model, "predict_proba"):
+            proba = model.predict_proba(features)
+        classes = getattr(model, "classes_", None)
+        if classes is None:  # a modelward LoadedModel keeps the estimator in .raw
+            classes = getattr(getattr(model, "raw", None), "classes_", None)
+        return pred, proba, (list(classes) if classes is not None and self.classification else None)
+
+
+def _label_column(policy: Policy, data: Any) -> str:
+    candidates = [policy.label] if policy.label else ["label", "target"]
+    for name in candidates:
+        if name in data.columns:
+            return name
+    raise InvalidInput(f"the evaluation data has no label column ({' or '.join(candidates)})")
+
+
+# -- evidence ----------------------------------------------------------------------------------------
+
+
+def _champion_for(champion: Any, alias: str) -> Any:
+    if isinstance(champion, Mapping):
+        return champion.get(alias)
+    return champion
+
+
+def _comparisons(run: _Run, policy: Policy, champion: Any) -> dict[str, Any]:
+    """Keyed by "default" (every metric, 1000 resamples, 95%) and by each champion gate's settings."""
+    found: dict[str, Any] = {}
+    default_model = _champion_for(champion, "champion") if isinstance(champion, Mapping) else champion
+    if default_model is not None:
+        found["default"] = _compare(run, default_model, None, 0.95, 1000)
+    for gate in policy.gates:
+        if isinstance(gate, ChampionGate) and (model := _champion_for(champion, gate.compare_to)) is not None:
+            found[_gate_key(gate)] = _compare(run, model, [gate.metric], gate.confidence, gate.bootstrap,
+                                              tolerance={gate.metric: gate.max_regression})
+    return found
+
+
+def _gate_key(gate: ChampionGate) -> str:
+    return f"{gate.compare_to}:{gate.metric}:{gate.confidence}:{gate.bootstrap}:{gate.max_regression}"
+
+
+def _compare(run: _Run, model: Any, metrics: list[str] | None, confidence: float, n_bootstrap: int,
+             tolerance: dict[str, float] | None = None) -> dict[str, Any]:
+    pred, proba, classes = run.outputs(model)
+    if run.classes is not None and classes is not None and list(classes) != list(run.classes):
+        raise InvalidInput(f"champion classes {classes} differ from the challenger's {run.classes}")
+    return compare_models(
+        run.policy.task.value, run.y, pred, run.pred, champion_proba=proba, challenger_proba=run.proba,
+        classes=run.classes, positive_label=run.policy.positive_label, metrics=metrics, tolerance=tolerance,
+        confidence=confidence, n_bootstrap=n_bootstrap, seed=run.seed,
+    )
+
+
+def _fairness(run: _Run, policy: Policy) -> dict[str, Any]:
+    if not run.classification:
+        return {}
+    features = list(dict.fromkeys([*policy.sensitive_features,
+                                   *(g.sensitive_feature for g in policy.gates if isinstance(g, FairnessGate))]))
+    reports: dict[str, Any] = {}
+    for feature in features:
+        if feature not in run.data.columns:
+            reports[feature] = {"error": f"the evaluation data has no column {feature!r}"}
+        elif len(run.report["confusion_matrix"]["labels"]) > 2 and policy.positive_label is None:
+            reports[feature] = {"error": "fairness on a multiclass task needs the policy's positive_label"}
+        else:
+            reports[feature] = fairness_report(run.y, run.pred, run.data[feature], positive_label=run.positive,
+                                               feature=feature)
+    return reports
+
+
+def _technical(run: _Run, policy: Policy, model: Any, model_dir: Any) -> dict[str, Any]:
+    wanted = {g.technical for g in policy.gates if isinstance(g, TechnicalGate)}
+    if not wanted and model_dir is None:
+        return {}
+    checks: dict[str, Any] = {}
+    signature = getattr(model, "signature", None)
+    checks["signature"] = technical.signature_check(signature, [str(c) for c in run.data.columns],
+                                                    run.data.head(LATENCY_SAMPLE_ROWS))
+    checks["latency"] = technical.measure_latency(model, run.features.head(LATENCY_SAMPLE_ROWS))
+    requirements = technical.requirements_of(model, model_dir)
+    checks["dependencies"] = (technical.dependencies_pinned(requirements) if requirements is not None
+                              else {"passed": False, "reason": "the model's requirements are unknown (no metadata, no folder)"})
+    if model_dir is not None:
+        checks["artifact_size_mb"] = technical.artifact_size_mb(model_dir)
+        if "loads_in_clean_process" in wanted:
+            checks["clean_load"] = technical.check_loads_in_clean_process(model_dir)
+    return jsonable(checks)
+
+
+# -- decisions ---------------------------------------------------------------------------------------
+
+
+def _decide(gate: Any, run: _Run, comparison: dict[str, Any], fairness: dict[str, Any],
+            checks: dict[str, Any], kpis: dict[str, Any]) -> GateResult:
+    spec = gate.model_dump(mode="json", exclude_defaults=False)
+    if isinstance(gate, MetricGate):
+        return _metric_gate(gate, spec, run)
+    if isinstance(gate, ChampionGate):
+        return _champion_gate(gate, spec, comparison.get(_gate_key(gate)))
+    if isinstance(gate, FairnessGate):
+        return _fairness_gate(gate, spec, fairness.get(gate.sensitive_feature, {}))
+    if isinstance(gate, TechnicalGate):
+        return _technical_gate(gate, spec, checks)
+    return _kpi_gate(gate, spec, kpis)
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def _bounded(kind: str, spec: dict[str, Any], name: str, observed: Any, low: float | None, high: float | None,
+             evidence: dict[str, Any], unit: str = "") -> GateResult:
+    """Pass/fail of a value against optional min/max, with the sentence a reviewer reads."""
+    threshold = {k: v for k, v in (("min", low), ("max", high)) if v is not None}
+    if low is not None and observed < low:
+        passed, reason = False, f"{name} {_fmt(observed)}{unit} is below the minimum {_fmt(low)}{unit}"
+    elif high is not None and observed > high:
+        passed, reason = False, f"{name} {_fmt(observed)}{unit} is above the maximum {_fmt(high)}{unit}"
+    else:
+        bounds = " and ".join(f"{'≥' if k == 'min' else '≤'} {_fmt(v)}{unit}" for k, v in threshold.items())
+        passed, reason = True, f"{name} {_fmt(observed)}{unit} is within the limit ({bounds})"
+    return GateResult(gate=spec, kind=kind, passed=passed, observed=observed, threshold=threshold,
+                      reason=reason, evidence=evidence)
+
+
+def _failed(kind: str, spec: dict[str, Any], reason: str, evidence: dict[str, Any] | None = None) -> GateResult:
+    return GateResult(gate=spec, kind=kind, passed=False, reason=reason, evidence=evidence or {})
+
+
+def _metric_gate(gate: MetricGate, spec: dict[str, Any], run: _Run) -> GateResult:
+    value = run.report["metrics"].get(gate.metric)
+    if value is None:
+        why = run.report["skipped"].get(gate.metric, "the metric is undefined on this data")
+        return _failed("metric", spec, f"{gate.metric} could not be computed: {why}")
+    return _bounded("metric", spec, gate.metric, value, gate.min, gate.max, {"n_rows": run.report["n_rows"]})
+
+
+def _champion_gate(gate: ChampionGate, spec: dict[str, Any], comparison: dict[str, Any] | None) -> GateResult:
+    if comparison is None:
+        return GateResult(gate=spec, kind="champion", passed=True, skipped=True,
+                          reason=f"no {gate.compare_to} to compare against")
+    found = comparison["metrics"].get(gate.metric)
+    if found is None:
+        return _failed("champion", spec, f"{gate.metric} could not be computed for both the challenger and "
+                       f"the {gate.compare_to}", comparison)
+    regression = -found["improvement"]
+    interval = (f"{gate.confidence:.0%} CI of the difference [{_fmt(found['ci_low'])}, {_fmt(found['ci_high'])}]: "
+                f"{_significance(found)}")
+    change = (f"{gate.metric} {_fmt(found['challenger'])} vs {gate.compare_to} {_fmt(found['champion'])} "
+              f"(difference {found['difference']:+.4g}; {interval})")
+    passed = regression <= gate.max_regression
+    reason = (f"{change}: within the allowed regression {_fmt(gate.max_regression)}" if passed
+              else f"{change}: regresses by {_fmt(regression)}, more than the allowed {_fmt(gate.max_regression)}")
+    return GateResult(gate=spec, kind="champion", passed=passed, observed=found["difference"],
+                      threshold={"max_regression": gate.max_regression}, reason=reason, evidence=found)
+
+
+def _significance(found: dict[str, Any]) -> str:
+    low, high = found["ci_low"], found["ci_high"]
+    if low is None or high is None:
+        return "interval undefined"
+    if low <= 0 <= high:
+        return "not a significant difference"
+    return "the challenger is significantly better" if found["improvement"] > 0 else "the challenger is significantly worse"
+
+
+def _fairness_gate(gate: FairnessGate, spec: dict[str, Any], report: dict[str, Any]) -> GateResult:
+    if "error" in report or not report:
+        why = report.get("error", "no fairness report")
+        return _failed("fairness", spec, f"{gate.fairness} for sensitive feature {gate.sensitive_feature!r} "
+                       f"could not be computed: {why}")
+    value = report.get(gate.fairness)
+    name = f"{gate.fairness} for {gate.sensitive_feature!r}"
+    if value is None:
+        return _failed("fairness", spec, f"{name} is undefined (a group has no positive predictions or labels)", report)
+    return _bounded("fairness", spec, name, value, gate.min, gate.max, report)
+
+
+def _technical_gate(gate: TechnicalGate, spec: dict[str, Any], checks: dict[str, Any]) -> GateResult:
+    name = gate.technical
+    if name in NUMERIC_TECHNICAL:
+        if name == "p95_latency_ms":
+            return _bounded("technical", spec, name, checks["latency"]["p95_latency_ms"], gate.min, gate.max,
+                            checks["latency"], unit=" ms")
+        if "artifact_size_mb" not in checks:
+            return _failed("technical", spec, "artifact_size_mb needs the model folder (model_dir)")
+        return _bounded("technical", spec, name, checks["artifact_size_mb"], gate.min, gate.max,
+                        {"artifact_size_mb": checks["artifact_size_mb"]}, unit=" MB")
+    if name in ("signature_present", "signature_matches"):
+        evidence = checks["signature"]
+        ok = bool(evidence[name])
+    elif name == "dependencies_pinned":
+        evidence = checks["dependencies"]
+        ok = bool(evidence["passed"])
+    elif "clean_load" in checks:
+        evidence = checks["clean_load"]
+        ok = bool(evidence["passed"])
+    else:
+        return _failed("technical", spec, "loads_in_clean_process needs the model folder (model_dir)")
+    passed = ok or not gate.required
+    detail = evidence.get("reason", "")
+    reason = f"{name}: {'yes' if ok else 'no'} ({detail})" + ("" if passed or ok else ", which the policy requires")
+    return GateResult(gate=spec, kind="technical", passed=passed, observed=ok, threshold={"required": gate.required},
+                      reason=reason, evidence=evidence)
+
+
+def _kpi_gate(gate: KpiGate, spec: dict[str, Any], kpis: dict[str, Any]) -> GateResult:
+    if gate.kpi not in kpis:
+        return _failed("kpi", spec, f"business KPI {gate.kpi!r} was not supplied")
+    value = kpis[gate.kpi]
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return _failed("kpi", spec, f"business KPI {gate.kpi!r} is {value!r}, not a number")
+    return _bounded("kpi", spec, gate.kpi, float(value), gate.min, gate.max, {gate.kpi: value})
+
+
+__all__ = ["EvaluationResult", "GateResult", "evaluate_gates"]
