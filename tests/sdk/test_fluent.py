@@ -152,16 +152,19 @@ def test_queued_metrics_are_flushed_at_interpreter_exit(tmp_path: Path) -> None:
 def test_sigkill_loses_at_most_the_unflushed_tail_and_never_corrupts(tmp_path: Path) -> None:
     progress = tmp_path / "flushed.txt"
     script = _script(f"""
-        import modelward as mw, pathlib, time
+        import modelward as mw, os, pathlib
+        def report(text):  # atomically, so the test never reads a half-written file
+            pathlib.Path({str(progress)!r} + ".tmp").write_text(text)
+            os.replace({str(progress)!r} + ".tmp", {str(progress)!r})
         run = mw.start_run("victim", experiment="fluent/crash")
-        pathlib.Path({str(progress)!r}).write_text(run.id + " 0")
+        report(run.id + " 0")
         step = 0
         while True:
             for _ in range(500):
                 mw.log_metric("loss", 1.0 / (step + 1), step=step)
                 step += 1
             mw.flush()
-            pathlib.Path({str(progress)!r}).write_text(f"{{run.id}} {{step}}")
+            report(f"{{run.id}} {{step}}")
             for _ in range(137):  # an unflushed tail when the kill lands
                 mw.log_metric("loss", 0.0, step=step)
                 step += 1

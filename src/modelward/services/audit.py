@@ -16,14 +16,13 @@ from datetime import UTC, date, datetime
 from enum import Enum
 from typing import Any
 
-from sqlalchemy.orm import Session
-
 from modelward.domain.actors import Actor
 from modelward.domain.audit import ACTION_PATTERN, Anchor, AuditEvent, ChainReport, verify_chain
 from modelward.errors import InvalidInput
 from modelward.services import webhooks
 from modelward.services.backend import Backend
 from modelward.store import audit as store
+from modelward.store.audit import Session
 
 EXPORT_FORMATS = ("jsonl", "csv")
 CSV_COLUMNS = (

@@ -22,8 +22,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy.orm import Session
-
 from modelward.domain.actors import LOCAL_USER, Actor
 from modelward.domain.audit import AuditEvent, canonical_time
 from modelward.domain.names import new_id
@@ -42,6 +40,7 @@ from modelward.domain.webhooks import (
 from modelward.errors import InvalidInput
 from modelward.services.backend import Backend
 from modelward.store import webhooks as store
+from modelward.store.audit import Session
 
 log = logging.getLogger("modelward.webhooks")
 

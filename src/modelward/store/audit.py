@@ -21,6 +21,8 @@ from modelward.domain.audit import GENESIS_HASH, AuditEvent, event_hash
 from modelward.store.dialect import aware
 from modelward.store.rows import AuditEventRow
 
+__all__ = ["Session", "append", "iter_events", "last", "list_"]  # Session: services type the caller's unit of work with it
+
 # int.from_bytes(b"mwaudit"): any constant works, as long as nothing else uses it.
 AUDIT_CHAIN_LOCK_KEY = 30_812_032_926_509_428
 STREAM_BATCH = 1000

@@ -1,7 +1,7 @@
 """registry: registered models, versions, files, tags, aliases and alias history
 
 Revision ID: 0004
-Revises: 0003
+Revises: 0002
 """
 
 from alembic import op
