@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from datetime import UTC, datetime
+from itertools import pairwise
 
 from sqlalchemy import text
 
@@ -66,7 +67,7 @@ def test_appends_chain_and_verify_on_both_databases(backend: Backend) -> None:
         events = list(audit_store.iter_events(session))
     assert [e.seq for e in events] == [1, 2, 3, 4, 5]
     assert events[0].prev_hash == GENESIS_HASH
-    assert all(later.prev_hash == earlier.hash for earlier, later in zip(events, events[1:]))
+    assert all(later.prev_hash == earlier.hash for earlier, later in pairwise(events))
     assert all(hash_of(e) == e.hash for e in events)  # stored values read back exactly as hashed
     assert events[2].details == {"version": 3, "score": 0.52}
 
@@ -96,7 +97,7 @@ def test_edited_row_is_reported_at_its_seq(backend: Backend) -> None:
 def test_edited_row_with_its_hash_recomputed_breaks_the_next_link(backend: Backend) -> None:
     append_events(backend, 6)
     with backend.read() as session:
-        third = [e for e in audit_store.iter_events(session) if e.seq == 3][0]
+        third = next(e for e in audit_store.iter_events(session) if e.seq == 3)
     forged = third.model_copy(update={"actor": "mallory"})
     sql(backend, "UPDATE audit_events SET actor = 'mallory', hash = :h WHERE seq = 3", h=hash_of(forged))
     report = audit.verify(backend)
@@ -182,7 +183,7 @@ def test_two_writers_never_chain_to_the_same_event(backend: Backend) -> None:
     def writer(name: str) -> None:
         try:
             append_events(backend, 50, actor=name)
-        except BaseException as exc:  # surfaced below: a thread's failure must fail the test
+        except BaseException as exc:  # noqa: BLE001  surfaced below: a thread's failure must fail the test
             errors.append(exc)
 
     threads = [threading.Thread(target=writer, args=(name,)) for name in ("w1", "w2")]

@@ -9,7 +9,7 @@ from modelward.sdk.client import Client
 from modelward.services.backend import Backend
 from modelward.settings import Settings
 from tests.audit.helpers import append_events, sql
-from tests.cli.conftest import Cli, cli, modelward, store  # noqa: F401  (fixtures)
+from tests.cli.conftest import Cli, modelward
 
 
 def _local_backend() -> Backend:

@@ -31,7 +31,7 @@ class Receiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["content-length"]))
                 receiver.received.append(({k.lower(): v for k, v in self.headers.items()}, body))
                 self.send_response(receiver.statuses.pop(0) if receiver.statuses else 200)
@@ -115,10 +115,9 @@ def test_gives_up_after_six_attempts_with_growing_backoff(backend: Backend, rece
 
 def test_a_rolled_back_change_queues_nothing(backend: Backend, receiver: Receiver) -> None:
     webhooks.subscribe(backend, receiver.url, ["*"])
-    with pytest.raises(RuntimeError):
-        with backend.write() as session:
-            audit.record(session, "ann", "model_version.approved", subject_type="model_version", subject_id="m/1")
-            raise RuntimeError("approval failed")
+    with pytest.raises(RuntimeError), backend.write() as session:
+        audit.record(session, "ann", "model_version.approved", subject_type="model_version", subject_id="m/1")
+        raise RuntimeError("approval failed")
     # '*' also matched the webhook's own creation (a ping); the rolled-back approval queued nothing.
     assert [d.event for d in webhooks.deliveries(backend)] == ["webhook.created"]
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from modelward.domain.tracking import Experiment, LogChunk, Metric, Note, ProcessInfo, RunStatus, ArtifactFile
+from modelward.domain.tracking import ArtifactFile, Experiment, LogChunk, Metric, Note, ProcessInfo, RunStatus
+from modelward.errors import InvalidInput
 
 
 class Body(BaseModel):
@@ -67,6 +68,25 @@ class LogBatch(Body):
     metrics: MetricColumns | None = None
     params: dict[str, str] = Field(default_factory=dict)
     tags: dict[str, str] = Field(default_factory=dict)
+
+
+BATCH_BODY_SCHEMA = {
+    "requestBody": {"required": True, "content": {"application/json": {"schema": LogBatch.model_json_schema()}}}
+}
+
+BodyT = TypeVar("BodyT", bound=BaseModel)
+
+
+def parse_body(model: type[BodyT], raw: bytes) -> BodyT:
+    """Validate a raw JSON body; errors become InvalidInput naming the field."""
+    try:
+        return model.model_validate_json(raw or b"{}")
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors()[:5]:
+            where = ".".join(str(part) for part in error.get("loc", ()))
+            problems.append(f"{where or 'body'}: {error.get('msg')}")
+        raise InvalidInput("; ".join(problems)) from None
 
 
 class RunSearch(Body):

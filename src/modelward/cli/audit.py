@@ -76,7 +76,7 @@ def verify(
         console.print(report.summary(), highlight=False)
         return
     err_console.print(f"[red]{report.summary()}[/red]", highlight=False, soft_wrap=True)
-    sys.exit(1)  # not typer.Exit: run_app calls the app with standalone_mode=False, which swallows its code
+    raise typer.Exit(1)
 
 
 @app.command("export")

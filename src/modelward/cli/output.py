@@ -23,21 +23,13 @@ def exit_code_for(exc: ModelwardError) -> int:
 
 
 def run_app(app: typer.Typer) -> None:
-    """Run the CLI; a modelward error becomes one 'Error: ...' line and a non-zero exit."""
+    """Run the CLI; a modelward error becomes one 'Error: ...' line and a non-zero exit.
+
+    Typer runs in standalone mode, so usage errors exit 2 with its own message and
+    ``typer.Exit(code)`` keeps its code.
+    """
     try:
-        app(standalone_mode=False)
+        app()
     except ModelwardError as exc:
         err_console.print(f"[red]Error:[/red] {exc}", highlight=False, soft_wrap=True)
         sys.exit(exit_code_for(exc))
-    except (typer.Abort, KeyboardInterrupt):
-        err_console.print("Aborted.")
-        sys.exit(130)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except Exception as exc:  # click usage errors and the like
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise

@@ -189,6 +189,14 @@ class ProtectedAlias(_Strict):
     requires_role: Role = Role.APPROVER
 
 
+class EvaluationDataset(_Strict):
+    """Where the evaluation data lives: a Parquet or CSV artifact of a run. When a policy names
+    one, registering a version evaluates it automatically."""
+
+    run_id: str = Field(min_length=1)
+    path: str = Field(min_length=1)
+
+
 def _default_protected() -> list[ProtectedAlias]:
     return [ProtectedAlias(alias="champion"), ProtectedAlias(alias="production")]
 
@@ -207,6 +215,7 @@ class Policy(_Strict):
     review: ReviewRequirement = Field(default_factory=ReviewRequirement)
     release: ReleaseRule = Field(default_factory=ReleaseRule)
     protected_aliases: list[ProtectedAlias] = Field(default_factory=_default_protected)
+    evaluation_dataset: EvaluationDataset | None = None
 
     @property
     def scope(self) -> Literal["model", "tier", "global"]:
@@ -357,7 +366,7 @@ def merge_policies(
     if len(tiers) > 1:
         raise InvalidInput(f"the tier and model policies name different risk tiers: {sorted(t.value for t in tiers)}")
     merged: dict[str, Any] = {}
-    for field in ("risk_tier", "description", "task", "label", "positive_label", "release"):
+    for field in ("risk_tier", "description", "task", "label", "positive_label", "release", "evaluation_dataset"):
         chosen = [p for p in levels if field in p.model_fields_set]
         if chosen:
             merged[field] = getattr(chosen[-1], field)
@@ -398,6 +407,7 @@ __all__ = [
     "NUMERIC_TECHNICAL",
     "REGRESSION_METRICS",
     "ChampionGate",
+    "EvaluationDataset",
     "FairnessGate",
     "Gate",
     "KpiGate",

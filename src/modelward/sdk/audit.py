@@ -87,8 +87,7 @@ class Audit:
         target = Path(path)
         partial = target.with_name(target.name + ".part")
         with open(partial, "wb") as out:
-            for chunk in self.export_bytes(format, **filters):
-                out.write(chunk)
+            out.writelines(self.export_bytes(format, **filters))
         partial.replace(target)
         return target
 

@@ -105,9 +105,12 @@ class Batcher:
 
     def _send(self, run_id: str, pending: _Pending) -> None:
         try:
-            if pending.keys:
+            # A tight loop can queue more points than one request may carry: send slices.
+            for start in range(0, len(pending.keys), self._max_points):
+                end = start + self._max_points
                 self._send_metrics(
-                    run_id, pending.keys, pending.values, pending.steps, pending.timestamps_ms
+                    run_id, pending.keys[start:end], pending.values[start:end],
+                    pending.steps[start:end], pending.timestamps_ms[start:end],
                 )
             if pending.logs:
                 self._send_logs(run_id, pending.logs)

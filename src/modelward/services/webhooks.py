@@ -22,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+
 from modelward.domain.actors import LOCAL_USER, Actor
 from modelward.domain.audit import AuditEvent, canonical_time
 from modelward.domain.names import new_id

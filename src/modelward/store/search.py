@@ -94,6 +94,23 @@ def apply_order(stmt: SelectT, order_keys: Sequence[OrderKey]) -> SelectT:
     return stmt.order_by(*clauses, RunRow.start_time.desc(), RunRow.pk.desc())
 
 
+def split_on_leading_key(stmt: SelectT, order_keys: Sequence[OrderKey]) -> tuple[SelectT, SelectT]:
+    """For an ordering led by a metric, param or tag: (runs that have a value for it, in
+    order; runs that have none, in order). Together, in that sequence, they are exactly
+    ``apply_order(stmt, order_keys)``; apart, the first can walk the (key, value) index
+    and stop at the page's end instead of sorting every run of the experiment.
+    """
+    first, rest = order_keys[0], order_keys[1:]
+    row = aliased(_KEYED[first.field.kind])
+    present = and_(row.run_pk == RunRow.pk, row.key == first.field.key, row.value.is_not(None))
+    having = stmt.join(row, present).order_by(row.value.desc() if first.descending else row.value.asc())
+    lacking_row = aliased(_KEYED[first.field.kind])
+    lacking = stmt.where(~select(literal_column("1")).where(
+        lacking_row.run_pk == RunRow.pk, lacking_row.key == first.field.key, lacking_row.value.is_not(None)
+    ).correlate(RunRow).exists())
+    return apply_order(having, rest), apply_order(lacking, rest)
+
+
 def _order_column(stmt: SelectT, field: Field) -> tuple[SelectT, ColumnElement[Any], bool]:
     if field.kind == "attributes":
         return stmt, getattr(RunRow, field.key), field.key in _NULLABLE
@@ -170,4 +187,4 @@ def _like_to_glob(pattern: str) -> str:
     return "".join(out)
 
 
-__all__ = ["apply_order", "run_filter_clause"]
+__all__ = ["apply_order", "run_filter_clause", "split_on_leading_key"]

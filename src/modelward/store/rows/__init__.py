@@ -17,6 +17,14 @@ from modelward.store.rows.registry import (  # noqa: F401  (registers the regist
     RegisteredModelRow,
     RegisteredModelTagRow,
 )
+from modelward.store.rows.governance import (  # noqa: F401  (registers the governance tables)
+    BusinessImpactRow,
+    ChecklistRow,
+    EvaluationRow,
+    PolicyRow,
+    ReviewRow,
+    RiskRow,
+)
 from modelward.store.rows.webhooks import WebhookDeliveryRow, WebhookRow  # noqa: F401
 from modelward.store.rows.tracking import (
     BlobRow,
