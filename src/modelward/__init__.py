@@ -40,6 +40,7 @@ from modelward.sdk.fluent import (  # noqa: E402
     set_tracking_uri,
     start_run,
 )
+from modelward.sdk.fluent_lineage import log_dataset, log_input, log_output  # noqa: E402
 
 __all__ = [
     "ActiveRun",
@@ -65,10 +66,13 @@ __all__ = [
     "get_client",
     "log_artifact",
     "log_artifacts",
+    "log_dataset",
     "log_dict",
     "log_figure",
+    "log_input",
     "log_metric",
     "log_metrics",
+    "log_output",
     "log_param",
     "log_params",
     "log_text",

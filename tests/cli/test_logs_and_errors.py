@@ -7,8 +7,6 @@ import sys
 import textwrap
 from pathlib import Path
 
-import pytest
-
 from modelward.sdk.client import Client
 from tests.cli.conftest import Cli, modelward
 
@@ -62,10 +60,6 @@ def test_an_unknown_run_id_is_one_error_line_naming_it(tmp_path: Path) -> None:
     assert len(lines) == 1 and lines[0].startswith("Error:") and "no-such-run-42" in lines[0]
 
 
-@pytest.mark.xfail(
-    reason="cli/output.run_app checks click.ClickException, but typer>=0.26 raises typer._click's",
-    strict=False,
-)
 def test_usage_errors_exit_2(tmp_path: Path) -> None:
     done = modelward("runs", "compare", cwd=tmp_path)
     assert done.returncode == 2 and "RUN_ID" in done.stderr

@@ -18,6 +18,8 @@ from modelward.api.routers import artifacts, experiments, maintenance, runs
 from modelward.api.routers import models
 from modelward.api.routers import model_cards
 from modelward.api.routers import audit, webhooks
+from modelward.api.routers import governance, policies
+from modelward.api.routers import datasets, lineage
 from modelward.api import mlflow as mlflow_compat
 from modelward.services.backend import Backend
 from modelward.settings import Settings
@@ -27,6 +29,8 @@ from modelward.store.db import HEAD_REVISION, current_revision
 
 ROUTERS = [experiments, runs, artifacts, maintenance, models, model_cards]
 ROUTERS += [audit, webhooks]
+ROUTERS += [policies, governance]
+ROUTERS += [lineage, datasets]
 ROUTERS += [mlflow_compat]  # the MLflow-compatible API
 PUBLIC_PATHS = {
     "/", "/health", "/ready", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc",

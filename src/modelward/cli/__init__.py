@@ -9,6 +9,8 @@ from modelward.cli import artifacts, demo, experiments, maintenance, runs
 from modelward.cli import cards
 from modelward.cli import models
 from modelward.cli import audit, webhooks
+from modelward.cli import governance
+from modelward.cli import lineage, reproduce
 
 app = typer.Typer(
     name="modelward",
@@ -20,6 +22,7 @@ server.register(app)
 app.add_typer(auth.app, name="auth")
 app.add_typer(experiments.app, name="experiments")
 app.add_typer(runs.app, name="runs")
+reproduce.register(runs.app)  # modelward runs reproduce / runs diff
 app.add_typer(artifacts.app, name="artifacts")
 maintenance.register(app)
 demo.register(app)
@@ -27,6 +30,8 @@ cards.register(app)
 app.add_typer(models.app, name="models")
 app.add_typer(audit.app, name="audit")
 app.add_typer(webhooks.app, name="webhooks")
+governance.register(app)
+app.add_typer(lineage.app, name="lineage")
 
 
 def main() -> None:

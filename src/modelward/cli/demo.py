@@ -53,8 +53,9 @@ def demo(
     runs_per_model: int = typer.Option(
         2, "--runs-per-model", min=1, max=6, help="Configurations per model."
     ),
+    port: int = typer.Option(5000, help="Port of the server started after the demo."),
 ) -> None:
-    """Train a few scikit-learn models on a bundled dataset and record them as runs."""
+    """Train scikit-learn models on a bundled dataset, record them, then serve API and UI."""
     from modelward import demo as workload
 
     columns = [
@@ -84,6 +85,14 @@ def demo(
         )
         for line in where_to_look(client, result.experiment.name, ranked):
             console.print(line, highlight=False, soft_wrap=True)
+    if not no_server:
+        from modelward.cli.server import serve
+
+        console.print(
+            f"UI:       http://127.0.0.1:{port}/ui/experiments/{result.experiment.id}  (Ctrl-C stops the server)",
+            highlight=False, soft_wrap=True,
+        )
+        serve(host="127.0.0.1", port=port, workers=1)
 
 
 def register(app: typer.Typer) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import socket
 
 import typer
 
@@ -25,7 +26,7 @@ def serve(
     port: int = typer.Option(5000, help="TCP port."),
     workers: int = typer.Option(1, help="Worker processes (uvicorn)."),
 ) -> None:
-    """Run the REST API (and, later, the web UI) on this machine."""
+    """Run the REST API, the MLflow-compatible API and the web UI."""
     import uvicorn
 
     settings = Settings()
@@ -35,6 +36,7 @@ def serve(
             "loopback (127.0.0.1), because anyone who can reach it could change your data. "
             "Create an admin token with 'modelward auth' and start with MODELWARD_AUTH=true."
         )
+    _check_port_free(host, port)
     from modelward.services.backend import Backend
 
     Backend.from_settings(settings).close()  # migrate once, before the workers start
@@ -48,6 +50,14 @@ def serve(
         log_level="warning",
         access_log=False,
     )
+
+
+def _check_port_free(host: str, port: int) -> None:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise InvalidInput(f"cannot listen on {host}:{port} ({exc.strerror}); pick another with --port") from None
 
 
 db_app = typer.Typer(help="Database schema: upgrade, current revision.", no_args_is_help=True)

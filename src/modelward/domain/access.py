@@ -19,8 +19,10 @@ PERMISSIONS_BY_ROLE: dict[Role, frozenset[Permission]] = {
     Role.VIEWER: frozenset({Permission.READ}),
     Role.CONTRIBUTOR: frozenset({Permission.READ, Permission.WRITE}),
     Role.REVIEWER: frozenset({Permission.READ, Permission.REVIEW}),
-    Role.RISK: frozenset({Permission.READ, Permission.REVIEW}),
-    Role.COMPLIANCE: frozenset({Permission.READ, Permission.REVIEW}),
+    # Risk and compliance officers sign off when a policy names their role; the
+    # governance service refuses an approval from anyone the policy does not name.
+    Role.RISK: frozenset({Permission.READ, Permission.REVIEW, Permission.APPROVE}),
+    Role.COMPLIANCE: frozenset({Permission.READ, Permission.REVIEW, Permission.APPROVE}),
     Role.APPROVER: frozenset({Permission.READ, Permission.REVIEW, Permission.APPROVE}),
     Role.ADMIN: frozenset(Permission),
 }

@@ -39,10 +39,11 @@ def _local_user() -> str:
 
 
 class HttpSession:
-    def __init__(self, settings: Settings, *, token: str | None = None) -> None:
+    def __init__(self, settings: Settings, *, token: str | None = None, user: str | None = None) -> None:
         self.settings = settings
         self.tracking_uri = settings.tracking_uri
-        headers = {"x-modelward-user": _local_user()}
+        # The claimed user: honoured by a server only without auth (then the token decides).
+        headers = {"x-modelward-user": user or _local_user()}
         token = token or os.environ.get("MODELWARD_TOKEN")
         if token:
             headers["authorization"] = f"Bearer {token}"

@@ -27,6 +27,9 @@ from modelward.domain.tracking import (
 from modelward.sdk._http import HttpSession
 from modelward.sdk.audit import Audit, Webhooks
 from modelward.sdk.batcher import Batcher
+from modelward.sdk.datasets import Datasets
+from modelward.sdk.lineage import Lineage
+from modelward.sdk.governance import Governance, Policies
 from modelward.sdk.model_cards import ModelCards
 from modelward.sdk.models import Models
 from modelward.settings import Settings
@@ -342,19 +345,23 @@ class Client:
         *,
         settings: Settings | None = None,
         token: str | None = None,
+        user: str | None = None,
     ) -> None:
         settings = settings or Settings()
         if tracking_uri is not None:
             settings = settings.model_copy(update={"tracking_uri": tracking_uri})
         self.settings = settings
-        self.http = HttpSession(settings, token=token)
+        self.http = HttpSession(settings, token=token, user=user)
         self.experiments = Experiments(self.http)
         self.runs = Runs(self.http)
         self.artifacts = Artifacts(self.http)
+        self.lineage = Lineage(self.http)
+        self.datasets = Datasets(self.http, self.artifacts)
         self.models = Models(self.http, self.runs, self.artifacts, self.experiments)
         self.cards = ModelCards(self.http)
         self.audit = Audit(self.http)
         self.webhooks = Webhooks(self.http)
+        self.policies, self.governance = Policies(self.http), Governance(self.http)
         self._batcher: Batcher | None = None
 
     @property

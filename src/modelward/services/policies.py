@@ -126,8 +126,14 @@ ALIAS_TARGET_STATES = ("approved", "released")
 
 
 def check_alias_move(session: Any, actor: Actor, model_name: str, alias: str, *, target_status: str | None) -> None:
-    """Refuse moving (or, with ``target_status`` None, deleting) a protected alias against the policy."""
-    policy, _ = effective_in(session, model_name)
+    """Refuse moving (or, with ``target_status`` None, deleting) a protected alias against the policy.
+
+    Only once some policy applies to the model (global, its tier or its own): a store with no
+    policy at all keeps plain-registry behaviour, so MLflow-style alias use works out of the box.
+    """
+    policy, used = effective_in(session, model_name)
+    if not used:
+        return
     rule = next((p for p in policy.protected_aliases if p.alias == alias), None)
     if rule is None:
         return

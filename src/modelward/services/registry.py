@@ -37,6 +37,7 @@ from modelward.domain.registry import (
     validate_model_name,
 )
 from modelward.errors import AlreadyExists, InvalidInput, NotFound
+from modelward.services import policies
 from modelward.services.backend import Backend
 from modelward.store import artifact_index
 from modelward.store import experiments as experiment_store
@@ -189,7 +190,10 @@ def register_version(
         )
         store.touch_model(session, model, now)
         _record_lineage(session, version)
-        return version
+    from modelward.services import evaluations  # governance: evaluate now if the policy names a dataset
+
+    evaluations.evaluate_on_registration(backend, actor, name, version.version)
+    return get_version(backend, name, version.version)
 
 
 def _normalize_prefix(artifact_path: str | None) -> str:
@@ -385,6 +389,7 @@ def set_alias(
     with backend.write() as session:
         model = store.model_row(session, name, lock=True)  # serialises movers of this model's aliases
         target = store.version_row(session, name, version)
+        policies.check_alias_move(session, actor, name, alias, target_status=target.status)  # protected aliases
         store.set_alias(session, model=model, alias=alias, version=target, actor=actor.name, reason=reason, now=_now())
         return store.version_entity(session, target)
 
@@ -393,6 +398,7 @@ def delete_alias(backend: Backend, actor: Actor, name: str, alias: str, *, reaso
     validate_alias(alias)
     with backend.write() as session:
         model = store.model_row(session, name, lock=True)
+        policies.check_alias_move(session, actor, name, alias, target_status=None)  # protected aliases
         store.delete_alias(session, model=model, alias=alias, actor=actor.name, reason=reason, now=_now())
 
 

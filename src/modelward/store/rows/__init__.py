@@ -7,6 +7,13 @@ against it), and re-exports the row classes.
 from modelward.store.rows.audit import AuditEventRow  # noqa: F401
 from modelward.store.rows.auth import TokenRow, UserRow
 from modelward.store.rows.base import Base
+from modelward.store.rows.lineage import (  # noqa: F401  (registers the lineage tables)
+    LineageArtifactRow,
+    LineageAssociationRow,
+    LineageContextRow,
+    LineageEventRow,
+    LineageExecutionRow,
+)
 from modelward.store.rows.model_cards import ModelCardAttachmentRow, ModelCardRevisionRow  # noqa: F401
 from modelward.store.rows.registry import (  # noqa: F401  (registers the registry tables)
     ModelAliasEventRow,

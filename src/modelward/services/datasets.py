@@ -1,0 +1,103 @@
+"""Dataset use cases: record a client-profiled dataset, its splits, and where its snapshot is.
+
+The client computes the digest, schema and statistics (``modelward.sdk.datasets``) and
+uploads a snapshot through the artifacts API; the server only records what it is sent
+and checks the snapshot against its own artifact index. It never opens a client path or URI.
+"""
+
+from __future__ import annotations
+
+from modelward.artifacts import normalize_logical_path
+from modelward.domain.datasets import DATASET_KINDS, Dataset, DatasetCreate
+from modelward.domain.lineage import (
+    ArtifactKind,
+    ArtifactSpec,
+    Direction,
+    ExecutionSpec,
+    ExecutionType,
+)
+from modelward.errors import InvalidInput
+from modelward.services import lineage
+from modelward.services.backend import Backend
+from modelward.store import datasets as store
+from modelward.store import lineage as lineage_store
+from modelward.store import runs as run_store
+from modelward.store.lineage import UnitOfWork
+
+MAX_LIST = 1000
+
+
+def log(backend: Backend, body: DatasetCreate) -> Dataset:
+    """Find or create the dataset (same kind and digest: same dataset) and link it to its run."""
+    body.check()
+    kind = ArtifactKind.DATA_SPLIT if body.split is not None else body.kind
+    with backend.write() as session:
+        properties = _properties(session, body)
+        artifact = lineage_store.ensure_artifact(
+            session, ArtifactSpec(kind=kind, name=body.name, digest=body.digest, uri=body.uri, properties=properties),
+            body.name,
+        )
+        if body.parent_id is not None:
+            _record_split(session, body.parent_id, artifact.id)
+        if body.run_id is not None and body.direction is not None:
+            link = [ArtifactSpec(id=artifact.id)]
+            lineage.record_in(
+                session, execution=ExecutionSpec(run_id=body.run_id),
+                inputs=link if body.direction == "input" else [],
+                outputs=link if body.direction == "output" else [],
+            )
+        return store.get(session, artifact.id)
+
+
+def _properties(session: UnitOfWork, body: DatasetCreate) -> dict[str, object]:
+    properties: dict[str, object] = {"source_type": body.source_type, **body.properties}
+    if body.data_schema is not None:
+        properties["schema"] = body.data_schema.model_dump(mode="json")
+    if body.statistics is not None:
+        properties["statistics"] = body.statistics.model_dump(mode="json")
+    if body.parent_id is not None:
+        store.get(session, body.parent_id)  # the parent must be a dataset
+        properties["parent_id"] = body.parent_id
+    if body.split is not None:
+        properties["split"] = body.split
+    if body.snapshot_path is not None:
+        assert body.run_id is not None  # checked by body.check()
+        path = normalize_logical_path(body.snapshot_path)
+        properties["snapshot"] = store.snapshot_file(session, body.run_id, path).model_dump(mode="json")
+    return properties
+
+
+def _record_split(session: UnitOfWork, parent_id: str, split_id: str) -> None:
+    """All splits of one parent come out of one 'split' transformation that read the parent."""
+    parent = store.get(session, parent_id)
+    lineage.record_in(
+        session,
+        execution=ExecutionSpec(type=ExecutionType.TRANSFORMATION, external_id=f"split-of:{parent_id}",
+                                name=f"split {parent.name}"),
+        inputs=[ArtifactSpec(id=parent_id)], outputs=[ArtifactSpec(id=split_id)],
+    )
+
+
+def get(backend: Backend, dataset_id: str) -> Dataset:
+    with backend.read() as session:
+        return store.get(session, dataset_id)
+
+
+def find(backend: Backend, *, name: str | None = None, digest: str | None = None, limit: int = 100) -> list[Dataset]:
+    if not 1 <= limit <= MAX_LIST:
+        raise InvalidInput(f"limit must be between 1 and {MAX_LIST}, got {limit}")
+    with backend.read() as session:
+        return store.find(session, name=name, digest=digest, limit=limit)
+
+
+def of_run(backend: Backend, run_id: str, direction: str) -> list[Dataset]:
+    """The datasets a run read ('input') or wrote ('output')."""
+    if direction not in ("input", "output"):
+        raise InvalidInput(f"direction must be 'input' or 'output', got {direction!r}")
+    with backend.read() as session:
+        run_store.row_of(session, run_id)
+        execution = lineage_store.execution_of_run(session, run_id)
+        if execution is None:
+            return []
+        artifacts = lineage_store.artifacts_of_execution(session, execution.id, Direction(direction))
+    return [Dataset.from_artifact(a) for a in artifacts if a.kind in DATASET_KINDS]

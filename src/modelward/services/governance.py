@@ -1,0 +1,340 @@
+"""The review side of the model-version life cycle: request review, comment, request changes,
+approve, reject, release, retire; risk assessment, compliance checklist, business impact.
+
+Every status change goes through ``domain.governance.check_transition`` and writes an audit
+event in the same transaction. Four-eyes is enforced here for everyone, admins included: the
+person who registered a version, or trained it (the source run's user), cannot approve it.
+Evaluations (the automated gates) live in ``services.evaluations``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from modelward.domain.actors import Actor, Role
+from modelward.domain.governance import (
+    RISK_CATEGORIES,
+    BusinessImpact,
+    ChecklistItem,
+    ComplianceChecklist,
+    GovernanceStatus,
+    Review,
+    RiskAssessment,
+    RiskItem,
+    VersionState,
+    allowed_targets,
+    authors_of,
+    check_transition,
+    checklist_for,
+    counting_roles,
+    missing_approvals,
+    missing_evidence,
+    missing_for_approval,
+    valid_approvals,
+    validate_risk,
+)
+from modelward.domain.names import new_id
+from modelward.domain.policy import Policy
+from modelward.errors import InvalidInput, NotFound, PermissionDenied, PolicyViolation
+from modelward.services import audit, policies
+from modelward.services.backend import Backend
+from modelward.store import governance as store
+from modelward.store import registry as registry_store
+from modelward.store import runs as run_store
+
+MAX_COMMENT_CHARS = 20_000
+S = VersionState
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def subject_id(name: str, version: int) -> str:
+    return f"{name}/{version}"
+
+
+def locked_version(session: Any, name: str, version: int) -> Any:
+    """The version's row, with its model's row locked: one life-cycle change at a time per model."""
+    registry_store.model_row(session, name, lock=True)
+    return registry_store.version_row(session, name, version)
+
+
+def trained_by(session: Any, row: Any) -> str | None:
+    if row.source_run_id is None:
+        return None
+    try:
+        return run_store.get(session, row.source_run_id).user
+    except NotFound:  # the source run was purged: the registrant still counts as author
+        return None
+
+
+def transition(
+    session: Any, actor: Actor, name: str, row: Any, target: VersionState, *, action: str,
+    reason: str | None = None, details: dict[str, Any] | None = None,
+) -> None:
+    """Move ``row`` to ``target`` if the table allows it, and audit who, when and why."""
+    previous = row.status
+    rule = check_transition(previous, target)
+    registry_store.update_version(session, row, _now(), status=target.value)
+    audit.record(
+        session, actor, action, subject_type="model_version", subject_id=subject_id(name, row.version),
+        model_name=name, reason=reason or rule,
+        details={"from": previous, "to": target.value, **(details or {})},
+    )
+
+
+def _require_review_role(actor: Actor) -> None:
+    if not any(actor.has(role) for role in (Role.REVIEWER, Role.RISK, Role.COMPLIANCE, Role.APPROVER)):
+        raise PermissionDenied(f"user '{actor.name}' needs a review role (reviewer, risk, compliance or approver)")
+
+
+def _comment_text(comment: str | None, *, required: bool, what: str) -> str | None:
+    if comment is not None and len(comment) > MAX_COMMENT_CHARS:
+        raise InvalidInput(f"a {what} comment is limited to {MAX_COMMENT_CHARS} characters")
+    if required and (comment is None or not comment.strip()):
+        raise InvalidInput(f"a {what} needs a comment saying why")
+    return comment
+
+
+def _add_review(session: Any, row: Any, name: str, actor: Actor, decision: str, *, roles: list[str],
+                comment: str | None, parent_id: str | None = None) -> Review:
+    if parent_id is not None and not store.review_exists(session, row, parent_id):
+        raise NotFound(f"version {row.version} of model '{name}' has no review or comment '{parent_id}'")
+    review = Review(
+        id=new_id(), model_name=name, version=row.version, decision=decision,  # type: ignore[arg-type]
+        reviewer=actor.name, roles=roles, comment=comment, parent_id=parent_id,
+        artifact_digest=row.artifact_digest, at=_now(),
+    )
+    return store.add_review(session, row, review)
+
+
+# -- reviewing -------------------------------------------------------------------------------
+
+
+def request_review(backend: Backend, actor: Actor, name: str, version: int, *, comment: str | None = None) -> Review:
+    """Resubmit after requested changes (changes_requested -> in_review). A candidate reaches
+    review through a passing evaluation instead."""
+    _comment_text(comment, required=False, what="review request")
+    with backend.write() as session:
+        row = locked_version(session, name, version)
+        if row.status == S.CANDIDATE.value:
+            raise PolicyViolation(
+                f"version {version} of model '{name}' is a candidate: evaluate it first "
+                "(passing the automated gates puts it in review)"
+            )
+        transition(session, actor, name, row, S.IN_REVIEW, action="review.requested", reason=comment)
+        return _add_review(session, row, name, actor, "comment", roles=[], comment=comment or "review requested")
+
+
+def comment(backend: Backend, actor: Actor, name: str, version: int, text: str, *,
+            parent_id: str | None = None) -> Review:
+    _comment_text(text, required=True, what="comment")
+    with backend.write() as session:
+        row = registry_store.version_row(session, name, version)
+        review = _add_review(session, row, name, actor, "comment", roles=[], comment=text, parent_id=parent_id)
+        audit.record(session, actor, "review.commented", subject_type="model_version",
+                     subject_id=subject_id(name, version), model_name=name,
+                     details={"review_id": review.id, "parent_id": parent_id})
+        return review
+
+
+def request_changes(backend: Backend, actor: Actor, name: str, version: int, comment: str) -> Review:
+    _require_review_role(actor)
+    _comment_text(comment, required=True, what="request for changes")
+    with backend.write() as session:
+        row = locked_version(session, name, version)
+        transition(session, actor, name, row, S.CHANGES_REQUESTED, action="review.changes_requested", reason=comment)
+        return _add_review(session, row, name, actor, "request_changes", roles=[], comment=comment)
+
+
+def reject(backend: Backend, actor: Actor, name: str, version: int, comment: str) -> Review:
+    if not actor.has(Role.APPROVER):
+        raise PermissionDenied(f"user '{actor.name}' needs the approver role to reject a version")
+    _comment_text(comment, required=True, what="rejection")
+    with backend.write() as session:
+        row = locked_version(session, name, version)
+        transition(session, actor, name, row, S.REJECTED, action="model_version.rejected", reason=comment)
+        return _add_review(session, row, name, actor, "reject", roles=[], comment=comment)
+
+
+def _assemble(session: Any, policy: Policy, row: Any, name: str) -> dict[str, Any]:
+    from modelward.services.evaluations import latest_in
+
+    return {
+        "reviews": store.reviews(session, row, name),
+        "risk": store.risk(session, row),
+        "checklist": checklist_for(policy, store.checklist(session, row)),
+        "impact": store.impact(session, row),
+        "latest_evaluation": latest_in(session, row, name),
+    }
+
+
+def approve(backend: Backend, actor: Actor, name: str, version: int, *, comment: str | None = None) -> Review:
+    """Record an approval; the one that completes the policy's requirements approves the version."""
+    _comment_text(comment, required=False, what="approval")
+    with backend.write() as session:
+        row = locked_version(session, name, version)
+        authors = authors_of(row.created_by, trained_by(session, row))
+        if actor.name in authors:
+            raise PermissionDenied(
+                f"four-eyes rule: '{actor.name}' registered or trained version {version} of model '{name}' "
+                "and cannot approve it (this applies to admins too); ask another approver"
+            )
+        check_transition(row.status, S.APPROVED)  # only a version in review can collect approvals
+        policy, _ = policies.effective_in(session, name)
+        roles = counting_roles(policy, actor)
+        if not roles:
+            named = ", ".join(r.value for r in policy.review.roles) or "approver"
+            raise PermissionDenied(f"the policy of model '{name}' needs approvals from: {named}; '{actor.name}' holds none")
+        found = _assemble(session, policy, row, name)
+        version_entity = registry_store.version_entity(session, row)
+        missing = missing_for_approval(
+            policy, version_entity, found["reviews"], found["risk"], found["checklist"], found["impact"], actor,
+            latest_evaluation=found["latest_evaluation"], trained_by=trained_by(session, row),
+        )
+        evidence = missing_evidence(
+            policy, risk=found["risk"], checklist=found["checklist"], impact=found["impact"],
+            latest_evaluation=found["latest_evaluation"], artifact_digest=row.artifact_digest,
+        )
+        if evidence:
+            raise PolicyViolation(
+                f"version {version} of model '{name}' cannot be approved yet; missing: " + "; ".join(missing)
+            )
+        review = _add_review(session, row, name, actor, "approve", roles=roles, comment=comment)
+        audit.record(session, actor, "review.approval_recorded", subject_type="model_version",
+                     subject_id=subject_id(name, version), model_name=name,
+                     details={"review_id": review.id, "roles": roles, "artifact_digest": row.artifact_digest})
+        approvals = valid_approvals(store.reviews(session, row, name), artifact_digest=row.artifact_digest, authors=authors)
+        if not missing_approvals(policy, approvals):
+            transition(session, actor, name, row, S.APPROVED, action="model_version.approved", reason=comment,
+                       details={"approvers": sorted(a.reviewer for a in approvals)})
+        return review
+
+
+def release(backend: Backend, actor: Actor, name: str, version: int, *, reason: str | None = None) -> dict[str, Any]:
+    """approved -> released: called by the deployment process once the version serves traffic."""
+    with backend.write() as session:
+        row = locked_version(session, name, version)
+        transition(session, actor, name, row, S.RELEASED, action="model_version.released", reason=reason)
+        return {"model_name": name, "version": version, "state": row.status}
+
+
+def retire(backend: Backend, actor: Actor, name: str, version: int, *, reason: str | None = None) -> dict[str, Any]:
+    with backend.write() as session:
+        row = locked_version(session, name, version)
+        transition(session, actor, name, row, S.RETIRED, action="model_version.retired", reason=reason)
+        return {"model_name": name, "version": version, "state": row.status}
+
+
+def change_state(backend: Backend, actor: Actor, name: str, version: int, state: str, *,
+                 reason: str | None = None) -> dict[str, Any]:
+    if state == S.RELEASED.value:
+        return release(backend, actor, name, version, reason=reason)
+    if state == S.RETIRED.value:
+        return retire(backend, actor, name, version, reason=reason)
+    raise InvalidInput(f"state '{state}' is reached through evaluate/approve/reject/request-changes, not set directly")
+
+
+# -- evidence: risk, checklist, impact ---------------------------------------------------------
+
+
+def set_risk(backend: Backend, actor: Actor, name: str, version: int, category: str, *, rating: str,
+             rationale: str, mitigation: str | None = None) -> RiskAssessment:
+    _require_review_role(actor)
+    validate_risk(category, rating, rationale)
+    with backend.write() as session:
+        row = registry_store.version_row(session, name, version)
+        item = RiskItem(category=category, rating=rating, rationale=rationale,  # type: ignore[arg-type]
+                        mitigation=mitigation, assessed_by=actor.name, assessed_at=_now())
+        store.set_risk(session, row, item)
+        audit.record(session, actor, "risk.assessed", subject_type="model_version", subject_id=subject_id(name, version),
+                     model_name=name, details=item.model_dump(exclude={"assessed_at", "assessed_by"}))
+        return store.risk(session, row)
+
+
+def check_item(backend: Backend, actor: Actor, name: str, version: int, item: str, *, checked: bool = True,
+               evidence: str | None = None) -> ComplianceChecklist:
+    _require_review_role(actor)
+    with backend.write() as session:
+        row = registry_store.version_row(session, name, version)
+        policy, _ = policies.effective_in(session, name)
+        if item not in policy.review.compliance_checklist:
+            listed = "; ".join(policy.review.compliance_checklist) or "none"
+            raise InvalidInput(f"'{item}' is not an item of model '{name}''s compliance checklist (items: {listed})")
+        record = ChecklistItem(item=item, checked=checked, checked_by=actor.name, checked_at=_now(), evidence=evidence)
+        store.set_checklist_item(session, row, record)
+        audit.record(session, actor, "checklist.item_checked" if checked else "checklist.item_unchecked",
+                     subject_type="model_version", subject_id=subject_id(name, version), model_name=name,
+                     details={"item": item, "evidence": evidence})
+        return checklist_for(policy, store.checklist(session, row))
+
+
+def set_impact(backend: Backend, actor: Actor, name: str, version: int, *, summary: str,
+               expected_revenue_impact: str | None = None, kpis: dict[str, Any] | None = None,
+               affected_users: str | None = None) -> BusinessImpact:
+    _require_review_role(actor)
+    if not summary or not summary.strip():
+        raise InvalidInput("a business impact review needs a summary")
+    with backend.write() as session:
+        row = registry_store.version_row(session, name, version)
+        impact = BusinessImpact(summary=summary, expected_revenue_impact=expected_revenue_impact, kpis=kpis or {},
+                                affected_users=affected_users, reviewer=actor.name, at=_now())
+        store.set_impact(session, row, impact)
+        audit.record(session, actor, "business_impact.reviewed", subject_type="model_version",
+                     subject_id=subject_id(name, version), model_name=name,
+                     details=impact.model_dump(exclude={"at", "reviewer"}))
+        return impact
+
+
+# -- reads -----------------------------------------------------------------------------------
+
+
+def reviews(backend: Backend, name: str, version: int) -> list[Review]:
+    with backend.read() as session:
+        return store.reviews(session, registry_store.version_row(session, name, version), name)
+
+
+def status(backend: Backend, name: str, version: int, *, actor: Actor | None = None) -> GovernanceStatus:
+    with backend.read() as session:
+        row = registry_store.version_row(session, name, version)
+        policy, _ = policies.effective_in(session, name)
+        found = _assemble(session, policy, row, name)
+        by = trained_by(session, row)
+        entity = registry_store.version_entity(session, row)
+        missing = missing_for_approval(policy, entity, found["reviews"], found["risk"], found["checklist"],
+                                       found["impact"], actor, latest_evaluation=found["latest_evaluation"],
+                                       trained_by=by)
+        approvals = valid_approvals(found["reviews"], artifact_digest=row.artifact_digest,
+                                    authors=authors_of(row.created_by, by))
+        return GovernanceStatus(
+            model_name=name, version=version, state=row.status,
+            allowed_next=[t.value for t in allowed_targets(row.status)], missing=missing, approvals=approvals,
+            latest_evaluation=found["latest_evaluation"], risk=found["risk"], checklist=found["checklist"],
+            impact=found["impact"],
+        )
+
+
+def queue(backend: Backend, actor: Actor) -> list[dict[str, Any]]:
+    """Versions in review that ``actor`` could approve: their roles count and they are not the author."""
+    items = []
+    with backend.read() as session:
+        for name, version, created_by in store.versions_in_state(session, S.IN_REVIEW.value):
+            row = registry_store.version_row(session, name, version)
+            if actor.name in authors_of(created_by, trained_by(session, row)):
+                continue
+            policy, _ = policies.effective_in(session, name)
+            roles = counting_roles(policy, actor)
+            if not roles and not any(actor.has(r) for r in (Role.REVIEWER, Role.RISK, Role.COMPLIANCE)):
+                continue
+            items.append({"model_name": name, "version": version, "created_by": created_by, "roles": roles,
+                          "required_roles": [r.value for r in policy.review.roles],
+                          "approvals_needed": policy.review.approvals})
+    return items
+
+
+__all__ = [
+    "RISK_CATEGORIES", "approve", "check_item", "comment", "queue", "reject", "release", "request_changes",
+    "request_review", "retire", "reviews", "set_impact", "set_risk", "status", "transition",
+]

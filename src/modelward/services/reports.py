@@ -1,0 +1,100 @@
+"""Compliance reports of a model version, as Markdown or HTML (Jinja2, autoescaped).
+
+Sections: model card, lineage, evaluations with every gate and its evidence, fairness across
+groups (tables and an inline SVG bar chart per sensitive feature), risk assessment, business
+impact, compliance checklist, reviews and approvals, deployments, and the audit events.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from markupsafe import Markup, escape
+
+from modelward.errors import InvalidInput, ModelwardError
+from modelward.services import audit, evaluations, governance, model_cards
+from modelward.services.backend import Backend
+
+FORMATS = {"md": "text/markdown; charset=utf-8", "markdown": "text/markdown; charset=utf-8",
+           "html": "text/html; charset=utf-8"}
+TEMPLATES = Path(__file__).parent / "report_templates"
+BAR_WIDTH, BAR_GAP, CHART_HEIGHT = 48, 24, 160
+
+
+def _environment(fmt: str) -> Any:
+    from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+    env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"], default=False),
+                      trim_blocks=True, lstrip_blocks=True)
+    env.filters["tojson_compact"] = lambda v: json.dumps(v, sort_keys=True, default=str)
+    return env
+
+
+def fairness_chart(feature: str, by_group: dict[str, dict[str, Any]], metric: str = "selection_rate") -> Markup:
+    """An inline SVG bar chart of ``metric`` per group (values in 0..1); group names escaped."""
+    groups = list(by_group)
+    width = len(groups) * (BAR_WIDTH + BAR_GAP) + BAR_GAP
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" role="img" width="{width}" height="{CHART_HEIGHT + 40}" '
+             f'aria-label="{escape(metric)} by {escape(feature)}">']
+    for index, group in enumerate(groups):
+        value = by_group[group].get(metric)
+        share = float(value) if isinstance(value, (int, float)) else 0.0
+        height = max(0.0, min(1.0, share)) * CHART_HEIGHT
+        x = BAR_GAP + index * (BAR_WIDTH + BAR_GAP)
+        parts.append(f'<rect x="{x}" y="{CHART_HEIGHT - height:.1f}" width="{BAR_WIDTH}" height="{height:.1f}" '
+                     f'fill="#4a7bd0"><title>{escape(group)}: {share:.3f}</title></rect>')
+        parts.append(f'<text x="{x + BAR_WIDTH / 2}" y="{CHART_HEIGHT + 16}" text-anchor="middle" '
+                     f'font-size="12">{escape(group)}</text>')
+        parts.append(f'<text x="{x + BAR_WIDTH / 2}" y="{CHART_HEIGHT + 32}" text-anchor="middle" '
+                     f'font-size="11">{share:.3f}</text>')
+    parts.append("</svg>")
+    return Markup("".join(parts))
+
+
+def _card(backend: Backend, name: str, version: int) -> str:
+    try:
+        return model_cards.render(model_cards.get(backend, name, version), "md")[1]
+    except ModelwardError as exc:
+        return f"(no model card: {exc})"
+
+
+def _lineage(backend: Backend, name: str, version: int) -> str | None:
+    try:
+        from modelward.services import lineage  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    summary = getattr(lineage, "summary_for_version", None)
+    return summary(backend, name, version) if summary is not None else None
+
+
+def context(backend: Backend, name: str, version: int) -> dict[str, Any]:
+    from modelward.services import registry
+
+    evals = evaluations.list_(backend, name, version)
+    charts = {
+        f"{e.id}:{feature}": fairness_chart(feature, report.get("by_group", {}))
+        for e in evals for feature, report in e.result.get("fairness", {}).items() if "by_group" in report
+    }
+    events = [e for e in audit.list_(backend, model=name, limit=10_000, newest_first=False)
+              if e.subject_id in (governance.subject_id(name, version), name) or e.subject_type == "policy"]
+    return {
+        "version": registry.get_version(backend, name, version),
+        "card": _card(backend, name, version),
+        "lineage": _lineage(backend, name, version),
+        "evaluations": evals,
+        "charts": charts,
+        "status": governance.status(backend, name, version),
+        "reviews": governance.reviews(backend, name, version),
+        "deployments": [],
+        "events": events,
+    }
+
+
+def compliance_report(backend: Backend, name: str, version: int, *, fmt: str = "md") -> tuple[str, str]:
+    """(text, media type) of the report in ``fmt`` (md or html)."""
+    if fmt not in FORMATS:
+        raise InvalidInput(f"report format '{fmt}' is not one of md, html")
+    template = "report.html" if fmt == "html" else "report.md"
+    return _environment(fmt).get_template(template).render(**context(backend, name, version)), FORMATS[fmt]
