@@ -25,6 +25,7 @@ from modelward.services.backend import Backend
 from modelward.settings import Settings
 from modelward.ui import assets as ui_assets
 from modelward.ui import pages as ui_pages
+from modelward.ui import audit_pages, governance_pages, lineage_pages, registry_pages
 from modelward.store.db import HEAD_REVISION, current_revision
 
 ROUTERS = [experiments, runs, artifacts, maintenance, models, model_cards]
@@ -53,6 +54,10 @@ def create_app(settings: Settings | None = None, *, backend: Backend | None = No
     for module in ROUTERS:
         app.include_router(module.router)
     app.include_router(ui_pages.router)
+    app.include_router(registry_pages.router)
+    app.include_router(governance_pages.router)
+    app.include_router(audit_pages.router)
+    app.include_router(lineage_pages.router)
     ui_assets.mount(app)
 
     @app.get("/", include_in_schema=False)

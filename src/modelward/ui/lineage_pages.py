@@ -109,9 +109,9 @@ def lineage_page(request: Request, backend: BackendDep, ref: str = "", direction
     root = graphs[0][0].root
     nodes, column, edges = layered(graphs)
     ordered = sorted(nodes.values(), key=lambda n: (column[n.key], n.kind.value, n.name))
+    context["graph"] = chart_data(root, nodes, column, edges, direction, depth)
     return render(
         request, "lineage.html", **context, root=nodes[root], root_links=node_links(nodes[root]),
-        graph=chart_data(root, nodes, column, edges, direction, depth),
         rows=[{"node": n, "column": column[n.key], "href": lineage_url(n.key, direction, depth),
                "links": node_links(n)} for n in ordered],
         is_execution=nodes[root].kind is NodeKind.EXECUTION,

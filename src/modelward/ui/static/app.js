@@ -63,3 +63,54 @@ function drawCompare() {
 }
 
 window.addEventListener("DOMContentLoaded", () => whenPlotly(() => { drawRunCharts(); drawCompare(); }));
+
+// -- governance: fairness per group (one grouped bar chart per sensitive feature) --
+function drawFairness() {
+  const box = document.getElementById("fairness-charts");
+  const charts = readJson("fairness-data");
+  if (!box || !charts) return;
+  for (const [feature, data] of Object.entries(charts)) {
+    const div = document.createElement("div");
+    div.setAttribute("role", "img");
+    div.setAttribute("aria-label", `Rates by group of ${feature}; the table below has the same numbers`);
+    box.appendChild(div);
+    const traces = Object.entries(data.rates)
+      .filter(([, values]) => values.some(v => v !== null && v !== undefined))
+      .map(([metric, values]) => ({ type: "bar", name: metric.replaceAll("_", " "), x: data.groups, y: values }));
+    Plotly.newPlot(div, traces, { ...layoutBase, barmode: "group", title: { text: `by ${feature}` },
+      yaxis: { range: [0, 1], title: { text: "rate" } }, legend: { orientation: "h", y: -0.2 } }, config);
+  }
+}
+
+// -- lineage: a layered graph; plotly gives pan and zoom, a click opens the node --
+function drawLineage() {
+  const div = document.getElementById("lineage-graph");
+  const graph = readJson("lineage-data");
+  if (!div || !graph) return;
+  const edgeX = [], edgeY = [];
+  for (const edge of graph.edges) { edgeX.push(edge.from[0], edge.to[0], null); edgeY.push(edge.from[1], edge.to[1], null); }
+  const arrows = graph.edges.map(edge => ({
+    x: edge.from[0] + (edge.to[0] - edge.from[0]) * 0.8, y: edge.from[1] + (edge.to[1] - edge.from[1]) * 0.8,
+    ax: edge.from[0], ay: edge.from[1], xref: "x", yref: "y", axref: "x", ayref: "y",
+    showarrow: true, arrowhead: 2, arrowsize: 1.2, arrowwidth: 1, arrowcolor: "#9aa5b1", text: "",
+  }));
+  const nodes = graph.nodes;
+  const traces = [
+    { x: edgeX, y: edgeY, mode: "lines", line: { color: "#c3ccd6", width: 1 }, hoverinfo: "skip", showlegend: false },
+    { x: nodes.map(n => n.x), y: nodes.map(n => n.y), mode: "markers+text", type: "scatter",
+      text: nodes.map(n => n.name), textposition: "bottom center", customdata: nodes.map(n => n.href),
+      hovertext: nodes.map(n => n.hover), hoverinfo: "text", showlegend: false,
+      marker: { size: nodes.map(n => n.root ? 22 : 16), color: nodes.map(n => n.color),
+        symbol: nodes.map(n => n.kind === "execution" ? "square" : "circle"),
+        line: { width: nodes.map(n => n.root ? 3 : 1), color: "#1d2430" } } },
+  ];
+  const layout = { ...layoutBase, dragmode: "pan", hovermode: "closest", annotations: arrows,
+    xaxis: { visible: false, zeroline: false }, yaxis: { visible: false, zeroline: false }, height: 520 };
+  Plotly.newPlot(div, traces, layout, { ...config, scrollZoom: true });
+  div.on("plotly_click", event => {
+    const point = event.points && event.points[0];
+    if (point && point.customdata) window.location.assign(point.customdata);
+  });
+}
+
+window.addEventListener("DOMContentLoaded", () => whenPlotly(() => { drawFairness(); drawLineage(); }));
