@@ -54,6 +54,7 @@ def demo(
         2, "--runs-per-model", min=1, max=6, help="Configurations per model."
     ),
     port: int = typer.Option(5000, help="Port of the server started after the demo."),
+    no_governance: bool = typer.Option(False, "--no-governance", help="Skip the review and approval part."),
 ) -> None:
     """Train scikit-learn models on a bundled dataset, record them, then serve API and UI."""
     from modelward import demo as workload
@@ -85,6 +86,8 @@ def demo(
         )
         for line in where_to_look(client, result.experiment.name, ranked):
             console.print(line, highlight=False, soft_wrap=True)
+        if not no_governance:
+            governance_part(client, result.experiment.id)
     if not no_server:
         from modelward.cli.server import serve
 
@@ -93,6 +96,24 @@ def demo(
             highlight=False, soft_wrap=True,
         )
         serve(host="127.0.0.1", port=port, workers=1)
+
+
+def governance_part(client: Client, experiment_id: str) -> None:
+    """Champion and challenger through policy gates, two reviewers, approval and a report."""
+    from modelward.demo_governance import run_governance_demo
+
+    report_dir = client.settings.home / "reports"
+    with console.status("governance: starting") as status:
+        outcome = run_governance_demo(
+            client, experiment_id, report_dir=report_dir,
+            progress=lambda what: status.update(f"governance: {what}"),
+        )
+    states = ", ".join(f"v{version} {state}" for version, state in sorted(outcome.states.items()))
+    console.print(f"Model:    {outcome.model} ({states}); champion: v{outcome.champion}", highlight=False)
+    console.print(f"Review:   modelward review status {outcome.model} {max(outcome.states)}", highlight=False)
+    console.print("Audit:    modelward audit verify", highlight=False)
+    for path in outcome.report_paths:
+        console.print(f"Report:   {path}", highlight=False, soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:

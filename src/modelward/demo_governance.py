@@ -1,0 +1,155 @@
+"""The governance half of the demo: a champion and a challenger go through the whole path.
+
+A policy with gates (performance, champion vs challenger, fairness, latency) and review
+requirements; each model is trained as a run, saved safely (skops), registered, evaluated
+automatically on registration, reviewed by two people in the required roles (risk and
+compliance), approved, and given an alias; a compliance report is written for the
+challenger. Everything goes through the SDK, as a user's script would.
+"""
+
+from __future__ import annotations
+
+import io
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from modelward.sdk.client import Client
+
+MODEL = "breast-cancer-screening"
+RISK_OFFICER = "rita.risk"
+COMPLIANCE_OFFICER = "carl.compliance"
+RISK_CATEGORIES = ("business", "financial", "legal", "security", "privacy", "reputational", "ethical")
+CHECKLIST = ["model card reviewed", "training data licensed", "fairness across sex reviewed"]
+Progress = Callable[[str], None]
+
+POLICY = """\
+model: {model}
+risk_tier: high
+label: label
+sensitive_features: [sex]
+gates:
+  - {{metric: roc_auc, min: 0.95}}
+  - {{compare_to: champion, metric: roc_auc, max_regression: 0.02}}
+  - {{fairness: demographic_parity_difference, sensitive_feature: sex, max: 0.25}}
+  - {{technical: p95_latency_ms, max: 250}}
+review:
+  approvals: 2
+  roles: [risk, compliance]
+  four_eyes: true
+  risk_assessment_required: true
+  business_impact_required: true
+  compliance_checklist: {checklist}
+evaluation_dataset: {{run_id: {run_id}, path: evaluation/test.parquet}}
+"""
+
+
+@dataclass
+class GovernanceResult:
+    model: str
+    states: dict[int, str] = field(default_factory=dict)
+    champion: int | None = None
+    report_paths: list[Path] = field(default_factory=list)
+
+
+def _frames() -> tuple[Any, Any]:
+    """Breast-cancer data with a synthetic 'sex' column to audit fairness on."""
+    import numpy as np
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.model_selection import train_test_split
+
+    frame = load_breast_cancer(as_frame=True).frame.rename(columns={"target": "label"})
+    frame.columns = [str(c).replace(" ", "_") for c in frame.columns]
+    frame["sex"] = np.random.default_rng(7).choice(["female", "male"], size=len(frame))
+    return train_test_split(frame, test_size=0.3, random_state=7, stratify=frame["label"])
+
+
+def _features(frame: Any) -> Any:
+    return frame.drop(columns=["label", "sex"])
+
+
+def _log_evaluation_data(client: Client, experiment_id: str, test: Any) -> str:
+    run = client.runs.create(experiment_id, name="evaluation-data", tags={"demo": "governance"})
+    buffer = io.BytesIO()
+    test.to_parquet(buffer, index=False)
+    client.artifacts.upload_bytes(run.id, "evaluation/test.parquet", buffer.getvalue())
+    client.runs.end(run.id)
+    return run.id
+
+
+def _train_and_register(client: Client, experiment_id: str, name: str, estimator: Any, train: Any) -> int:
+    from modelward.models import save
+
+    run = client.runs.create(experiment_id, name=name, tags={"demo": "governance"})
+    estimator.fit(_features(train), train["label"])
+    client.runs.log_params(run.id, {"estimator": type(estimator[-1]).__name__, **_short_params(estimator)})
+    with tempfile.TemporaryDirectory() as folder:
+        save(estimator, Path(folder) / "model", input_example=_features(train).head(5))
+        client.artifacts.upload(run.id, Path(folder) / "model", "model")
+    client.runs.end(run.id)
+    version = client.models.register(MODEL, run_id=run.id, artifact_path="model",
+                                     description=f"{name}: {type(estimator[-1]).__name__}")
+    return version.version
+
+
+def _short_params(estimator: Any) -> dict[str, str]:
+    params = estimator[-1].get_params()
+    return {k: str(v) for k, v in params.items() if k in ("C", "n_estimators", "max_depth", "random_state")}
+
+
+def _review(officers: dict[str, Client], version: int) -> None:
+    """Evidence by the risk officer, checklist and impact by compliance, then both approve."""
+    risk, compliance = officers[RISK_OFFICER], officers[COMPLIANCE_OFFICER]
+    for category in RISK_CATEGORIES:
+        risk.governance.set_risk(MODEL, version, category, rating="medium" if category == "ethical" else "low",
+                                 rationale=f"{category} exposure reviewed for screening support",
+                                 mitigation="a clinician confirms every positive")
+    for item in CHECKLIST:
+        compliance.governance.check_item(MODEL, version, item, evidence="see the compliance report")
+    compliance.governance.set_impact(MODEL, version, summary="faster triage of screening backlogs",
+                                     expected_revenue_impact="n/a (cost avoidance)", affected_users="radiology")
+    risk.governance.approve(MODEL, version, comment="risks rated and mitigated")
+    compliance.governance.approve(MODEL, version, comment="checklist complete")
+
+
+def run_governance_demo(
+    client: Client, experiment_id: str, *, report_dir: Path, progress: Progress | None = None
+) -> GovernanceResult:
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    step = progress or (lambda _: None)
+    train, test = _frames()
+    data_run = _log_evaluation_data(client, experiment_id, test)
+    client.policies.set(POLICY.format(model=MODEL, checklist=CHECKLIST, run_id=data_run), scope=f"model:{MODEL}")
+    officers = {user: Client(settings=client.settings, user=user) for user in (RISK_OFFICER, COMPLIANCE_OFFICER)}
+    result = GovernanceResult(MODEL)
+    try:
+        step("registering the champion")
+        champion = _train_and_register(client, experiment_id, "champion-logreg",
+                                       make_pipeline(StandardScaler(), LogisticRegression(C=0.5, max_iter=500)), train)
+        if client.governance.state(MODEL, champion).state == "in_review":
+            _review(officers, champion)
+            officers[COMPLIANCE_OFFICER].models.set_alias(MODEL, "champion", champion, reason="first approved model")
+            result.champion = champion
+        step("registering the challenger")
+        challenger = _train_and_register(client, experiment_id, "challenger-forest",
+                                         make_pipeline(RandomForestClassifier(n_estimators=120, random_state=7)), train)
+        if client.governance.state(MODEL, challenger).state == "in_review":
+            _review(officers, challenger)
+        for version in (champion, challenger):
+            result.states[version] = client.governance.state(MODEL, version).state
+        step("writing the compliance report")
+        report_dir.mkdir(parents=True, exist_ok=True)
+        for fmt, suffix in (("md", "md"), ("html", "html")):
+            path = report_dir / f"{MODEL}-v{challenger}-compliance.{suffix}"
+            path.write_text(client.governance.report(MODEL, challenger, format=fmt), encoding="utf-8")
+            result.report_paths.append(path)
+    finally:
+        for officer in officers.values():
+            officer.close()
+    return result
