@@ -245,6 +245,11 @@ def _download(client: Any, uri: str, dest: Path) -> Path:
         return download_run_artifacts(client, run_id, path.strip("/"), dest)
     resolved = client.models.resolve(uri)
     version = getattr(resolved, "version", None) or resolved  # Resolved wraps the ModelVersion
+    if not version.files:  # registered through MLflow's API from a source that held nothing
+        raise InvalidInput(
+            f"version {version.version} of model '{version.model_name}' has no files "
+            f"(its source {version.source!r} held no artifacts when registered): there is nothing to load"
+        )
     client.models.download(version.model_name, version.version, dest)
     return dest
 

@@ -166,14 +166,23 @@ def delete_model(backend: Backend, name: str) -> None:
 def register_version(
     backend: Backend, actor: Actor, name: str, *, run_id: str, artifact_path: str = "model",
     description: str | None = None, tags: dict[str, str] | None = None, create_model: bool = True,
+    allow_empty: bool = False,
 ) -> ModelVersion:
-    """A new version from the files a run logged under ``artifact_path`` (a folder or one file)."""
+    """A new version from the files a run logged under ``artifact_path`` (a folder or one file).
+
+    With nothing there, NotFound, unless ``allow_empty`` (MLflow's API only, whose clients
+    register such sources): then a version with no files, which cannot be downloaded."""
     validate_model_name(name)
     tags = _check_tags(tags)
     prefix = _normalize_prefix(artifact_path)
     with backend.read() as session:
         run = run_store.get(session, run_id)
-        files = _files_under(session, run_store.pk_of(session, run_id), run_id, prefix)
+        try:
+            files = _files_under(session, run_store.pk_of(session, run_id), run_id, prefix)
+        except NotFound:
+            if not allow_empty:
+                raise
+            files = []
         from_uploads = experiment_store.get(session, run.experiment_id).name == UPLOADS_EXPERIMENT
     metadata = _read_metadata(backend, files)
     source = "upload" if from_uploads else f"runs:/{run_id}/{prefix}" if prefix else f"runs:/{run_id}"

@@ -10,12 +10,13 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.routing import APIRoute
 
-from modelward.api.mlflow import artifacts, tracking
+from modelward.api.mlflow import artifacts, logged_models, tracking
 from modelward.api.mlflow.errors import MlflowRoute
 
 router = APIRouter(route_class=MlflowRoute)
 router.include_router(tracking.router)
 router.include_router(artifacts.router)
+router.include_router(logged_models.router)
 
 
 def _add_registry(registry_router: APIRouter) -> None:

@@ -7,8 +7,11 @@ lists). Differences from MLflow, on purpose:
 
 * ``source`` is never opened. ``runs:/<run_id>/<path>`` and
   ``mlflow-artifacts:/<experiment_id>/<run_id>/artifacts/<path>`` name the run's stored
-  artifacts; anything else (a local path, s3://, ``models:/m-<id>``) is refused with
-  INVALID_PARAMETER_VALUE naming the source.
+  artifacts; ``models:/m-<id>`` (MLflow 3's logged model, also sent as ``model_id``) names
+  the files of its owning run under ``logged-models/m-<id>``; anything else (a local path,
+  s3://, ``models:/<name>/<version>``) is refused with INVALID_PARAMETER_VALUE naming the source.
+* A source whose run holds no files there is accepted, as by MLflow, as a version with no
+  files (the native API refuses it); downloading such a version is refused, naming why.
 * Stages are deprecated in MLflow; here a stage is kept as the version tag
   ``mlflow.current_stage``. ``transition-stage`` sets it (and with
   ``archive_existing_versions`` moves other versions of that stage to Archived);
@@ -28,6 +31,7 @@ from fastapi import APIRouter, Depends, Request
 from modelward.api.deps import READ, WRITE, ActorDep, BackendDep
 from modelward.domain.registry import ModelVersion, RegisteredModel
 from modelward.errors import InvalidInput, NotFound
+from modelward.services import mlflow_models as logged_model_service
 from modelward.services import registry as service
 from modelward.services import runs as run_service
 
@@ -38,6 +42,8 @@ MV = "/api/2.0/mlflow/model-versions"
 STAGE_TAG = "mlflow.current_stage"
 STAGES = {"none": "None", "staging": "Staging", "production": "Production", "archived": "Archived"}
 _RUNS_SOURCE = re.compile(r"^runs:/(?P<run>[^/]+)(?:/(?P<path>.*))?$")
+_LOGGED_MODEL_SOURCE = re.compile(r"^models:/(?P<id>m-[0-9a-f]{32})/?$")
+_LOGGED_MODEL_PATH = re.compile(r"^runs:/[^/]+/logged-models/(?P<id>m-[0-9a-f]{32})$")
 _PROXY_SOURCE = re.compile(
     r"^mlflow-artifacts:(?://[^/]*)?/(?P<exp>[^/]+)/(?P<run>[^/]+)/artifacts(?:/(?P<path>.*))?$"
 )
@@ -98,7 +104,8 @@ def _stage_of(version: ModelVersion) -> str:
 
 
 def version_json(version: ModelVersion) -> dict[str, Any]:
-    return {
+    logged_model = _LOGGED_MODEL_PATH.match(version.source)
+    body = {
         "name": version.model_name,
         "version": str(version.version),
         "creation_timestamp": _ms(version.created_at),
@@ -113,6 +120,10 @@ def version_json(version: ModelVersion) -> dict[str, Any]:
         "run_link": "",
         "aliases": list(version.aliases),
     }
+    if logged_model is not None:  # registered from MLflow's models:/m-<id>: answer in its terms
+        body["source"] = f"models:/{logged_model['id']}"
+        body["model_id"] = logged_model["id"]
+    return body
 
 
 def model_json(model: RegisteredModel, latest: list[ModelVersion] | None = None) -> dict[str, Any]:
@@ -237,8 +248,21 @@ def get_model_version_by_alias(params: Params, backend: BackendDep) -> dict[str,
 # -- model versions ---------------------------------------------------------------------------
 
 
+def _logged_model_run_and_path(backend: Any, source: str, model_id: str, run_id: str | None) -> tuple[str, str]:
+    try:
+        model = logged_model_service.get(backend, model_id)
+    except NotFound:
+        raise InvalidInput(f"Model version source '{source}' names logged model '{model_id}', which does not exist.") from None
+    if run_id and run_id != model.run_id:
+        raise InvalidInput(f"Model version source '{source}' belongs to run '{model.run_id}', but run_id is '{run_id}'.")
+    return model.run_id, model.artifact_prefix
+
+
 def _run_and_path(backend: Any, source: str, run_id: str | None) -> tuple[str, str]:
     """The run and artifact path a source names; only sources inside the store are accepted."""
+    logged_model = _LOGGED_MODEL_SOURCE.match(source)
+    if logged_model is not None:
+        return _logged_model_run_and_path(backend, source, logged_model["id"], run_id)
     runs_match, proxy_match = _RUNS_SOURCE.match(source), _PROXY_SOURCE.match(source)
     if runs_match is None and proxy_match is None:
         raise InvalidInput(
@@ -263,15 +287,11 @@ def _run_and_path(backend: Any, source: str, run_id: str | None) -> tuple[str, s
 def create_model_version(params: Params, backend: BackendDep, actor: ActorDep) -> dict[str, Any]:
     name, source = _required(params, "name"), _required(params, "source")
     run_id, path = _run_and_path(backend, source, params.get("run_id"))
-    try:
-        version = service.register_version(
-            backend, actor, name, run_id=run_id, artifact_path=path, description=params.get("description"),
-            tags=_tags(params.get("tags")), create_model=False,
-        )
-    except NotFound as exc:
-        if "has no artifact" not in str(exc):
-            raise
-        raise InvalidInput(f"Model version source '{source}' holds no stored artifacts: {exc}") from None
+    # MLflow registers a source whatever it holds; so do we, as a version with no files.
+    version = service.register_version(
+        backend, actor, name, run_id=run_id, artifact_path=path, description=params.get("description"),
+        tags=_tags(params.get("tags")), create_model=False, allow_empty=True,
+    )
     return {"model_version": version_json(version)}
 
 
@@ -310,6 +330,11 @@ def search_model_versions(params: Params, backend: BackendDep) -> dict[str, Any]
 @router.get(f"{MV}/get-download-uri", dependencies=[READ])
 def get_model_version_download_uri(params: Params, backend: BackendDep) -> dict[str, Any]:
     version = service.get_version(backend, _required(params, "name"), _version_number(params))
+    if not version.files:
+        raise InvalidInput(
+            f"Version {version.version} of model '{version.model_name}' has no files: its source "
+            f"'{version.source}' held no stored artifacts when it was registered, so there is nothing to download."
+        )
     if version.source_run_id is None:
         raise InvalidInput(f"model version {version.version} has no source run to download from")
     run = run_service.get(backend, version.source_run_id)

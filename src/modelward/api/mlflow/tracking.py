@@ -10,6 +10,7 @@ docs/mlflow-compatibility.md.
 from __future__ import annotations
 
 import base64
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -19,10 +20,11 @@ from modelward.api.deps import READ, WRITE, ActorDep, BackendDep
 from modelward.api.mlflow import schemas as s
 from modelward.api.mlflow.errors import MlflowRoute
 from modelward.api.mlflow.schemas import MlflowJSON, Params
+from modelward.domain.mlflow_models import LoggedModelMetric
 from modelward.domain.search import And, Comparison, Expr, parse_filter
 from modelward.domain.tracking import Experiment, Lifecycle, RunStatus
 from modelward.errors import InvalidInput
-from modelward.services import experiments, runs
+from modelward.services import experiments, mlflow_models, runs
 from modelward.services.backend import Backend
 
 router = APIRouter(route_class=MlflowRoute, tags=["mlflow tracking"])
@@ -311,6 +313,34 @@ def _metric_columns(metrics: list[Any]) -> tuple[list[str], list[float], list[in
     raise InvalidInput("Invalid metrics in the batch.")
 
 
+def _log_model_metrics(backend: Backend, run_id: str, metrics: list[dict[str, Any]]) -> list[int]:
+    """Points carrying a ``model_id`` are recorded on that logged model too. MLflow's client
+    re-sends a run's existing points this way when it logs a model; like MLflow's store
+    (whose metric key includes the value), a point the run already holds is not logged twice.
+    Returns the indexes of the points still to log on the run."""
+    by_model: dict[str, list[LoggedModelMetric]] = {}
+    history: dict[str, set[tuple[int, int, float]]] = {}
+    keep = []
+    for index, m in enumerate(metrics):
+        model_id = m.get("model_id")
+        if not model_id:
+            keep.append(index)
+            continue
+        value = float(m["value"])
+        point = LoggedModelMetric(key=str(m["key"]), value=value, timestamp_ms=int(m["timestamp"]),
+                                  step=int(m.get("step") or 0), run_id=run_id, dataset_name=m.get("dataset_name"),
+                                  dataset_digest=m.get("dataset_digest"))
+        if math.isfinite(value):  # JSON columns hold no NaN or infinity; the run keeps such points
+            by_model.setdefault(str(model_id), []).append(point)
+        if point.key not in history:
+            history[point.key] = {(p.step, p.timestamp_ms, p.value) for p in runs.metric_history(backend, run_id, point.key)}
+        if (point.step, point.timestamp_ms, value) not in history[point.key]:
+            keep.append(index)
+    for model_id, points in by_model.items():
+        mlflow_models.log_metrics(backend, model_id, points)
+    return keep
+
+
 @endpoint("POST", "/runs/log-batch", WRITE)
 def log_batch(params: Params, backend: BackendDep) -> MlflowJSON:
     run_id = s.required(params, "run_id")
@@ -319,6 +349,9 @@ def log_batch(params: Params, backend: BackendDep) -> MlflowJSON:
     tag_items = s.as_list(params.get("tags"), "tags")
     _check_batch_limits(metrics, param_items, tag_items)
     keys, values, steps, stamps = _metric_columns(metrics)
+    if any(isinstance(m, dict) and m.get("model_id") for m in metrics):
+        keep = _log_model_metrics(backend, run_id, metrics)
+        keys, values, steps, stamps = ([column[i] for i in keep] for column in (keys, values, steps, stamps))  # type: ignore[assignment]
     tags = s.key_values(tag_items, "tags")
     new_name = tags.pop(s.RUN_NAME_TAG, None)
     runs.log_batch(
@@ -360,10 +393,3 @@ def get_metric_history(params: Params, backend: BackendDep) -> MlflowJSON:
     run_id = s.required(params, "run_id", "run_uuid")
     history = runs.metric_history(backend, run_id, s.required(params, "metric_key"))
     return MlflowJSON({"metrics": [s.metric_json(m) for m in history]})
-
-
-@endpoint("POST", "/logged-models/search", READ)
-def search_logged_models(params: Params, backend: BackendDep) -> MlflowJSON:
-    """MLflow 3's "logged models" have no modelward counterpart (models live in the
-    registry), so none exist; the client searches them when listing run artifacts."""
-    return MlflowJSON({"models": []})
