@@ -83,7 +83,7 @@ def populate(url: str) -> dict[str, str]:
     data = frame()
     features = data.drop(columns=["target", "sex"])
     with Client(url, user="root") as admin:
-        demo.run_demo(admin, runs_per_model=1)
+        sweep = demo.run_demo(admin, runs_per_model=2)
         admin.policies.set(POLICY)
         experiment = admin.experiments.get_or_create("credit/training")
         prep = admin.runs.create(experiment.id, name="prepare data")
@@ -119,7 +119,8 @@ def populate(url: str) -> dict[str, str]:
         risk.governance.comment(MODEL, first, "Fairness by sex looks fine; please document the features.")
         risk.models.set_alias(MODEL, "staging", first, reason="first candidate")
         risk.models.set_alias(MODEL, "shadow", versions[1][0], reason="compare in shadow")
-    return {"version": str(first), "run": versions[0][1]}
+    return {"version": str(first), "run": versions[0][1], "experiment": sweep.experiment.id,
+            "best": sweep.best_run_id, "sweep": "&".join(f"run={r}" for r in sweep.run_ids)}
 
 
 def shoot(url: str, out: Path, ids: dict[str, str]) -> list[Path]:
@@ -127,6 +128,8 @@ def shoot(url: str, out: Path, ids: dict[str, str]) -> list[Path]:
 
     version = f"/ui/models/{MODEL}/versions/{ids['version']}"
     pages = {
+        "runs": f"/ui/experiments/{ids['experiment']}", "run": f"/ui/runs/{ids['best']}",
+        "run-compare": f"/ui/compare?{ids['sweep']}",
         "models": "/ui/models", "model": f"/ui/models/{MODEL}", "version": version,
         "compare": f"/ui/models/{MODEL}/compare?v=1&v=2", "reviews": "/ui/reviews",
         "review": f"{version}/review", "report": f"{version}/report", "audit": "/ui/audit",
@@ -140,7 +143,7 @@ def shoot(url: str, out: Path, ids: dict[str, str]) -> list[Path]:
             context = browser.new_context(viewport={"width": width, "height": 900})
             page = context.new_page()
             for name, path in pages.items():
-                if width == 1920 and name not in ("review", "lineage", "audit"):
+                if width == 1920 and name not in ("review", "lineage", "audit", "runs"):
                     continue
                 page.goto(url + path)
                 page.wait_for_load_state("networkidle")

@@ -9,7 +9,6 @@ challenger. Everything goes through the SDK, as a user's script would.
 
 from __future__ import annotations
 
-import io
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -42,7 +41,7 @@ review:
   risk_assessment_required: true
   business_impact_required: true
   compliance_checklist: {checklist}
-evaluation_dataset: {{run_id: {run_id}, path: evaluation/test.parquet}}
+evaluation_dataset: {{run_id: {run_id}, path: {path}}}
 """
 
 
@@ -70,19 +69,24 @@ def _features(frame: Any) -> Any:
     return frame.drop(columns=["label", "sex"])
 
 
-def _log_evaluation_data(client: Client, experiment_id: str, test: Any) -> str:
+def _log_evaluation_data(client: Client, experiment_id: str, test: Any) -> tuple[str, str]:
+    """The held-out frame as a dataset the data run wrote, with its Parquet snapshot.
+
+    Returns (run id, path) of the snapshot: the policy's evaluation dataset. A snapshot is
+    stored once per digest, so a rerun of the demo points at the first run's snapshot."""
     run = client.runs.create(experiment_id, name="evaluation-data", tags={"demo": "governance"})
-    buffer = io.BytesIO()
-    test.to_parquet(buffer, index=False)
-    client.artifacts.upload_bytes(run.id, "evaluation/test.parquet", buffer.getvalue())
+    dataset = client.datasets.log(test, name="breast-cancer-test", run_id=run.id, context="output", snapshot=True)
     client.runs.end(run.id)
-    return run.id
+    if dataset.snapshot is None:  # cannot happen: snapshot=True stores one or keeps the first
+        raise RuntimeError(f"dataset {dataset.id} has no snapshot to evaluate on")
+    return dataset.snapshot.run_id, dataset.snapshot.path
 
 
 def _train_and_register(client: Client, experiment_id: str, name: str, estimator: Any, train: Any) -> int:
     from modelward.models import save
 
     run = client.runs.create(experiment_id, name=name, tags={"demo": "governance"})
+    client.datasets.log(train, name="breast-cancer-train", run_id=run.id, context="input")
     estimator.fit(_features(train), train["label"])
     client.runs.log_params(run.id, {"estimator": type(estimator[-1]).__name__, **_short_params(estimator)})
     with tempfile.TemporaryDirectory() as folder:
@@ -124,8 +128,9 @@ def run_governance_demo(
 
     step = progress or (lambda _: None)
     train, test = _frames()
-    data_run = _log_evaluation_data(client, experiment_id, test)
-    client.policies.set(POLICY.format(model=MODEL, checklist=CHECKLIST, run_id=data_run), scope=f"model:{MODEL}")
+    data_run, data_path = _log_evaluation_data(client, experiment_id, test)
+    client.policies.set(POLICY.format(model=MODEL, checklist=CHECKLIST, run_id=data_run, path=data_path),
+                        scope=f"model:{MODEL}")
     officers = {user: Client(settings=client.settings, user=user) for user in (RISK_OFFICER, COMPLIANCE_OFFICER)}
     result = GovernanceResult(MODEL)
     try:

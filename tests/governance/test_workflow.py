@@ -175,7 +175,8 @@ def test_compliance_report_has_every_section_and_the_gate_evidence(in_review) ->
     governance.approve(backend, RISK, "credit", version, comment="<script>alert(1)</script>")
     markdown, media = reports.compliance_report(backend, "credit", version, fmt="md")
     assert media.startswith("text/markdown")
-    for section in ("## Model card", "## Lineage", "Lineage not recorded", "## Evaluations", "Fairness across groups",
+    for section in ("## Model card", "## Lineage", "`models:/credit/", "### Training runs", "| evaluation | eval.parquet",
+                    "## Evaluations", "Fairness across groups",
                     "## Risk assessment", "## Business impact", "## Compliance checklist", "## Reviews and approvals",
                     "## Deployments", "No deployments recorded", "## Audit events", "model_version.evaluated"):
         assert section in markdown, section

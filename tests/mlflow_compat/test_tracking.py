@@ -204,6 +204,12 @@ def test_log_input_dataset(client, url, unique):
     assert train.dataset.digest and train.dataset.source_type and "mlflow_colspec" in train.dataset.schema
     assert {t.key: t.value for t in train.tags}["mlflow.data.context"] == "training"
     assert "modelward.inputs" not in client.get_run(run.info.run_id).data.tags
+    with modelward.Client(url) as ours:  # lineage: the run read both datasets
+        read = {d.name: d for d in ours.datasets.of_run(run.info.run_id, "input")}
+        assert sorted(read) == ["eval", "train"]
+        assert read["train"].digest == f"mlflow:{train.dataset.digest}" and read["train"].source_type == "mlflow"
+        impact = ours.lineage.downstream(f"dataset:{read['train'].id}")
+        assert run.info.run_id in {n.run_id for n in impact.executions()}
 
 
 def test_default_experiment_zero(client):

@@ -58,12 +58,18 @@ def test_sources_outside_the_store_are_refused(http, source):
     assert answer.json()["error_code"] == "INVALID_PARAMETER_VALUE" and source in answer.json()["message"]
 
 
-def test_source_with_no_artifacts_is_invalid(http):
+def test_source_with_no_artifacts_is_an_empty_version_that_cannot_be_downloaded(http):
+    """MLflow registers a source whatever it holds; the MLflow API does too (native API: 404)."""
     client, backend = http
     run_id = run_with_model(backend)
     client.post(f"{RM}/create", json={"name": "m"})
     answer = client.post(f"{MV}/create", json={"name": "m", "source": f"runs:/{run_id}/nothing"})
-    assert answer.status_code == 400 and "nothing" in answer.json()["message"]
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["model_version"]["version"] == "1"
+    refused = client.get(f"{MV}/get-download-uri", params={"name": "m", "version": "1"})
+    assert refused.status_code == 400 and "has no files" in refused.json()["message"], refused.text
+    native = client.post("/api/v1/models/m/versions", json={"run_id": run_id, "artifact_path": "nothing"})
+    assert native.status_code == 404 and "no artifact" in native.text
     assert client.get(f"{MV}/get", params={"name": "m", "version": "9"}).status_code == 404
 
 

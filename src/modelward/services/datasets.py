@@ -7,6 +7,8 @@ and checks the snapshot against its own artifact index. It never opens a client 
 
 from __future__ import annotations
 
+from typing import Any
+
 from modelward.artifacts import normalize_logical_path
 from modelward.domain.datasets import DATASET_KINDS, Dataset, DatasetCreate
 from modelward.domain.lineage import (
@@ -101,3 +103,33 @@ def of_run(backend: Backend, run_id: str, direction: str) -> list[Dataset]:
             return []
         artifacts = lineage_store.artifacts_of_execution(session, execution.id, Direction(direction))
     return [Dataset.from_artifact(a) for a in artifacts if a.kind in DATASET_KINDS]
+
+
+MLFLOW_DIGEST_PREFIX = "mlflow:"
+
+
+def log_mlflow_inputs(backend: Backend, run_id: str, inputs: list[dict[str, Any]]) -> list[Dataset]:
+    """MLflow ``DatasetInput``s (already checked: each has a dataset with name and digest) as
+    lineage datasets read by the run. MLflow digests are short and not content hashes we
+    can verify, so they are kept as ``mlflow:<digest>``; MLflow's source, schema and profile
+    (JSON strings) and the input's tags (e.g. ``mlflow.data.context``) become properties."""
+    specs = [_mlflow_spec(item) for item in inputs]
+    if not specs:
+        return []
+    with backend.write() as session:
+        record = lineage.record_in(session, execution=ExecutionSpec(run_id=run_id), inputs=specs)
+        return [store.get(session, artifact.id) for artifact in record.inputs]
+
+
+def _mlflow_spec(item: dict[str, Any]) -> ArtifactSpec:
+    dataset = item["dataset"]
+    digest = str(dataset["digest"]).strip()
+    properties: dict[str, Any] = {"source_type": "mlflow"}
+    for key in ("source_type", "source", "schema", "profile"):
+        if dataset.get(key) is not None:
+            properties[f"mlflow_{key}"] = str(dataset[key])
+    tags = {t["key"]: t["value"] for t in item.get("tags", []) if isinstance(t, dict) and "key" in t}
+    if tags:
+        properties["mlflow_tags"] = tags
+    return ArtifactSpec(kind=ArtifactKind.DATASET, name=str(dataset["name"]),
+                        digest=digest if ":" in digest else MLFLOW_DIGEST_PREFIX + digest, properties=properties)

@@ -21,9 +21,12 @@ pipeline step that consumes what an earlier step produced joins the chain by its
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
+from typing import Any
 
 from modelward.artifacts import normalize_logical_path
+from modelward.domain.datasets import DATASET_KINDS
 from modelward.domain.lineage import (
     ArtifactKind,
     ArtifactSpec,
@@ -32,6 +35,8 @@ from modelward.domain.lineage import (
     Direction,
     ExecutionSpec,
     ExecutionType,
+    GraphEdge,
+    GraphNode,
     LineageArtifact,
     LineageExecution,
     LineageGraph,
@@ -42,7 +47,9 @@ from modelward.domain.lineage import (
 from modelward.errors import InvalidInput, NotFound
 from modelward.services.backend import Backend
 from modelward.store import artifact_index
+from modelward.store import governance as governance_store
 from modelward.store import lineage as store
+from modelward.store import registry as registry_store
 from modelward.store import runs as run_store
 from modelward.store.lineage import UnitOfWork
 
@@ -150,8 +157,34 @@ def _clip(name: str) -> str:
 # -- reading ----------------------------------------------------------------------------------
 
 
+def version_uri(name: str, version: int) -> str:
+    """The URI of the MODEL artifact that stands for a registered model version."""
+    return f"models:/{name}/{version}"
+
+
+def _resolve_model_uri(session: UnitOfWork, ref: str) -> tuple[NodeKind, str]:
+    """'models:/NAME/VERSION' or 'models:/NAME@ALIAS' -> the version's MODEL artifact."""
+    body = ref.strip().removeprefix("models:/")
+    if "@" in body:
+        name, alias = body.rsplit("@", 1)
+        version = registry_store.alias_target(session, registry_store.model_row(session, name), alias).version
+    else:
+        name, _, number = body.rpartition("/")
+        if not name or not number.isdigit():
+            raise InvalidInput(f"model reference {ref!r} must be 'models:/NAME/VERSION' or 'models:/NAME@ALIAS'")
+        version = int(number)
+    registry_store.version_row(session, name, version)  # NotFound for an unknown version
+    found = store.find_artifact(session, ArtifactKind.MODEL, digest=None, uri=version_uri(name, version))
+    if found is None:
+        raise NotFound(f"version {version} of model '{name}' has no lineage (it was registered before lineage)")
+    return NodeKind.ARTIFACT, found.id
+
+
 def resolve(session: UnitOfWork, ref: str) -> tuple[NodeKind, str]:
-    """'artifact:ID', 'dataset:ID', 'execution:ID', 'run:RUN_ID' or a bare id of any of them."""
+    """'artifact:ID', 'dataset:ID', 'execution:ID', 'run:RUN_ID', 'models:/NAME/VERSION' (or
+    'models:/NAME@ALIAS') or a bare id of any of them."""
+    if isinstance(ref, str) and ref.strip().startswith("models:/"):
+        return _resolve_model_uri(session, ref)
     prefix, value = parse_ref(ref)
     if prefix in ("", "run"):
         execution = store.execution_of_run(session, value)
@@ -252,3 +285,117 @@ def evaluations(backend: Backend, ref: str, *, max_depth: int = 4) -> list[Linea
 def pipeline(backend: Backend, pipeline_run_id: str) -> list[LineageExecution]:
     with backend.read() as session:
         return store.executions_in_context(session, ContextType.PIPELINE_RUN.value, pipeline_run_id)
+
+
+# -- a model version's lineage, summarised (reports, model cards) ---------------------------------
+
+_RUN_TYPES = (ExecutionType.RUN.value, ExecutionType.PIPELINE_STEP.value)
+_DATASET_TYPES = {kind.value for kind in DATASET_KINDS}
+
+
+def summary_for_version(backend: Backend, name: str, version: int) -> dict[str, Any]:
+    """What a version came from and how it was evaluated, as plain data::
+
+        {"model", "version", "ref", "recorded": bool,
+         "training_runs": [{"run_id", "name", "params", "metrics"}],
+         "datasets": [{"id", "name", "kind", "digest", "uri", "rows", "snapshot", "role", "used_by"}],
+         "evaluations": [{"id", "created_at", "passed", "dataset", "metrics"}]}
+
+    ``role`` is 'training' (read by a training run), 'upstream' (further back) or 'evaluation'.
+    """
+    with backend.read() as session:
+        return version_summary_in(session, name, version)
+
+
+def version_summary_in(session: UnitOfWork, name: str, version: int) -> dict[str, Any]:
+    """``summary_for_version`` inside the caller's unit of work."""
+    row = registry_store.version_row(session, name, version)  # NotFound for an unknown version
+    summary: dict[str, Any] = {"model": name, "version": version, "ref": version_uri(name, version),
+                               "recorded": False, "training_runs": [], "datasets": [], "evaluations": []}
+    found = store.find_artifact(session, ArtifactKind.MODEL, digest=None, uri=version_uri(name, version))
+    if found is not None:
+        summary["recorded"] = True
+        depths = store.walk(session, NodeKind.ARTIFACT, found.id, upstream=True, max_depth=DEFAULT_DEPTH)
+        nodes, edges = store.subgraph(session, depths)
+        runs, datasets = _training_runs_and_datasets(nodes, edges)
+        summary["training_runs"], summary["datasets"] = runs, datasets
+    evaluations = governance_store.evaluations(session, row, name)  # newest first
+    summary["evaluations"] = [_evaluation_summary(e) for e in evaluations]
+    known = {d["id"] for d in summary["datasets"]}
+    for evaluation in evaluations:
+        for dataset in _evaluation_datasets(session, evaluation):
+            if dataset["id"] not in known:
+                known.add(dataset["id"])
+                summary["datasets"].append(dataset)
+    return summary
+
+
+def _training_runs_and_datasets(nodes: list[GraphNode], edges: list[GraphEdge]) -> tuple[list[dict], list[dict]]:
+    """Training runs: runs whose outputs the registration read. Their inputs are training data."""
+    by_key = {node.key: node for node in nodes}
+    inputs_of: dict[str, list[str]] = {}
+    producers_of: dict[str, list[str]] = {}
+    for edge in edges:
+        if edge.type is Direction.INPUT:
+            inputs_of.setdefault(edge.target, []).append(edge.source)
+        else:
+            producers_of.setdefault(edge.target, []).append(edge.source)
+    registrations = [n.key for n in nodes if n.type == ExecutionType.REGISTRATION.value]
+    training = sorted({producer for reg in registrations for artifact in inputs_of.get(reg, [])
+                       for producer in producers_of.get(artifact, []) if by_key[producer].type in _RUN_TYPES})
+    runs = [{"run_id": by_key[k].run_id, "name": by_key[k].name, "params": by_key[k].params,
+             "metrics": by_key[k].metrics} for k in training]
+    used_by: dict[str, list[str]] = {}
+    for run in training:
+        for artifact in inputs_of.get(run, []):
+            used_by.setdefault(artifact, []).append(by_key[run].run_id or by_key[run].name)
+    datasets = [_dataset_summary(node, "training" if node.key in used_by else "upstream", used_by.get(node.key, []))
+                for node in nodes if node.kind is NodeKind.ARTIFACT and node.type in _DATASET_TYPES]
+    datasets.sort(key=lambda d: (d["role"] != "training", d["name"]))
+    return runs, datasets
+
+
+def _dataset_summary(node: GraphNode | LineageArtifact, role: str, used_by: list[str]) -> dict[str, Any]:
+    props = node.properties
+    kind = node.type if isinstance(node, GraphNode) else node.kind.value
+    statistics = props.get("statistics") if isinstance(props.get("statistics"), dict) else {}
+    return {"id": node.id, "name": node.name, "kind": kind, "digest": node.digest, "uri": node.uri,
+            "rows": statistics.get("row_count"), "snapshot": props.get("snapshot"), "role": role,
+            "used_by": sorted(used_by)}
+
+
+def evaluation_metrics(result: Any) -> dict[str, float]:
+    """The finite scalar metrics of a stored evaluation result (``result.metrics.metrics``)."""
+    report = result.get("metrics") if isinstance(result, dict) else None
+    values = report.get("metrics") if isinstance(report, dict) else None
+    return {k: float(v) for k, v in (values or {}).items()
+            if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)}
+
+
+def _evaluation_summary(evaluation: Any) -> dict[str, Any]:
+    result = evaluation.result if isinstance(evaluation.result, dict) else {}
+    return {"id": evaluation.id, "created_at": evaluation.created_at.isoformat(), "passed": evaluation.passed,
+            "dataset": evaluation.dataset.model_dump() if evaluation.dataset else None,
+            "rows": result.get("n_rows"), "metrics": evaluation_metrics(result), "failures": list(evaluation.failures)}
+
+
+def _evaluation_datasets(session: UnitOfWork, evaluation: Any) -> list[dict[str, Any]]:
+    """The lineage dataset whose snapshot is the evaluation's file; else the file itself."""
+    ref = evaluation.dataset
+    if ref is None:
+        return []
+    execution = store.execution_of_run(session, ref.run_id)
+    if execution is not None:
+        for direction in (Direction.OUTPUT, Direction.INPUT):
+            for artifact in store.artifacts_of_execution(session, execution.id, direction):
+                snapshot = artifact.properties.get("snapshot") or {}
+                if artifact.kind in DATASET_KINDS and snapshot.get("path") == ref.path:
+                    return [_dataset_summary(artifact, "evaluation", [])]
+    try:
+        stored = artifact_index.get(session, run_store.pk_of(session, ref.run_id), normalize_logical_path(ref.path))
+    except (NotFound, InvalidInput):
+        return []
+    rows = evaluation.result.get("n_rows") if isinstance(evaluation.result, dict) else None
+    return [{"id": f"runs:/{ref.run_id}/{ref.path}", "name": ref.path.rsplit("/", 1)[-1], "kind": "file",
+             "digest": f"sha256:{stored.digest}", "uri": f"runs:/{ref.run_id}/{ref.path}", "rows": rows,
+             "snapshot": None, "role": "evaluation", "used_by": []}]

@@ -17,8 +17,18 @@ from datetime import UTC, datetime
 from typing import Any
 
 from modelward.domain.actors import Actor
-from modelward.domain.mlflow_models import LoggedModel, LoggedModelMetric, LoggedModelStatus, validate_model_id
-from modelward.domain.names import MAX_PARAM_VALUE_LENGTH, MAX_TAG_VALUE_LENGTH, validate_key, validate_value
+from modelward.domain.mlflow_models import (
+    LoggedModel,
+    LoggedModelMetric,
+    LoggedModelStatus,
+    validate_model_id,
+)
+from modelward.domain.names import (
+    MAX_PARAM_VALUE_LENGTH,
+    MAX_TAG_VALUE_LENGTH,
+    validate_key,
+    validate_value,
+)
 from modelward.domain.tracking import Lifecycle, RunStatus
 from modelward.errors import Conflict, InvalidInput
 from modelward.services import runs

@@ -7,10 +7,12 @@ Attachments (usage guidelines, performance reports) are text blobs in the artifa
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 from typing import Any
 
 from modelward.domain.actors import Actor
+from modelward.domain.governance import Evaluation
 from modelward.errors import InvalidInput, NotFound
 from modelward.models.cards import (
     Attachment,
@@ -23,7 +25,9 @@ from modelward.models.cards import (
     render_markdown,
     set_field,
 )
+from modelward.services import lineage
 from modelward.services.backend import Backend
+from modelward.store import governance as governance_store
 from modelward.store import model_cards as store
 from modelward.store import registry as registry_store
 from modelward.store import runs as run_store
@@ -47,17 +51,55 @@ def _generated(session: Any, name: str, version: int) -> ModelCard:
             params, metrics = run.params, run.metrics
         except NotFound:  # the source run was purged; the version's own metrics remain
             pass
-    return build_card(entity.model_dump(mode="json"), params=params, metrics=metrics,
-                      datasets=_lineage_datasets(session, entity), evaluations=[])
+    summary = lineage.version_summary_in(session, name, version)
+    evaluations = summary["evaluations"]  # newest first
+    if evaluations:  # the latest evaluation's numbers, on held-out data, name themselves as such
+        metrics = {**metrics, **{f"evaluation.{k}": v for k, v in evaluations[0]["metrics"].items()}}
+    stored = governance_store.evaluations(session, registry_store.version_row(session, name, version), name)
+    return build_card(entity.model_dump(mode="json"), params=params, metrics=_finite(metrics),
+                      datasets=_lineage_datasets(summary), evaluations=_quantitative(stored))
 
 
-def _lineage_datasets(session: Any, version: Any) -> list[dict[str, Any]]:
-    """Datasets that fed the version (name, digest, source, role) from lineage.
+def _lineage_datasets(summary: dict[str, Any]) -> list[dict[str, Any]]:
+    """Datasets that fed the version (training) and that it was evaluated on, from lineage."""
+    return [
+        {"name": d["name"], "digest": d["digest"] or "", "source": d["uri"] or _snapshot_source(d), "rows": d["rows"],
+         "role": d["role"]}
+        for d in summary["datasets"] if d["role"] in ("training", "evaluation")
+    ]
 
-    Empty until modelward.services.lineage offers a session-level query for a version's
-    upstream datasets; build_card already places each by its ``role``.
-    """
-    return []
+
+def _snapshot_source(dataset: dict[str, Any]) -> str:
+    snapshot = dataset.get("snapshot") or {}
+    return f"runs:/{snapshot['run_id']}/{snapshot['path']}" if snapshot.get("run_id") else ""
+
+
+def _finite(metrics: dict[str, Any]) -> dict[str, float]:
+    return {k: float(v) for k, v in metrics.items()
+            if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)}
+
+
+def _quantitative(evaluations: list[Evaluation]) -> list[dict[str, Any]]:
+    """One row per stored evaluation (newest first: id, verdict, metrics), then the latest
+    evaluation's fairness per sensitive feature and group."""
+    rows: list[dict[str, Any]] = []
+    for evaluation in evaluations:
+        result = evaluation.result if isinstance(evaluation.result, dict) else {}
+        rows.append({"evaluation": evaluation.id, "created_at": evaluation.created_at.isoformat(),
+                     "passed": evaluation.passed, "rows": result.get("n_rows"),
+                     "dataset": evaluation.dataset.path if evaluation.dataset else "",
+                     **lineage.evaluation_metrics(result)})
+    latest = evaluations[0].result if evaluations and isinstance(evaluations[0].result, dict) else {}
+    for feature, report in (latest.get("fairness") or {}).items():
+        if not isinstance(report, dict):
+            continue
+        for group, values in (report.get("by_group") or {}).items():
+            rows.append({"sensitive_feature": feature, "group": group, **_finite(values or {}),
+                         **({"count": values["count"]} if isinstance(values, dict) and "count" in values else {})})
+        summary = {k: v for k, v in report.items() if k not in ("by_group", "overall", "positive_label")}
+        if _finite(summary):
+            rows.append({"sensitive_feature": feature, "group": "(all)", **_finite(summary)})
+    return rows
 
 
 def get(backend: Backend, name: str, version: int) -> ModelCard:

@@ -36,8 +36,9 @@ from modelward.domain.registry import (
     validate_alias,
     validate_model_name,
 )
+from modelward.domain.lineage import ArtifactKind, ArtifactSpec, ExecutionSpec, ExecutionType
 from modelward.errors import AlreadyExists, InvalidInput, NotFound
-from modelward.services import policies
+from modelward.services import lineage, policies
 from modelward.services.backend import Backend
 from modelward.store import artifact_index
 from modelward.store import experiments as experiment_store
@@ -198,7 +199,7 @@ def register_version(
             created_by=actor.name, created_at=now, updated_at=now, **metadata,
         )
         store.touch_model(session, model, now)
-        _record_lineage(session, version)
+        _record_lineage(session, version, prefix)
     from modelward.services import evaluations  # governance: evaluate now if the policy names a dataset
 
     evaluations.evaluate_on_registration(backend, actor, name, version.version)
@@ -289,14 +290,42 @@ def _mlflow_signature(raw: Any) -> dict[str, Any] | None:
     return parsed
 
 
-def _record_lineage(session: Any, version: ModelVersion) -> None:
-    """Record a 'registration' execution (run's model artifact -> this version) in lineage.
+def _record_lineage(session: Any, version: ModelVersion, prefix: str) -> None:
+    """Lineage of a registration, in the registration's own transaction.
 
-    Does nothing yet: ``modelward.services.lineage`` offered no session-level record function
-    when this was written. Called inside the registration transaction, so wiring it in later
-    keeps registration and its lineage atomic.
+    The source run's execution outputs the model files (MODEL artifacts named by their run
+    URI, so they are the very nodes a run that logged them as outputs already holds), and a
+    'registration' execution reads them and outputs ``models:/NAME/VERSION``. Files are
+    identified by run URI, not by digest: identical files of other runs (a shared
+    requirements.txt) must not join this version to those runs. The digest is a property.
     """
-    return None
+    run_id = version.source_run_id
+    if run_id is None:
+        return
+    lone_file = bool(prefix) and len(version.files) == 1 and not artifact_index.list_(
+        session, run_store.pk_of(session, run_id), prefix)
+    model_files = [
+        ArtifactSpec(kind=ArtifactKind.MODEL, uri=f"runs:/{run_id}/{_run_path(prefix, f.path, lone_file)}",
+                     name=f.path, properties={"digest": f"sha256:{f.digest}", "size": f.size})
+        for f in version.files
+    ] or [ArtifactSpec(kind=ArtifactKind.MODEL, uri=f"runs:/{run_id}/{prefix}" if prefix else f"runs:/{run_id}")]
+    produced = lineage.record_in(session, execution=ExecutionSpec(run_id=run_id), outputs=model_files)
+    label = f"{version.model_name}/{version.version}"
+    lineage.record_in(
+        session,
+        execution=ExecutionSpec(type=ExecutionType.REGISTRATION, external_id=label,
+                                name=f"register {version.model_name} v{version.version}",
+                                properties={"model_name": version.model_name, "version": version.version}),
+        inputs=[ArtifactSpec(id=artifact.id) for artifact in produced.outputs],
+        outputs=[ArtifactSpec(kind=ArtifactKind.MODEL, uri=lineage.version_uri(version.model_name, version.version),
+                              name=label, properties={"artifact_digest": version.artifact_digest})],
+    )
+
+
+def _run_path(prefix: str, path: str, lone_file: bool) -> str:
+    if lone_file:
+        return prefix
+    return f"{prefix}/{path}" if prefix else path
 
 
 # -- versions ---------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from typing import Any
 from markupsafe import Markup, escape
 
 from modelward.errors import InvalidInput, ModelwardError
-from modelward.services import audit, evaluations, governance, model_cards
+from modelward.services import audit, evaluations, governance, lineage, model_cards
 from modelward.services.backend import Backend
 
 FORMATS = {"md": "text/markdown; charset=utf-8", "markdown": "text/markdown; charset=utf-8",
@@ -60,13 +60,10 @@ def _card(backend: Backend, name: str, version: int) -> str:
         return f"(no model card: {exc})"
 
 
-def _lineage(backend: Backend, name: str, version: int) -> str | None:
-    try:
-        from modelward.services import lineage  # type: ignore[attr-defined]
-    except ImportError:
-        return None
-    summary = getattr(lineage, "summary_for_version", None)
-    return summary(backend, name, version) if summary is not None else None
+def _lineage(backend: Backend, name: str, version: int) -> dict[str, Any] | None:
+    """The version's lineage summary, or None when nothing was recorded for it."""
+    summary = lineage.summary_for_version(backend, name, version)
+    return summary if summary["recorded"] or summary["datasets"] else None
 
 
 def context(backend: Backend, name: str, version: int) -> dict[str, Any]:

@@ -205,13 +205,17 @@ def compare_page(request: Request, backend: BackendDep) -> HTMLResponse:
         for f in fields
     ]
     rows.sort(key=lambda row: (not row["differs"], row["field"]))
-    metric_keys = sorted({k for r in runs for k in r.metrics})
+    keys = sorted({k for r in runs for k in r.metrics})
+    histories = {
+        r.id: {k: [[m.step, m.value] for m in run_service.metric_history(backend, r.id, k)] for k in keys}
+        for r in runs
+    }
+    # Metrics logged over many steps first: they are the ones worth overlaying.
+    longest = {k: max(len(h.get(k, [])) for h in histories.values()) for k in keys}
+    metric_keys = sorted(keys, key=lambda k: (-longest[k], k))
     chart_data = {
         "runs": [{"id": r.id, "name": r.name or r.id[:8], "params": r.params, "metrics": r.metrics} for r in runs],
-        "histories": {
-            r.id: {k: [[m.step, m.value] for m in run_service.metric_history(backend, r.id, k)] for k in metric_keys}
-            for r in runs
-        },
+        "histories": histories,
     }
     return render(request, "compare.html", section="experiments", runs=runs, rows=rows,
                   metric_keys=metric_keys, chart_data=chart_data)

@@ -24,7 +24,7 @@ from modelward.domain.mlflow_models import LoggedModelMetric
 from modelward.domain.search import And, Comparison, Expr, parse_filter
 from modelward.domain.tracking import Experiment, Lifecycle, RunStatus
 from modelward.errors import InvalidInput
-from modelward.services import experiments, mlflow_models, runs
+from modelward.services import datasets, experiments, mlflow_models, runs
 from modelward.services.backend import Backend
 
 router = APIRouter(route_class=MlflowRoute, tags=["mlflow tracking"])
@@ -368,7 +368,8 @@ def log_inputs(params: Params, backend: BackendDep) -> MlflowJSON:
     run_id = s.required(params, "run_id")
     new = s.dataset_inputs(params.get("datasets"))
     if new:
-        current = s.stored_inputs(runs.get(backend, run_id))
+        datasets.log_mlflow_inputs(backend, run_id, new)  # lineage: the run read these datasets
+        current = s.stored_inputs(runs.get(backend, run_id))  # the tag echoes MLflow's shape for get-run
         runs.log_batch(backend, run_id, tags={s.INPUTS_TAG: s.merge_inputs(current, new)})
     return MlflowJSON({})
 

@@ -56,7 +56,7 @@ function drawCompare() {
     const scores = data.runs.map(r => r.metrics[key] ?? null);
     dimensions.push({ label: key, values: scores });
     Plotly.react(parcoords, [{ type: "parcoords", line: { color: scores, colorscale: "Viridis", showscale: true }, dimensions }],
-      { ...layoutBase, title: { text: `params against ${key}` } }, config);
+      { ...layoutBase, margin: { t: 48, r: 32, b: 24, l: 48 } }, config);
   };
   if (metricChoice) { metricChoice.addEventListener("change", drawOverlay); drawOverlay(); }
   if (parMetric) { parMetric.addEventListener("change", drawParcoords); drawParcoords(); }
