@@ -7,8 +7,24 @@ import pytest
 from modelward.domain.datasets import DatasetCreate, DatasetStats
 from modelward.domain.lineage import ArtifactKind, ArtifactSpec, ExecutionSpec, ExecutionType
 from modelward.errors import NotFound
-from modelward.services import artifacts, datasets, evaluations, lineage, model_cards, registry, reports, runs
-from tests.governance.helpers import AUTHOR, cancer_frame, dataset, fair_model, register_model, set_model_policy
+from modelward.services import (
+    artifacts,
+    datasets,
+    evaluations,
+    lineage,
+    model_cards,
+    registry,
+    reports,
+    runs,
+)
+from tests.governance.helpers import (
+    AUTHOR,
+    cancer_frame,
+    dataset,
+    fair_model,
+    register_model,
+    set_model_policy,
+)
 from tests.registry.helpers import ALICE, run_with_model
 
 TRAIN_DIGEST = "sha256:" + "ab" * 32
@@ -118,7 +134,7 @@ def test_summary_for_version_has_runs_datasets_and_evaluations(evaluated) -> Non
 
 
 def test_card_of_an_evaluated_version_shows_its_data_metrics_and_fairness(evaluated) -> None:  # type: ignore[no-untyped-def]
-    backend, version, _, train, test_set, evaluation = evaluated
+    backend, version, _, _, test_set, evaluation = evaluated
     card = model_cards.generate(backend, AUTHOR, "credit", version)
     accuracy = evaluation.result["metrics"]["metrics"]["accuracy"]
     assert card.metrics.performance_measures["evaluation.accuracy"] == pytest.approx(accuracy)

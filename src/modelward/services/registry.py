@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from modelward.domain.actors import Actor
+from modelward.domain.lineage import ArtifactKind, ArtifactSpec, ExecutionSpec, ExecutionType
 from modelward.domain.names import MAX_TAG_VALUE_LENGTH, new_id, validate_key, validate_value
 from modelward.domain.registry import (
     ARCHIVED,
@@ -36,7 +37,6 @@ from modelward.domain.registry import (
     validate_alias,
     validate_model_name,
 )
-from modelward.domain.lineage import ArtifactKind, ArtifactSpec, ExecutionSpec, ExecutionType
 from modelward.errors import AlreadyExists, InvalidInput, NotFound
 from modelward.services import lineage, policies
 from modelward.services.backend import Backend
