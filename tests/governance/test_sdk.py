@@ -84,6 +84,13 @@ def test_mlflow_client_cannot_move_a_protected_alias_to_an_unapproved_version(li
         mlflow_client.set_registered_model_alias(name, "champion", str(version))
     assert "protected" in str(refused.value) and "approved" in str(refused.value)
     mlflow_client.set_registered_model_alias(name, "staging", str(version))  # unprotected aliases still move
+    with pytest.raises(MlflowException) as staged:  # the Production stage is the 'production' alias by another name
+        mlflow_client.transition_model_version_stage(name, str(version), "Production")
+    assert "alias 'production'" in str(staged.value) and "approved" in str(staged.value)
+    assert mlflow_client.transition_model_version_stage(name, str(version), "Staging").current_stage == "Staging"
+    with Client(live_server.url) as client:
+        moves = [(e.action, e.details.get("to")) for e in client.audit.list(model=name, newest_first=False)]
+    assert ("model_version.stage_changed", "Staging") in moves and ("model_version.stage_changed", "Production") not in moves
     with Client(live_server.url) as client:
         client.models.register(f"free-{unique}", local_path=folder)  # no policy applies: no protection
     mlflow_client.set_registered_model_alias(f"free-{unique}", "champion", "1")

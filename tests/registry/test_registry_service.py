@@ -154,9 +154,9 @@ def test_deleting_a_version_an_alias_holds_is_refused(backend):
     registry.register_version(backend, ALICE, "held", run_id=run_id)
     registry.set_alias(backend, ALICE, "held", "champion", 1)
     with pytest.raises(Conflict, match="'champion'"):
-        registry.delete_version(backend, "held", 1)
+        registry.delete_version(backend, ALICE, "held", 1)
     registry.delete_alias(backend, ALICE, "held", "champion")
-    registry.delete_version(backend, "held", 1)
+    registry.delete_version(backend, ALICE, "held", 1)
     with pytest.raises(NotFound):
         registry.get_version(backend, "held", 1)
     assert [e.version for e in registry.alias_history(backend, "held")] == [1, None]
@@ -174,7 +174,7 @@ def test_version_files_protect_blobs_from_gc_and_model_delete_releases_them(back
         assert digest not in artifact_index.unreferenced_blobs(session)
     gc.collect(backend)
     assert backend.artifacts.exists(digest)
-    registry.delete_model(backend, "kept")
+    registry.delete_model(backend, ALICE, "kept")
     with pytest.raises(NotFound):
         registry.get_model(backend, "kept")
     with backend.read() as session:
@@ -184,7 +184,7 @@ def test_version_files_protect_blobs_from_gc_and_model_delete_releases_them(back
 def test_archive_update_and_tags(backend):
     run_id = run_with_model(backend)
     registry.register_version(backend, ALICE, "arch", run_id=run_id, tags={"team": "risk"})
-    assert registry.archive_version(backend, "arch", 1).status == "archived"
+    assert registry.archive_version(backend, ALICE, "arch", 1).status == "archived"
     updated = registry.update_version(backend, "arch", 1, description="notes")
     assert updated.description == "notes" and updated.tags == {"team": "risk"}
     registry.delete_version_tag(backend, "arch", 1, "team")
@@ -201,7 +201,7 @@ def test_search_models_and_versions(backend):
     for _ in range(4):
         registry.register_version(backend, ALICE, "churn-a", run_id=run_a)
     registry.register_version(backend, ALICE, "fraud", run_id=run_b)
-    registry.archive_version(backend, "churn-a", 2)
+    registry.archive_version(backend, ALICE, "churn-a", 2)
     names = lambda f: [m.name for m in registry.search_models(backend, filter=f).models]  # noqa: E731
     assert names("name LIKE 'churn%'") == ["churn-a"]
     assert names("tags.team = 'ops'") == ["fraud"]
@@ -238,7 +238,7 @@ def test_duplicate_model_and_rename(backend):
 
     with pytest.raises(AlreadyExists, match="'one'"):
         registry.create_model(backend, ALICE, "one")
-    assert registry.update_model(backend, "one", new_name="two", description="d").name == "two"
+    assert registry.update_model(backend, ALICE, "one", new_name="two", description="d").name == "two"
     with pytest.raises(NotFound):
         registry.get_model(backend, "one")
 

@@ -1,4 +1,4 @@
-"""``modelward models``: list, show, register, versions, alias, compare, download."""
+"""``modelward models``: list, show, register, versions, archive, delete, alias, compare, download."""
 
 from __future__ import annotations
 
@@ -92,6 +92,33 @@ def versions(name: str, filter: str = typer.Option(None, "--filter", "-f")) -> N
         table.add_row(str(v.version), v.status, ", ".join(v.aliases), v.flavor or "", v.source,
                       _when(v.created_at), v.created_by or "")
     console.print(table)
+
+
+@app.command("archive")
+def archive(name: str, version: int, reason: str = typer.Option(None, "--reason", "-r")) -> None:
+    """Hide VERSION from listings (refused while it is in review, approved or released)."""
+    with _client() as client:
+        client.models.archive(name, version, reason=reason)
+    console.print(f"{name}/{version} archived")
+
+
+@app.command("delete")
+def delete(
+    name: str,
+    version: int = typer.Argument(None, help="Only this version; without it, the model and all its versions."),
+    reason: str = typer.Option(None, "--reason", "-r", help="Kept in the audit trail."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+) -> None:
+    """Delete a version, or a whole registered model (the audit trail keeps what was deleted)."""
+    what = f"version {version} of model '{name}'" if version is not None else f"model '{name}' and all its versions"
+    if not yes:
+        typer.confirm(f"Permanently delete {what}?", abort=True)
+    with _client() as client:
+        if version is None:
+            client.models.delete(name, reason=reason)
+        else:
+            client.models.delete_version(name, version, reason=reason)
+    console.print(f"deleted {what}", highlight=False)
 
 
 @alias_app.command("set")

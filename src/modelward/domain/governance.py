@@ -66,6 +66,21 @@ def allowed_targets(current: VersionState | str) -> list[VersionState]:
     return [to for (frm, to) in TRANSITIONS if frm is state]
 
 
+UNARCHIVABLE = (S.IN_REVIEW, S.APPROVED, S.RELEASED)
+"""Archiving hides a version; one under review, approved or serving must leave the life cycle properly."""
+
+
+def check_archivable(current: str) -> None:
+    """Archiving sits outside the life cycle, but may not cut it short."""
+    state = parse_state(current)
+    if state in UNARCHIVABLE:
+        way_out = "retire it" if state is not S.IN_REVIEW else "reject it"
+        raise InvalidTransition(
+            f"a version in state '{current}' cannot be archived; {way_out} first (allowed from '{current}': "
+            + ", ".join(t.value for t in allowed_targets(current)) + ")"
+        )
+
+
 def check_transition(current: VersionState | str, target: VersionState) -> str:
     """The rule that allows ``current -> target``, or InvalidTransition naming the allowed targets."""
     name = current.value if isinstance(current, VersionState) else current
@@ -312,6 +327,7 @@ __all__ = [
     "RISK_CATEGORIES",
     "RISK_RATINGS",
     "TRANSITIONS",
+    "UNARCHIVABLE",
     "BusinessImpact",
     "ChecklistItem",
     "ComplianceChecklist",
@@ -324,6 +340,7 @@ __all__ = [
     "StoredPolicy",
     "VersionState",
     "allowed_targets",
+    "check_archivable",
     "check_transition",
     "missing_for_approval",
 ]

@@ -26,6 +26,12 @@ _RESERVED_ALIAS = re.compile(r"^(latest|v[0-9]+)$", re.IGNORECASE)
 CANDIDATE = "candidate"
 ARCHIVED = "archived"
 
+STAGE_TAG = "mlflow.current_stage"
+"""MLflow's (deprecated) stage of a version, kept as this version tag; set only through ``set_stage``."""
+STAGES = ("None", "Staging", "Production", "Archived")
+POINTER_STAGES = ("Staging", "Production")
+"""Stages that, like an alias, point serving at a version: policy treats them as aliases of that name."""
+
 
 class RegisteredModel(BaseModel):
     id: str

@@ -48,6 +48,10 @@ def _name(name: str) -> str:
     return _q(validate_model_name(name))
 
 
+def _reason(reason: str | None) -> dict[str, str] | None:
+    return {"reason": reason} if reason else None
+
+
 class Comparison(VersionComparison):
     """What ``compare`` returns; ``to_frame()`` gives one column per version."""
 
@@ -119,8 +123,9 @@ class Models:
             data = self._http.call("PUT", f"/api/v1/models/{_q(new_name or name)}/tags", json={"tags": tags})
         return RegisteredModel.model_validate(data)
 
-    def delete(self, name: str) -> None:
-        self._http.call("DELETE", f"/api/v1/models/{_name(name)}")
+    def delete(self, name: str, *, reason: str | None = None) -> None:
+        """The model and all its versions; the audit trail keeps what was deleted."""
+        self._http.call("DELETE", f"/api/v1/models/{_name(name)}", params=_reason(reason))
 
     # -- versions ------------------------------------------------------------------------
     def register(
@@ -183,21 +188,21 @@ class Models:
         return VersionPage.model_validate(self._http.call("POST", "/api/v1/models/versions/search", json=body))
 
     def update_version(
-        self, name: str, version: int, *, description: str | None = None, status: str | None = None,
-        tags: dict[str, str] | None = None,
+        self, name: str, version: int, *, description: str | None = None, tags: dict[str, str] | None = None,
     ) -> ModelVersion:
+        """Description and tags. The status moves by ``archive`` or through governance."""
         url = f"/api/v1/models/{_name(name)}/versions/{int(version)}"
-        data = self._http.call("PATCH", url, json={"description": description, "status": status})
+        data = self._http.call("PATCH", url, json={"description": description})
         if tags:
             data = self._http.call("PUT", f"{url}/tags", json={"tags": tags})
         return ModelVersion.model_validate(data)
 
-    def archive(self, name: str, version: int) -> ModelVersion:
-        data = self._http.call("POST", f"/api/v1/models/{_name(name)}/versions/{int(version)}/archive")
-        return ModelVersion.model_validate(data)
+    def archive(self, name: str, version: int, *, reason: str | None = None) -> ModelVersion:
+        url = f"/api/v1/models/{_name(name)}/versions/{int(version)}/archive"
+        return ModelVersion.model_validate(self._http.call("POST", url, params=_reason(reason)))
 
-    def delete_version(self, name: str, version: int) -> None:
-        self._http.call("DELETE", f"/api/v1/models/{_name(name)}/versions/{int(version)}")
+    def delete_version(self, name: str, version: int, *, reason: str | None = None) -> None:
+        self._http.call("DELETE", f"/api/v1/models/{_name(name)}/versions/{int(version)}", params=_reason(reason))
 
     # -- aliases -------------------------------------------------------------------------
     def set_alias(self, name: str, alias: str, version: int, *, reason: str | None = None) -> ModelVersion:
@@ -207,8 +212,7 @@ class Models:
         return ModelVersion.model_validate(data)
 
     def delete_alias(self, name: str, alias: str, *, reason: str | None = None) -> None:
-        params = {"reason": reason} if reason else None
-        self._http.call("DELETE", f"/api/v1/models/{_name(name)}/aliases/{_q(alias)}", params=params)
+        self._http.call("DELETE", f"/api/v1/models/{_name(name)}/aliases/{_q(alias)}", params=_reason(reason))
 
     def get_by_alias(self, name: str, alias: str, *, as_of: datetime | None = None) -> ModelVersion:
         params = {"as_of": as_of.isoformat()} if as_of else None

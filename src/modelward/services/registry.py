@@ -1,5 +1,9 @@
 """Registry use cases: register versions from run artifacts, tag, alias, search, compare.
 
+Every change a reviewer or auditor would ask about (a model created, renamed or deleted; a
+version registered, archived, staged or deleted; an alias moved or removed) appends an audit
+event in the same transaction. Descriptions and tags are metadata and are not audited.
+
 A version never copies bytes: its files name the blobs of the source run's artifacts by
 digest, and its ``artifact_digest`` (SHA-256 over the sorted ``path\\tdigest`` manifest) fixes
 them for good. Aliases move between versions; every move is kept, so "which version was
@@ -18,12 +22,16 @@ from typing import Any
 import yaml
 
 from modelward.domain.actors import Actor
+from modelward.domain.governance import check_archivable
 from modelward.domain.lineage import ArtifactKind, ArtifactSpec, ExecutionSpec, ExecutionType
 from modelward.domain.names import MAX_TAG_VALUE_LENGTH, new_id, validate_key, validate_value
 from modelward.domain.registry import (
     ARCHIVED,
     CANDIDATE,
     MODEL_FIELDS,
+    POINTER_STAGES,
+    STAGE_TAG,
+    STAGES,
     VERSION_FIELDS,
     AliasEvent,
     ModelPage,
@@ -38,7 +46,7 @@ from modelward.domain.registry import (
     validate_model_name,
 )
 from modelward.errors import AlreadyExists, InvalidInput, NotFound
-from modelward.services import lineage, policies
+from modelward.services import audit, lineage, policies
 from modelward.services.backend import Backend
 from modelward.store import artifact_index
 from modelward.store import experiments as experiment_store
@@ -53,6 +61,10 @@ MAX_METADATA_BYTES = 1 << 20
 MODELWARD_MANIFEST = "modelward-model.yaml"
 MLFLOW_MANIFEST = "MLmodel"
 REQUIREMENTS_FILE = "requirements.txt"
+
+
+def _version_subject(name: str, version: int) -> str:
+    return f"{name}/{version}"
 
 
 def _now() -> datetime:
@@ -97,10 +109,13 @@ def create_model(
     validate_model_name(name)
     tags = _check_tags(tags)
     with backend.write() as session:
-        return store.create_model(
+        model = store.create_model(
             session, model_id=new_id(), name=name, description=description, tags=tags,
             created_by=actor.name, now=_now(),
         )
+        audit.record(session, actor, "model.created", subject_type="registered_model", subject_id=name,
+                     model_name=name)
+        return model
 
 
 def _ensure_model(backend: Backend, actor: Actor, name: str) -> None:
@@ -130,7 +145,7 @@ def search_models(
 
 
 def update_model(
-    backend: Backend, name: str, *, description: str | None = None, new_name: str | None = None
+    backend: Backend, actor: Actor, name: str, *, description: str | None = None, new_name: str | None = None
 ) -> RegisteredModel:
     with backend.write() as session:
         row = store.model_row(session, name, lock=True)
@@ -138,6 +153,8 @@ def update_model(
             store.touch_model(session, row, _now(), description=description)
         if new_name is not None and new_name != name:
             store.rename_model(session, row, validate_model_name(new_name), _now())
+            audit.record(session, actor, "model.renamed", subject_type="registered_model", subject_id=new_name,
+                         model_name=new_name, details={"from": name, "to": new_name})
         return store.get_model(session, row.name)
 
 
@@ -155,10 +172,22 @@ def delete_model_tag(backend: Backend, name: str, key: str) -> None:
         store.delete_model_tag(session, store.model_row(session, name).id, key)
 
 
-def delete_model(backend: Backend, name: str) -> None:
-    """The model, its versions, files, tags, aliases and their history. Blobs stay for gc."""
+def delete_model(backend: Backend, actor: Actor, name: str, *, reason: str | None = None) -> None:
+    """The model, its versions, files, tags, aliases and their history. Blobs stay for gc.
+
+    The audit event keeps what was deleted (its versions and aliases), as the rows do not stay."""
     with backend.write() as session:
-        store.delete_model(session, store.model_row(session, name, lock=True))
+        row = store.model_row(session, name, lock=True)
+        model = store.get_model(session, name)
+        versions, _ = store.search_versions(session, [], limit=MAX_RESULTS_LIMIT, offset=0, model_name=name)
+        store.delete_model(session, row)
+        audit.record(
+            session, actor, "model.deleted", subject_type="registered_model", subject_id=name, model_name=name,
+            reason=reason, details={
+                "versions": {str(v.version): {"status": v.status, "artifact_digest": v.artifact_digest} for v in versions},
+                "aliases": model.aliases,
+            },
+        )
 
 
 # -- registration -------------------------------------------------------------------------------
@@ -200,6 +229,12 @@ def register_version(
         )
         store.touch_model(session, model, now)
         _record_lineage(session, version, prefix)
+        audit.record(
+            session, actor, "model_version.registered", subject_type="model_version",
+            subject_id=_version_subject(name, version.version), model_name=name,
+            details={"version": version.version, "source": source, "run_id": run_id,
+                     "artifact_digest": version.artifact_digest, "files": len(files)},
+        )
     from modelward.services import evaluations  # governance: evaluate now if the policy names a dataset
 
     evaluations.evaluate_on_registration(backend, actor, name, version.version)
@@ -357,35 +392,40 @@ def latest_versions(backend: Backend, name: str) -> list[ModelVersion]:
     return page.versions
 
 
-def update_version(
-    backend: Backend, name: str, version: int, *, description: str | None = None, status: str | None = None
-) -> ModelVersion:
-    """Description and status; the files (and so the artifact digest) never change."""
-    fields: dict[str, Any] = {}
-    if description is not None:
-        fields["description"] = description
-    if status is not None:
-        # A plain status for now (candidate, archived); governance adds the state machine.
-        if not status.strip() or len(status) > 32:
-            raise InvalidInput(f"status {status!r} is invalid: 1 to 32 characters")
-        fields["status"] = status
+def update_version(backend: Backend, name: str, version: int, *, description: str | None = None) -> ModelVersion:
+    """The description only: files (and so the artifact digest) never change, and the status
+    moves through ``archive_version`` or the governance life cycle, never by assignment."""
     with backend.write() as session:
         row = store.version_row(session, name, version)
-        if fields:
-            store.update_version(session, row, _now(), **fields)
+        if description is not None:
+            store.update_version(session, row, _now(), description=description)
         return store.version_entity(session, row)
 
 
-def set_status(backend: Backend, name: str, version: int, status: str) -> ModelVersion:
-    return update_version(backend, name, version, status=status)
-
-
-def archive_version(backend: Backend, name: str, version: int) -> ModelVersion:
-    return set_status(backend, name, version, ARCHIVED)
+def archive_version(
+    backend: Backend, actor: Actor, name: str, version: int, *, reason: str | None = None
+) -> ModelVersion:
+    """Hide a version from listings; refused while it is in review, approved or released."""
+    with backend.write() as session:
+        store.model_row(session, name, lock=True)  # one status change per model at a time, as governance does
+        row = store.version_row(session, name, version)
+        if row.status == ARCHIVED:
+            return store.version_entity(session, row)
+        previous = row.status
+        check_archivable(previous)
+        store.update_version(session, row, _now(), status=ARCHIVED)
+        audit.record(
+            session, actor, "model_version.archived", subject_type="model_version",
+            subject_id=_version_subject(name, version), model_name=name, reason=reason,
+            details={"from": previous, "to": ARCHIVED},
+        )
+        return store.version_entity(session, row)
 
 
 def set_version_tags(backend: Backend, name: str, version: int, tags: dict[str, str]) -> ModelVersion:
     tags = _check_tags(tags)
+    if STAGE_TAG in tags:
+        raise InvalidInput(f"tag '{STAGE_TAG}' holds the version's stage: change it with transition-stage")
     with backend.write() as session:
         row = store.version_row(session, name, version)
         store.set_version_tags(session, row.pk, tags)
@@ -398,11 +438,15 @@ def delete_version_tag(backend: Backend, name: str, version: int, key: str) -> N
         store.delete_version_tag(session, store.version_row(session, name, version).pk, key)
 
 
-def delete_version(backend: Backend, name: str, version: int) -> None:
+def delete_version(backend: Backend, actor: Actor, name: str, version: int, *, reason: str | None = None) -> None:
     """Refused (Conflict naming the alias) while an alias points at the version."""
     with backend.write() as session:
         store.model_row(session, name, lock=True)
-        store.delete_version(session, name, store.version_row(session, name, version))
+        row = store.version_row(session, name, version)
+        details = {"status": row.status, "artifact_digest": row.artifact_digest, "source": row.source}
+        store.delete_version(session, name, row)
+        audit.record(session, actor, "model_version.deleted", subject_type="model_version",
+                     subject_id=_version_subject(name, version), model_name=name, reason=reason, details=details)
 
 
 def version_files(backend: Backend, name: str, version: int) -> list[VersionFile]:
@@ -428,8 +472,21 @@ def set_alias(
         model = store.model_row(session, name, lock=True)  # serialises movers of this model's aliases
         target = store.version_row(session, name, version)
         policies.check_alias_move(session, actor, name, alias, target_status=target.status)  # protected aliases
+        previous = _alias_version(session, model, alias)
         store.set_alias(session, model=model, alias=alias, version=target, actor=actor.name, reason=reason, now=_now())
+        audit.record(
+            session, actor, "alias.moved", subject_type="alias", subject_id=f"{name}@{alias}", model_name=name,
+            reason=reason, details={"alias": alias, "from_version": previous, "to_version": version,
+                                    "to_status": target.status},
+        )
         return store.version_entity(session, target)
+
+
+def _alias_version(session: Any, model: Any, alias: str) -> int | None:
+    try:
+        return store.alias_target(session, model, alias).version
+    except NotFound:
+        return None
 
 
 def delete_alias(backend: Backend, actor: Actor, name: str, alias: str, *, reason: str | None = None) -> None:
@@ -437,7 +494,59 @@ def delete_alias(backend: Backend, actor: Actor, name: str, alias: str, *, reaso
     with backend.write() as session:
         model = store.model_row(session, name, lock=True)
         policies.check_alias_move(session, actor, name, alias, target_status=None)  # protected aliases
+        previous = _alias_version(session, model, alias)
         store.delete_alias(session, model=model, alias=alias, actor=actor.name, reason=reason, now=_now())
+        audit.record(
+            session, actor, "alias.deleted", subject_type="alias", subject_id=f"{name}@{alias}", model_name=name,
+            reason=reason, details={"alias": alias, "from_version": previous},
+        )
+
+
+# -- stages (MLflow's deprecated precursor of aliases) ------------------------------------------
+
+
+def set_stage(
+    backend: Backend, actor: Actor, name: str, version: int, stage: str, *, archive_existing: bool = False,
+) -> ModelVersion:
+    """Put a version in an MLflow stage (kept as the ``mlflow.current_stage`` tag).
+
+    Staging and Production point serving at a version as an alias does, so a policy that
+    protects the alias ``production`` (or ``staging``) protects the stage the same way:
+    entering it, and leaving it, need what moving that alias needs. ``archive_existing``
+    moves the stage's other versions to Archived, as MLflow does."""
+    if stage not in STAGES:
+        raise InvalidInput(f"stage '{stage}' is not one of {', '.join(STAGES)}")
+    with backend.write() as session:
+        store.model_row(session, name, lock=True)
+        target = store.version_row(session, name, version)
+        entity = store.version_entity(session, target)
+        previous = entity.tags.get(STAGE_TAG, "None")
+        if previous in POINTER_STAGES and previous != stage:
+            policies.check_alias_move(session, actor, name, previous.lower(), target_status=None)
+        if stage in POINTER_STAGES:
+            policies.check_alias_move(session, actor, name, stage.lower(), target_status=target.status)
+        archived = _archive_stage(session, name, stage, keep=version) if archive_existing and stage in POINTER_STAGES else []
+        store.set_version_tags(session, target.pk, {STAGE_TAG: stage})
+        store.update_version(session, target, _now())
+        audit.record(
+            session, actor, "model_version.stage_changed", subject_type="model_version",
+            subject_id=_version_subject(name, version), model_name=name,
+            details={"from": previous, "to": stage, "archived_versions": archived},
+        )
+        return store.version_entity(session, target)
+
+
+def _archive_stage(session: Any, name: str, stage: str, *, keep: int) -> list[int]:
+    """Move every other version in ``stage`` to Archived; the numbers of the versions moved."""
+    versions, _ = store.search_versions(session, [], limit=MAX_RESULTS_LIMIT, offset=0, model_name=name)
+    moved = []
+    for other in versions:
+        if other.version != keep and other.tags.get(STAGE_TAG) == stage:
+            row = store.version_row(session, name, other.version)
+            store.set_version_tags(session, row.pk, {STAGE_TAG: "Archived"})
+            store.update_version(session, row, _now())
+            moved.append(other.version)
+    return sorted(moved)
 
 
 def get_by_alias(backend: Backend, name: str, alias: str, *, as_of: datetime | None = None) -> ModelVersion:

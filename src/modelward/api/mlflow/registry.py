@@ -15,7 +15,8 @@ lists). Differences from MLflow, on purpose:
 * Stages are deprecated in MLflow; here a stage is kept as the version tag
   ``mlflow.current_stage``. ``transition-stage`` sets it (and with
   ``archive_existing_versions`` moves other versions of that stage to Archived);
-  ``get-latest-versions`` reads it.
+  ``get-latest-versions`` reads it. Staging and Production obey a policy's protected
+  aliases ``staging`` and ``production``; the tag cannot be set through ``set-tag``.
 * ``latest_versions`` is filled by ``registered-models/get``, not by search.
 """
 
@@ -29,7 +30,7 @@ import orjson
 from fastapi import APIRouter, Depends, Request
 
 from modelward.api.deps import READ, WRITE, ActorDep, BackendDep
-from modelward.domain.registry import ModelVersion, RegisteredModel
+from modelward.domain.registry import STAGE_TAG, ModelVersion, RegisteredModel
 from modelward.errors import InvalidInput, NotFound
 from modelward.services import mlflow_models as logged_model_service
 from modelward.services import registry as service
@@ -39,7 +40,6 @@ router = APIRouter(tags=["mlflow registry"])
 
 RM = "/api/2.0/mlflow/registered-models"
 MV = "/api/2.0/mlflow/model-versions"
-STAGE_TAG = "mlflow.current_stage"
 STAGES = {"none": "None", "staging": "Staging", "production": "Production", "archived": "Archived"}
 _RUNS_SOURCE = re.compile(r"^runs:/(?P<run>[^/]+)(?:/(?P<path>.*))?$")
 _LOGGED_MODEL_SOURCE = re.compile(r"^models:/(?P<id>m-[0-9a-f]{32})/?$")
@@ -176,20 +176,20 @@ def get_registered_model(params: Params, backend: BackendDep) -> dict[str, Any]:
 
 
 @router.post(f"{RM}/rename", dependencies=[WRITE])
-def rename_registered_model(params: Params, backend: BackendDep) -> dict[str, Any]:
-    model = service.update_model(backend, _required(params, "name"), new_name=_required(params, "new_name"))
+def rename_registered_model(params: Params, backend: BackendDep, actor: ActorDep) -> dict[str, Any]:
+    model = service.update_model(backend, actor, _required(params, "name"), new_name=_required(params, "new_name"))
     return {"registered_model": model_json(model)}
 
 
 @router.patch(f"{RM}/update", dependencies=[WRITE])
-def update_registered_model(params: Params, backend: BackendDep) -> dict[str, Any]:
-    model = service.update_model(backend, _required(params, "name"), description=params.get("description") or "")
+def update_registered_model(params: Params, backend: BackendDep, actor: ActorDep) -> dict[str, Any]:
+    model = service.update_model(backend, actor, _required(params, "name"), description=params.get("description") or "")
     return {"registered_model": model_json(model)}
 
 
 @router.delete(f"{RM}/delete", dependencies=[WRITE])
-def delete_registered_model(params: Params, backend: BackendDep) -> dict[str, Any]:
-    service.delete_model(backend, _required(params, "name"))
+def delete_registered_model(params: Params, backend: BackendDep, actor: ActorDep) -> dict[str, Any]:
+    service.delete_model(backend, actor, _required(params, "name"))
     return {}
 
 
@@ -310,8 +310,8 @@ def update_model_version(params: Params, backend: BackendDep) -> dict[str, Any]:
 
 
 @router.delete(f"{MV}/delete", dependencies=[WRITE])
-def delete_model_version(params: Params, backend: BackendDep) -> dict[str, Any]:
-    service.delete_version(backend, _required(params, "name"), _version_number(params))
+def delete_model_version(params: Params, backend: BackendDep, actor: ActorDep) -> dict[str, Any]:
+    service.delete_version(backend, actor, _required(params, "name"), _version_number(params))
     return {}
 
 
@@ -344,15 +344,12 @@ def get_model_version_download_uri(params: Params, backend: BackendDep) -> dict[
 
 
 @router.post(f"{MV}/transition-stage", dependencies=[WRITE])
-def transition_model_version_stage(params: Params, backend: BackendDep) -> dict[str, Any]:
-    name, number = _required(params, "name"), _version_number(params)
-    stage = _canonical_stage(_required(params, "stage"))
+def transition_model_version_stage(params: Params, backend: BackendDep, actor: ActorDep) -> dict[str, Any]:
     archive = str(params.get("archive_existing_versions", "false")).lower() == "true"
-    if archive and stage in ("Staging", "Production"):
-        for other in service.search_versions(backend, model_name=name, max_results=service.MAX_RESULTS_LIMIT).versions:
-            if other.version != number and _stage_of(other) == stage:
-                service.set_version_tags(backend, name, other.version, {STAGE_TAG: "Archived"})
-    version = service.set_version_tags(backend, name, number, {STAGE_TAG: stage})
+    version = service.set_stage(
+        backend, actor, _required(params, "name"), _version_number(params), _canonical_stage(_required(params, "stage")),
+        archive_existing=archive,
+    )
     return {"model_version": version_json(version)}
 
 

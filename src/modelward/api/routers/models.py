@@ -57,7 +57,6 @@ class VersionCreate(_Body):
 
 class VersionUpdate(_Body):
     description: str | None = None
-    status: str | None = None
 
 
 class AliasBody(_Body):
@@ -108,13 +107,13 @@ def get_model(name: str, backend: BackendDep) -> RegisteredModel:
 
 
 @router.patch("/{name}", dependencies=[WRITE])
-def update_model(name: str, body: ModelUpdate, backend: BackendDep) -> RegisteredModel:
-    return service.update_model(backend, name, description=body.description, new_name=body.name)
+def update_model(name: str, body: ModelUpdate, backend: BackendDep, actor: ActorDep) -> RegisteredModel:
+    return service.update_model(backend, actor, name, description=body.description, new_name=body.name)
 
 
 @router.delete("/{name}", status_code=204, dependencies=[WRITE])
-def delete_model(name: str, backend: BackendDep) -> Response:
-    service.delete_model(backend, name)
+def delete_model(name: str, backend: BackendDep, actor: ActorDep, reason: str | None = None) -> Response:
+    service.delete_model(backend, actor, name, reason=reason)
     return Response(status_code=204)
 
 
@@ -159,17 +158,21 @@ def get_version(name: str, version: int, backend: BackendDep) -> ModelVersion:
 
 @router.patch("/{name}/versions/{version}", dependencies=[WRITE])
 def update_version(name: str, version: int, body: VersionUpdate, backend: BackendDep) -> ModelVersion:
-    return service.update_version(backend, name, version, description=body.description, status=body.status)
+    return service.update_version(backend, name, version, description=body.description)
 
 
 @router.post("/{name}/versions/{version}/archive", dependencies=[WRITE])
-def archive_version(name: str, version: int, backend: BackendDep) -> ModelVersion:
-    return service.archive_version(backend, name, version)
+def archive_version(
+    name: str, version: int, backend: BackendDep, actor: ActorDep, reason: str | None = None
+) -> ModelVersion:
+    return service.archive_version(backend, actor, name, version, reason=reason)
 
 
 @router.delete("/{name}/versions/{version}", status_code=204, dependencies=[WRITE])
-def delete_version(name: str, version: int, backend: BackendDep) -> Response:
-    service.delete_version(backend, name, version)
+def delete_version(
+    name: str, version: int, backend: BackendDep, actor: ActorDep, reason: str | None = None
+) -> Response:
+    service.delete_version(backend, actor, name, version, reason=reason)
     return Response(status_code=204)
 
 
