@@ -3,19 +3,14 @@ in the same transaction as the change; a refused change writes none."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
-from starlette.testclient import TestClient
 
-from modelward.api.app import create_app
 from modelward.domain.actors import Actor, Role
 from modelward.domain.governance import UNARCHIVABLE, VersionState, check_archivable
 from modelward.errors import Conflict, InvalidInput, InvalidTransition, PolicyViolation
-from modelward.services import audit, policies, registry, users
+from modelward.services import audit, policies, registry
 from modelward.services.backend import Backend
-from modelward.settings import Settings
+from tests.audit.conftest import bearer
 from tests.registry.helpers import ALICE, BOB, run_with_model
 
 
@@ -100,19 +95,9 @@ def test_archiving_may_not_cut_the_life_cycle_short(state: VersionState) -> None
         check_archivable(state.value)
 
 
-@pytest.fixture
-def secured(tmp_path: Path) -> Iterator[tuple[TestClient, Backend]]:
-    settings = Settings(home=tmp_path / "store", auth=True, webhooks_enabled=False)
-    backend = Backend.from_settings(settings)
-    with TestClient(create_app(settings, backend=backend), raise_server_exceptions=False) as http:
-        yield http, backend
-    backend.close()
-
-
 def test_rest_records_the_authenticated_user_and_refuses_a_status_assignment(secured) -> None:  # type: ignore[no-untyped-def]
     http, backend = secured
-    users.create_user(backend, "dana", frozenset({Role.CONTRIBUTOR}))
-    dana = {"authorization": f"Bearer {users.create_token(backend, 'dana').token}"}
+    dana = bearer(backend, "dana", Role.CONTRIBUTOR)
     registry.register_version(backend, ALICE, "rest", run_id=run_with_model(backend))
     url = "/api/v1/models/rest/versions/1"
     refused = http.patch(url, json={"status": "approved"}, headers=dana)

@@ -2,17 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
-from starlette.testclient import TestClient
-
-from modelward.api.app import create_app
 from modelward.domain.actors import Actor, Role
 from modelward.services import audit, experiments, runs, users
 from modelward.services.backend import Backend
-from modelward.settings import Settings
+from tests.audit.conftest import bearer
 
 
 def _actions(backend: Backend) -> list[tuple[str, str, str]]:
@@ -54,26 +47,12 @@ def test_user_and_token_administration_is_recorded_without_the_secret(backend: B
     assert changed.details == {"from": ["viewer"], "to": ["reviewer"]} and changed.actor == "root"
 
 
-@pytest.fixture
-def secured(tmp_path: Path) -> Iterator[tuple[TestClient, Backend]]:
-    settings = Settings(home=tmp_path / "store", auth=True, webhooks_enabled=False)
-    backend = Backend.from_settings(settings)
-    with TestClient(create_app(settings, backend=backend), raise_server_exceptions=False) as http:
-        yield http, backend
-    backend.close()
-
-
-def _bearer(backend: Backend, name: str, role: Role) -> dict[str, str]:
-    users.create_user(backend, name, frozenset({role}))
-    return {"authorization": f"Bearer {users.create_token(backend, name).token}"}
-
-
 def test_deleting_an_experiment_over_rest_records_the_authenticated_user(secured) -> None:  # type: ignore[no-untyped-def]
     http, backend = secured
-    dana = _bearer(backend, "dana", Role.CONTRIBUTOR)
+    dana = bearer(backend, "dana", Role.CONTRIBUTOR)
     exp_id = http.post("/api/v1/experiments", json={"name": "x"}, headers=dana).json()["id"]
     assert http.delete(f"/api/v1/experiments/{exp_id}", headers=dana).status_code == 204
-    viewer = _bearer(backend, "vic", Role.VIEWER)  # auditors are viewers
+    viewer = bearer(backend, "vic", Role.VIEWER)  # auditors are viewers
     events = http.get("/api/v1/audit", params={"action": "experiment.deleted"}, headers=viewer).json()["events"]
     assert [(e["actor"], e["subject_id"]) for e in events] == [("dana", exp_id)]
     assert http.get("/api/v1/audit/verify", headers=viewer).json()["ok"] is True

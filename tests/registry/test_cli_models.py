@@ -17,12 +17,18 @@ def _ok(*args: str) -> str:
     return result.output
 
 
-def test_register_alias_compare_and_download(tmp_path: Path, monkeypatch):
+def _model_folder(tmp_path: Path, monkeypatch) -> Path:
+    """An embedded home under tmp_path, and a folder holding one weights file."""
     monkeypatch.setenv("MODELWARD_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("COLUMNS", "200")
     model = tmp_path / "m"
     model.mkdir()
     (model / "w.bin").write_bytes(b"one")
+    return model
+
+
+def test_register_alias_compare_and_download(tmp_path: Path, monkeypatch):
+    model = _model_folder(tmp_path, monkeypatch)
     assert "version 1" in _ok("models", "register", "cli-model", "--path", str(model))
     (model / "w.bin").write_bytes(b"two")
     assert "version 2" in _ok("models", "register", "cli-model", "--path", str(model), "-d", "second")
@@ -40,11 +46,7 @@ def test_register_alias_compare_and_download(tmp_path: Path, monkeypatch):
 
 
 def test_archive_and_delete_ask_first_and_land_in_the_audit_trail(tmp_path: Path, monkeypatch):
-    monkeypatch.setenv("MODELWARD_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("COLUMNS", "200")
-    model = tmp_path / "m"
-    model.mkdir()
-    (model / "w.bin").write_bytes(b"one")
+    model = _model_folder(tmp_path, monkeypatch)
     for _ in range(3):
         _ok("models", "register", "gone", "--path", str(model))
     assert "archived" in _ok("models", "archive", "gone", "1", "--reason", "old")
