@@ -40,7 +40,7 @@ def test_audit_page_shows_the_chain_intact_and_filters(page: Any, audited: dict[
 def test_filter_by_user_and_action_links(page: Any, audited: dict[str, Any]) -> None:
     page.goto(f"{audited['url']}/ui/audit?user={audited['user']}")
     actions = page.locator("#audit-table tbody td:nth-child(4)").all_inner_texts()
-    assert actions == ["review.commented", "review.commented"]
+    assert actions == ["review.commented", "review.commented", "model_version.registered", "model.created"]
     assert all(audited["user"] in t for t in page.locator("#audit-table tbody td:nth-child(3)").all_inner_texts())
     page.locator("#audit-table tbody td:nth-child(4) a").first.click()
     page.wait_for_load_state()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from datetime import datetime
 from typing import Any
 
@@ -11,6 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from modelward.domain.tracking import ArtifactFile, Experiment, Note, Run, RunStatus
+from modelward.formatting import duration, number
 
 STATUS_STYLES = {
     RunStatus.FINISHED: "green",
@@ -40,24 +40,8 @@ def when(moment: datetime | None, *, seconds: bool = True) -> str:
     return f"{moment.astimezone():%Y-%m-%d %H:%M{':%S' if seconds else ''}}"
 
 
-def duration(seconds: float | None) -> str:
-    if seconds is None:
-        return ""
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    minutes, secs = divmod(int(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h {minutes}m" if hours else f"{minutes}m {secs}s"
-
-
 def value(item: Any) -> str:
-    if item is None or (isinstance(item, float) and math.isnan(item)):
-        return ""
-    if isinstance(item, float):
-        return f"{item:.6g}"
-    if isinstance(item, datetime):
-        return when(item)
-    return str(item)
+    return when(item) if isinstance(item, datetime) else number(item)
 
 
 def size(num_bytes: int) -> str:

@@ -14,6 +14,7 @@ from markupsafe import Markup
 
 from modelward.domain.access import Permission, permissions_of
 from modelward.domain.actors import Actor
+from modelward.formatting import duration, number
 
 HERE = Path(__file__).parent
 TEMPLATES = HERE / "templates"
@@ -22,22 +23,6 @@ STATIC = HERE / "static"
 
 def _when(moment: datetime | None) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S") if moment else ""
-
-
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return ""
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    minutes, secs = divmod(int(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
-
-
-def _number(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    return "" if value is None else str(value)
 
 
 def _json_script(data: Any) -> Markup:
@@ -52,7 +37,7 @@ environment = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
-environment.filters.update(when=_when, duration=_duration, number=_number, json_script=_json_script)
+environment.filters.update(when=_when, duration=duration, number=number, json_script=_json_script)
 
 
 def render(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
