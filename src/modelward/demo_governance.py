@@ -50,6 +50,7 @@ class GovernanceResult:
     model: str
     states: dict[int, str] = field(default_factory=dict)
     champion: int | None = None
+    challenger: int | None = None
     report_paths: list[Path] = field(default_factory=list)
 
 
@@ -146,6 +147,9 @@ def run_governance_demo(
                                          make_pipeline(RandomForestClassifier(n_estimators=120, random_state=7)), train)
         if client.governance.state(MODEL, challenger).state == "in_review":
             _review(officers, challenger)
+            officers[COMPLIANCE_OFFICER].models.set_alias(MODEL, "challenger", challenger,
+                                                          reason="approved; waits for its release beside the champion")
+            result.challenger = challenger
         for version in (champion, challenger):
             result.states[version] = client.governance.state(MODEL, version).state
         step("writing the compliance report")

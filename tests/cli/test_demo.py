@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from modelward.demo import EXPERIMENT, run_demo
+from modelward.demo_governance import COMPLIANCE_OFFICER, MODEL, RISK_OFFICER
 from modelward.sdk.client import Client
 from tests.cli.conftest import modelward
 
@@ -31,6 +32,19 @@ def test_the_demo_records_a_sweep_and_says_where_to_look(tmp_path: Path) -> None
     assert str(tmp_path / ".modelward") in out
     assert f"modelward runs list --experiment {EXPERIMENT}" in out
     assert f"modelward runs show {best.id}" in out and "modelward runs compare " + best.id in out
+    # the governance path: champion and challenger evaluated, reviewed by two officers, approved, reported
+    with Client() as client:
+        champion, challenger = client.models.get_by_alias(MODEL, "champion"), client.models.get_by_alias(MODEL, "challenger")
+        assert (champion.version, challenger.version) == (1, 2)
+        for version in (1, 2):
+            assert client.governance.state(MODEL, version).state == "approved"
+            approvers = {r.reviewer for r in client.governance.reviews(MODEL, version) if r.decision == "approve"}
+            assert approvers == {RISK_OFFICER, COMPLIANCE_OFFICER}
+        actions = {event.action for event in client.audit.list(model=MODEL, limit=1000)}
+        assert {"model_version.evaluated", "model_version.approved", "alias.moved"} <= actions
+        assert client.audit.verify().ok
+    report = tmp_path / ".modelward" / "reports" / f"{MODEL}-v2-compliance.html"
+    assert "Fairness" in report.read_text() and f"{MODEL}-v2-compliance.md" in out
 
 
 def test_run_demo_is_idempotent(tmp_path: Path) -> None:

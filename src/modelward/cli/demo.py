@@ -109,7 +109,9 @@ def governance_part(client: Client, experiment_id: str) -> None:
             progress=lambda what: status.update(f"governance: {what}"),
         )
     states = ", ".join(f"v{version} {state}" for version, state in sorted(outcome.states.items()))
-    console.print(f"Model:    {outcome.model} ({states}); champion: v{outcome.champion}", highlight=False)
+    aliases = ", ".join(f"{alias}: v{number}" for alias, number in
+                        (("champion", outcome.champion), ("challenger", outcome.challenger)) if number)
+    console.print(f"Model:    {outcome.model} ({states}); {aliases or 'no alias set'}", highlight=False)
     console.print(f"Review:   modelward review status {outcome.model} {max(outcome.states)}", highlight=False)
     console.print("Audit:    modelward audit verify", highlight=False)
     for path in outcome.report_paths:
