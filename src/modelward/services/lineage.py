@@ -90,10 +90,10 @@ def record_in(
     stored_execution, implied_contexts = _ensure_execution(session, execution)
     resolved_inputs = [_ensure_artifact(session, spec, execution.run_id) for spec in inputs]
     resolved_outputs = [_ensure_artifact(session, spec, execution.run_id) for spec in outputs]
-    for artifact in resolved_inputs:
-        store.add_event(session, stored_execution.id, artifact.id, Direction.INPUT)
-    for artifact in resolved_outputs:
-        store.add_event(session, stored_execution.id, artifact.id, Direction.OUTPUT)
+    store.add_events(session, stored_execution.id, [
+        *((artifact.id, Direction.INPUT) for artifact in resolved_inputs),
+        *((artifact.id, Direction.OUTPUT) for artifact in resolved_outputs),
+    ])
     for context in [*implied_contexts, *contexts]:
         store.associate(session, store.ensure_context(session, context.type.value, context.name), stored_execution.id)
     return LineageRecord(execution=stored_execution, inputs=resolved_inputs, outputs=resolved_outputs)

@@ -96,6 +96,8 @@ def history(backend: Backend, scope: str) -> list[StoredPolicy]:
 
 def effective_in(session: Any, model_name: str, *, risk_tier: str | None = None) -> tuple[Policy, dict[str, int]]:
     """The merged policy for a model, and which version of each scope went into it."""
+    if not store.any_active_policy(session):  # one query for the common case of a store without policies
+        return merge_policies(None, None, None), {}
     used: dict[str, int] = {}
 
     def load(scope: str) -> Policy | None:

@@ -206,15 +206,17 @@ def register_version(
     tags = _check_tags(tags)
     prefix = _normalize_prefix(artifact_path)
     with backend.read() as session:
-        run = run_store.get(session, run_id)
+        run = run_store.row_of(session, run_id)
+        run_pk, experiment_id = run.pk, run.experiment_id
+        metrics = run_store.latest_metrics(session, run_pk)
         try:
-            files = _files_under(session, run_store.pk_of(session, run_id), run_id, prefix)
+            files = _files_under(session, run_pk, run_id, prefix)
         except NotFound:
             if not allow_empty:
                 raise
             files = []
-        from_uploads = experiment_store.get(session, run.experiment_id).name == UPLOADS_EXPERIMENT
-    metadata = _read_metadata(backend, files)
+        from_uploads = experiment_store.name_of(session, experiment_id) == UPLOADS_EXPERIMENT
+    metadata = _as_stored(_read_metadata(backend, files))
     source = "upload" if from_uploads else f"runs:/{run_id}/{prefix}" if prefix else f"runs:/{run_id}"
     if create_model:
         _ensure_model(backend, actor, name)
@@ -222,12 +224,11 @@ def register_version(
         model = store.model_row(session, name, lock=True)
         now = _now()
         version = store.add_version(
-            session, model=model, version=store.next_version_number(session, model), files=files,
+            session, model=model, version=store.next_version_number(session, model, touched_at=now), files=files,
             tags=tags, description=description, status=CANDIDATE, source=source, source_run_id=run_id,
-            artifact_digest=manifest_digest(files), metrics=_finite(run.metrics), card=None,
+            artifact_digest=manifest_digest(files), metrics=_finite(metrics), card=None,
             created_by=actor.name, created_at=now, updated_at=now, **metadata,
         )
-        store.touch_model(session, model, now)
         _record_lineage(session, version, prefix)
         audit.record(
             session, actor, "model_version.registered", subject_type="model_version",
@@ -235,7 +236,11 @@ def register_version(
             details={"version": version.version, "source": source, "run_id": run_id,
                      "artifact_digest": version.artifact_digest, "files": len(files)},
         )
-    from modelward.services import evaluations  # governance: evaluate now if the policy names a dataset
+        # Read in this transaction, so the common case (no evaluation dataset) costs no other one.
+        evaluate = policies.effective_in(session, name)[0].evaluation_dataset is not None
+    if not evaluate:
+        return version  # as committed: nothing has changed it since
+    from modelward.services import evaluations  # governance: evaluate now, as the policy names a dataset
 
     evaluations.evaluate_on_registration(backend, actor, name, version.version)
     return get_version(backend, name, version.version)
@@ -297,6 +302,15 @@ def _read_metadata(backend: Backend, files: list[VersionFile]) -> dict[str, Any]
     if found["flavor"] is not None:
         found["flavor"] = str(found["flavor"])[:64]
     return found
+
+
+def _as_stored(metadata: dict[str, Any]) -> dict[str, Any]:
+    """The metadata as its JSON columns will read back (keys become strings), so the version
+    built in the registering transaction equals the one a later read returns."""
+    try:
+        return json.loads(json.dumps(metadata))  # type: ignore[no-any-return]
+    except (TypeError, ValueError):  # not JSON: storing it fails, as it always has
+        return metadata
 
 
 def _load_yaml(backend: Backend, item: VersionFile | None) -> dict[str, Any] | None:
@@ -392,6 +406,17 @@ def latest_versions(backend: Backend, name: str) -> list[ModelVersion]:
     return page.versions
 
 
+def newest_per_stage(
+    backend: Backend, name: str, *, stages: Sequence[str] | None = None, with_model: bool = False,
+) -> tuple[RegisteredModel | None, list[ModelVersion]]:
+    """The newest version in each MLflow stage (oldest first), only ``stages`` when given;
+    with ``with_model``, the model too, read in the same transaction."""
+    with backend.read() as session:
+        row = store.model_row(session, name)
+        model = store.model_entity(session, row) if with_model else None
+        return model, store.newest_per_stage(session, row, stages)
+
+
 def update_version(backend: Backend, name: str, version: int, *, description: str | None = None) -> ModelVersion:
     """The description only: files (and so the artifact digest) never change, and the status
     moves through ``archive_version`` or the governance life cycle, never by assignment."""
@@ -467,19 +492,34 @@ def open_file(backend: Backend, name: str, version: int, path: str) -> tuple[Ver
 def set_alias(
     backend: Backend, actor: Actor, name: str, alias: str, version: int, *, reason: str | None = None
 ) -> ModelVersion:
-    validate_alias(alias)
     with backend.write() as session:
-        model = store.model_row(session, name, lock=True)  # serialises movers of this model's aliases
-        target = store.version_row(session, name, version)
-        policies.check_alias_move(session, actor, name, alias, target_status=target.status)  # protected aliases
-        previous = _alias_version(session, model, alias)
-        store.set_alias(session, model=model, alias=alias, version=target, actor=actor.name, reason=reason, now=_now())
-        audit.record(
-            session, actor, "alias.moved", subject_type="alias", subject_id=f"{name}@{alias}", model_name=name,
-            reason=reason, details={"alias": alias, "from_version": previous, "to_version": version,
-                                    "to_status": target.status},
-        )
-        return store.version_entity(session, target)
+        model, target = _move_alias(session, actor, name, alias, version, reason=reason)
+        return store.version_entity(session, target, model=model)
+
+
+def point_alias(
+    backend: Backend, actor: Actor, name: str, alias: str, version: int, *, reason: str | None = None
+) -> None:
+    """``set_alias`` for callers that do not need the version back (MLflow's API answers ``{}``)."""
+    with backend.write() as session:
+        _move_alias(session, actor, name, alias, version, reason=reason)
+
+
+def _move_alias(
+    session: Any, actor: Actor, name: str, alias: str, version: int, *, reason: str | None
+) -> tuple[Any, Any]:
+    validate_alias(alias)
+    model = store.model_row(session, name, lock=True)  # serialises movers of this model's aliases
+    target = store.version_row(session, name, version)
+    policies.check_alias_move(session, actor, name, alias, target_status=target.status)  # protected aliases
+    previous = _alias_version(session, model, alias)
+    store.set_alias(session, model=model, alias=alias, version=target, actor=actor.name, reason=reason, now=_now())
+    audit.record(
+        session, actor, "alias.moved", subject_type="alias", subject_id=f"{name}@{alias}", model_name=name,
+        reason=reason, details={"alias": alias, "from_version": previous, "to_version": version,
+                                "to_status": target.status},
+    )
+    return model, target
 
 
 def _alias_version(session: Any, model: Any, alias: str) -> int | None:

@@ -77,16 +77,20 @@ def start(
             process_type=process.process_type,
             step_name=process.step_name,
             environment=environment or {},
+            tags=tags,
         )
-        if tags:
-            store.set_tags(session, store.pk_of(session, run.id), tags)
-            run = store.get(session, run.id)
         return run
 
 
 def get(backend: Backend, run_id: str) -> Run:
     with backend.read() as session:
         return store.get(session, run_id)
+
+
+def experiment_of(backend: Backend, run_id: str) -> str:
+    """The id of the run's experiment (NotFound if there is no such run), in one query."""
+    with backend.read() as session:
+        return store.experiment_id_of(session, run_id)
 
 
 def end(
@@ -107,14 +111,12 @@ def end(
     if error_traceback is not None:
         fields["error_traceback"] = error_traceback
     with backend.write() as session:
-        store.writable_pk(session, run_id)
-        return store.update(session, run_id, **fields)
+        return store.update_row(session, store.writable_row(session, run_id), **fields)
 
 
 def rename(backend: Backend, run_id: str, name: str) -> Run:
     with backend.write() as session:
-        store.writable_pk(session, run_id)
-        return store.update(session, run_id, name=name)
+        return store.update_row(session, store.writable_row(session, run_id), name=name)
 
 
 def _check_params(params: dict[str, str]) -> dict[str, str]:

@@ -75,6 +75,10 @@ def get(session: Session, experiment_id: str) -> Experiment:
     return _to_entity(row, _tags_of(session, [row.id])[row.id])
 
 
+def name_of(session: Session, experiment_id: str) -> str:
+    return _row(session, experiment_id).name
+
+
 def find_by_name(session: Session, name: str) -> Experiment | None:
     row = session.scalar(select(ExperimentRow).where(ExperimentRow.name == name))
     if row is None:

@@ -54,6 +54,11 @@ def add_policy(session: Session, *, scope: str, yaml_text: str, created_by: str,
     return _policy(row)
 
 
+def any_active_policy(session: Session) -> bool:
+    """Whether any scope has an active policy: without one, every model's policy is the default."""
+    return session.scalar(select(PolicyRow.id).where(PolicyRow.active.is_(True)).limit(1)) is not None
+
+
 def active_policy(session: Session, scope: str) -> StoredPolicy | None:
     row = session.scalar(select(PolicyRow).where(PolicyRow.scope == scope, PolicyRow.active.is_(True)))
     return _policy(row) if row is not None else None

@@ -51,6 +51,18 @@ def _insert_ignoring_conflict(session: Session, row_class: Any, values: dict[str
     session.execute(insert(row_class).values(**values).on_conflict_do_nothing(index_elements=keys))
 
 
+def _insert_new(session: Session, row_class: Any, values: dict[str, Any], keys: list[str]) -> Any | None:
+    """Insert unless a row with the same ``keys`` exists: the new row as stored, or None when
+    another one was there (or the database cannot return inserted rows): then look it up."""
+    dialect = session.get_bind().dialect
+    insert = postgresql.insert if dialect.name == "postgresql" else sqlite.insert
+    stmt = insert(row_class).values(**values).on_conflict_do_nothing(index_elements=keys)
+    if not dialect.insert_returning:
+        session.execute(stmt)
+        return None
+    return session.scalars(stmt.returning(row_class)).first()
+
+
 # -- artifacts --------------------------------------------------------------------------------
 
 
@@ -94,13 +106,15 @@ def ensure_artifact(session: Session, spec: ArtifactSpec, name: str) -> LineageA
     """The artifact with the spec's identity, created if new; new property keys are added."""
     found = find_artifact(session, spec.kind, digest=spec.digest, uri=spec.uri)
     if found is None:
-        _insert_ignoring_conflict(
+        inserted = _insert_new(
             session, LineageArtifactRow,
             {"id": new_id(), "kind": spec.kind.value, "identity": artifact_identity(spec.digest, spec.uri),
              "name": name, "digest": spec.digest, "uri": spec.uri, "properties": spec.properties,
              "created_at": datetime.now(UTC)},
             ["kind", "identity"],
         )
+        if inserted is not None:
+            return _artifact(inserted)
         found = find_artifact(session, spec.kind, digest=spec.digest, uri=spec.uri)
         assert found is not None
         return found
@@ -189,8 +203,7 @@ def ensure_execution(session: Session, spec: ExecutionSpec, name: str) -> Lineag
             session.flush()
             return _execution(session.get(LineageExecutionRow, values["id"]))  # type: ignore[arg-type]
         keys = ["run_id"] if spec.run_id is not None else ["type", "external_id"]
-        _insert_ignoring_conflict(session, LineageExecutionRow, values, keys)
-        row = _find_execution(session, spec)
+        row = _insert_new(session, LineageExecutionRow, values, keys) or _find_execution(session, spec)
         assert row is not None
         return _execution(row)
     changed = False
@@ -205,13 +218,18 @@ def ensure_execution(session: Session, spec: ExecutionSpec, name: str) -> Lineag
 
 
 def ensure_context(session: Session, type_: str, name: str) -> str:
-    _insert_ignoring_conflict(
-        session, LineageContextRow,
-        {"id": new_id(), "type": type_, "name": name, "created_at": datetime.now(UTC)}, ["type", "name"],
-    )
-    context_id = session.scalar(
-        select(LineageContextRow.id).where(LineageContextRow.type == type_, LineageContextRow.name == name)
-    )
+    def find() -> str | None:
+        return session.scalar(
+            select(LineageContextRow.id).where(LineageContextRow.type == type_, LineageContextRow.name == name)
+        )
+
+    context_id = find()  # usually there already: one query
+    if context_id is None:
+        inserted = _insert_new(
+            session, LineageContextRow,
+            {"id": new_id(), "type": type_, "name": name, "created_at": datetime.now(UTC)}, ["type", "name"],
+        )
+        context_id = inserted.id if inserted is not None else find()
     assert context_id is not None
     return context_id
 
@@ -253,6 +271,20 @@ def add_event(session: Session, execution_id: str, artifact_id: str, direction: 
         {"execution_id": execution_id, "artifact_id": artifact_id, "direction": direction.value,
          "created_at": datetime.now(UTC)},
         ["execution_id", "artifact_id", "direction"],
+    )
+
+
+def add_events(session: Session, execution_id: str, events: Sequence[tuple[str, Direction]]) -> None:
+    """``add_event`` for several (artifact id, direction) pairs, in one statement."""
+    unique = list(dict.fromkeys((artifact_id, direction.value) for artifact_id, direction in events))
+    if not unique:
+        return
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    now = datetime.now(UTC)
+    session.execute(
+        insert(LineageEventRow).on_conflict_do_nothing(index_elements=["execution_id", "artifact_id", "direction"]),
+        [{"execution_id": execution_id, "artifact_id": artifact_id, "direction": direction, "created_at": now}
+         for artifact_id, direction in unique],
     )
 
 

@@ -11,6 +11,7 @@ from sqlalchemy import ColumnElement, and_, delete, exists, func, select, true
 from sqlalchemy.orm import Session
 
 from modelward.domain.registry import (
+    STAGE_TAG,
     AliasEvent,
     Condition,
     ModelVersion,
@@ -29,6 +30,9 @@ from modelward.store.rows import (
     RegisteredModelTagRow,
 )
 
+STAGE_NONE = "None"
+"""The stage of a version without the stage tag."""
+
 # -- registered models ----------------------------------------------------------------------
 
 
@@ -43,7 +47,9 @@ def model_row(session: Session, name: str, *, lock: bool = False) -> RegisteredM
     return row
 
 
-def _models(session: Session, rows: Sequence[RegisteredModelRow]) -> list[RegisteredModel]:
+def _models(session: Session, rows: Sequence[RegisteredModelRow], *, new: bool = False) -> list[RegisteredModel]:
+    """Models with their tags, aliases and newest version number; ``new`` for models created in
+    this transaction, which can have neither versions nor aliases yet."""
     ids = [row.id for row in rows]
     tags: dict[str, dict[str, str]] = {i: {} for i in ids}
     aliases: dict[str, dict[str, int]] = {i: {} for i in ids}
@@ -54,6 +60,7 @@ def _models(session: Session, rows: Sequence[RegisteredModelRow]) -> list[Regist
             .where(RegisteredModelTagRow.model_id.in_(ids))
         ):
             tags[model_id][key] = value
+    if ids and not new:
         for model_id, alias, version in session.execute(
             select(ModelAliasRow.model_id, ModelAliasRow.alias, ModelVersionRow.version)
             .join(ModelVersionRow, ModelVersionRow.pk == ModelAliasRow.version_pk)
@@ -91,11 +98,15 @@ def create_model(
     except sa_exc.IntegrityError:  # a concurrent writer took the name between check and insert
         raise AlreadyExists(f"registered model '{name}' already exists") from None
     set_model_tags(session, row.id, tags)
-    return _models(session, [row])[0]
+    return _models(session, [row], new=True)[0]
 
 
 def get_model(session: Session, name: str) -> RegisteredModel:
     return _models(session, [model_row(session, name)])[0]
+
+
+def model_entity(session: Session, row: RegisteredModelRow) -> RegisteredModel:
+    return _models(session, [row])[0]
 
 
 def find_model(session: Session, name: str) -> RegisteredModel | None:
@@ -153,17 +164,25 @@ def search_models(
 # -- versions ---------------------------------------------------------------------------------
 
 
-def next_version_number(session: Session, row: RegisteredModelRow) -> int:
-    """Hand out the next number; the caller holds the model's row lock (see ``model_row``)."""
+def next_version_number(session: Session, row: RegisteredModelRow, *, touched_at: datetime | None = None) -> int:
+    """Hand out the next number; the caller holds the model's row lock (see ``model_row``).
+
+    ``touched_at`` also sets the model's ``updated_at`` (in the same UPDATE)."""
     row.last_version = (row.last_version or 0) + 1
+    if touched_at is not None:
+        row.updated_at = touched_at
     session.flush()
     return row.last_version
 
 
-def _versions(session: Session, rows: Sequence[ModelVersionRow]) -> list[ModelVersion]:
+def _versions(
+    session: Session, rows: Sequence[ModelVersionRow], *, names: dict[str, str] | None = None, new: bool = False,
+) -> list[ModelVersion]:
+    """Versions with their tags, files and aliases; ``names`` (model id -> name) when the caller
+    knows them, ``new`` for versions created in this transaction (no alias can name them yet)."""
     pks = [row.pk for row in rows]
-    names: dict[str, str] = {}
-    if rows:
+    names = dict(names or {})
+    if rows and not all(row.model_id in names for row in rows):
         for model_id, name in session.execute(
             select(RegisteredModelRow.id, RegisteredModelRow.name)
             .where(RegisteredModelRow.id.in_(sorted({row.model_id for row in rows})))
@@ -184,7 +203,7 @@ def _versions(session: Session, rows: Sequence[ModelVersionRow]) -> list[ModelVe
             .where(ModelVersionFileRow.version_pk.in_(pks)).order_by(ModelVersionFileRow.path)
         ):
             files[pk].append(VersionFile(path=path, digest=digest, size=size))
-        for pk, alias in session.execute(
+        for pk, alias in [] if new else session.execute(
             select(ModelAliasRow.version_pk, ModelAliasRow.alias)
             .where(ModelAliasRow.version_pk.in_(pks)).order_by(ModelAliasRow.alias)
         ):
@@ -215,7 +234,7 @@ def add_version(
             [{"version_pk": row.pk, "path": f.path, "digest": f.digest, "size": f.size} for f in files],
         )
     set_version_tags(session, row.pk, tags)
-    return _versions(session, [row])[0]
+    return _versions(session, [row], names={model.id: model.name}, new=True)[0]
 
 
 def version_row(session: Session, name: str, version: int) -> ModelVersionRow:
@@ -233,8 +252,11 @@ def get_version(session: Session, name: str, version: int) -> ModelVersion:
     return _versions(session, [version_row(session, name, version)])[0]
 
 
-def version_entity(session: Session, row: ModelVersionRow) -> ModelVersion:
-    return _versions(session, [row])[0]
+def version_entity(
+    session: Session, row: ModelVersionRow, *, model: RegisteredModelRow | None = None
+) -> ModelVersion:
+    """The version of ``row``; pass its ``model`` row when at hand, to spare looking up its name."""
+    return _versions(session, [row], names={model.id: model.name} if model is not None else None)[0]
 
 
 def update_version(session: Session, row: ModelVersionRow, now: datetime, **fields: Any) -> None:
@@ -289,6 +311,33 @@ def search_versions(
     stmt = stmt.order_by(RegisteredModelRow.name, ModelVersionRow.version.desc())
     rows = list(session.scalars(stmt.limit(limit + 1).offset(offset)))
     return _versions(session, rows[:limit]), len(rows) > limit
+
+
+def newest_per_stage(
+    session: Session, model: RegisteredModelRow, stages: Sequence[str] | None = None
+) -> list[ModelVersion]:
+    """The newest version in each stage (the ``mlflow.current_stage`` tag, "None" without it),
+    oldest first; only ``stages`` when given. One aggregate query, then only those versions."""
+    stage = func.coalesce(ModelVersionTagRow.value, STAGE_NONE)
+    stmt = (
+        select(func.max(ModelVersionRow.version))
+        .select_from(ModelVersionRow)
+        .outerjoin(ModelVersionTagRow, and_(ModelVersionTagRow.version_pk == ModelVersionRow.pk,
+                                            ModelVersionTagRow.key == STAGE_TAG))
+        .where(ModelVersionRow.model_id == model.id)
+        .group_by(stage)
+    )
+    if stages is not None:
+        stmt = stmt.where(stage.in_(list(stages)))
+    numbers = [number for number in session.scalars(stmt) if number is not None]
+    if not numbers:
+        return []
+    rows = session.scalars(
+        select(ModelVersionRow)
+        .where(ModelVersionRow.model_id == model.id, ModelVersionRow.version.in_(numbers))
+        .order_by(ModelVersionRow.version)
+    )
+    return _versions(session, list(rows), names={model.id: model.name})
 
 
 def files_of(session: Session, row: ModelVersionRow) -> list[VersionFile]:

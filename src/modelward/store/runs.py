@@ -42,8 +42,33 @@ def writable_pk(session: Session, run_id: str) -> int:
     return int(row.pk)
 
 
+def writable_row(session: Session, run_id: str) -> RunRow:
+    """``writable_pk``'s checks, answering the whole row (for ``update_row``)."""
+    row = _row(session, run_id)
+    if row.lifecycle != Lifecycle.ACTIVE.value:
+        raise Conflict(f"run '{run_id}' is deleted; restore it before logging to it")
+    return row
+
+
 def row_of(session: Session, run_id: str) -> RunRow:
     return _row(session, run_id)
+
+
+def experiment_id_of(session: Session, run_id: str) -> str:
+    experiment_id = session.scalar(select(RunRow.experiment_id).where(RunRow.id == run_id))
+    if experiment_id is None:
+        raise NotFound(f"run '{run_id}' does not exist")
+    return experiment_id
+
+
+def latest_metrics(session: Session, run_pk: int) -> dict[str, float]:
+    """The run's latest value of each metric (what ``Run.metrics`` holds), in one query."""
+    return {
+        key: _nan_if_null(value)
+        for key, value in session.execute(
+            select(LatestMetricRow.key, LatestMetricRow.value).where(LatestMetricRow.run_pk == run_pk)
+        )
+    }
 
 
 def _to_entity(
@@ -98,11 +123,16 @@ def _entities(session: Session, rows: Sequence[RunRow]) -> list[Run]:
     return [_to_entity(row, params[row.pk], metrics[row.pk], tags[row.pk]) for row in rows]
 
 
-def create(session: Session, **fields: Any) -> Run:
+def create(session: Session, *, tags: dict[str, str] | None = None, **fields: Any) -> Run:
+    """A new run, with ``tags``. Being new, it has no params or metrics: only its tags are read back."""
     row = RunRow(**fields)
     session.add(row)
     session.flush()
-    return _entities(session, [row])[0]
+    read_tags: dict[str, str] = {}
+    if tags:
+        set_tags(session, row.pk, tags)
+        read_tags = dict(session.execute(select(TagRow.key, TagRow.value).where(TagRow.run_pk == row.pk)).all())
+    return _to_entity(row, {}, {}, read_tags)
 
 
 def get(session: Session, run_id: str) -> Run:
@@ -118,11 +148,14 @@ def get_many(session: Session, run_ids: Sequence[str]) -> list[Run]:
 
 
 def update(session: Session, run_id: str, **fields: Any) -> Run:
-    row = _row(session, run_id)
+    return update_row(session, _row(session, run_id), **fields)
+
+
+def update_row(session: Session, row: RunRow, **fields: Any) -> Run:
     for name, value in fields.items():
         setattr(row, name, value)
     session.flush()
-    return get(session, run_id)
+    return _entities(session, [row])[0]
 
 
 def set_lifecycle(session: Session, run_id: str, lifecycle: Lifecycle, when: datetime | None) -> None:

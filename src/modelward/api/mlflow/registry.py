@@ -142,13 +142,12 @@ def model_json(model: RegisteredModel, latest: list[ModelVersion] | None = None)
 
 
 def _latest_per_stage(backend: Any, name: str, stages: list[str] | None) -> list[ModelVersion]:
-    wanted = {_canonical_stage(s) for s in stages} if stages else None
-    newest: dict[str, ModelVersion] = {}
-    for version in service.search_versions(backend, model_name=name, max_results=service.MAX_RESULTS_LIMIT).versions:
-        stage = _stage_of(version)
-        if (wanted is None or stage in wanted) and (stage not in newest or version.version > newest[stage].version):
-            newest[stage] = version
-    return sorted(newest.values(), key=lambda v: v.version)
+    try:
+        wanted = sorted({_canonical_stage(s) for s in stages}) if stages else None
+    except InvalidInput:
+        service.get_model(backend, name)  # a missing model is reported first, as it always was
+        raise
+    return service.newest_per_stage(backend, name, stages=wanted)[1]
 
 
 def _canonical_stage(stage: str) -> str:
@@ -171,8 +170,9 @@ def create_registered_model(params: Params, backend: BackendDep, actor: ActorDep
 
 @router.get(f"{RM}/get", dependencies=[READ])
 def get_registered_model(params: Params, backend: BackendDep) -> dict[str, Any]:
-    name = _required(params, "name")
-    return {"registered_model": model_json(service.get_model(backend, name), _latest_per_stage(backend, name, None))}
+    model, latest = service.newest_per_stage(backend, _required(params, "name"), with_model=True)
+    assert model is not None
+    return {"registered_model": model_json(model, latest)}
 
 
 @router.post(f"{RM}/rename", dependencies=[WRITE])
@@ -209,7 +209,6 @@ def search_registered_models(params: Params, backend: BackendDep) -> dict[str, A
 @router.get(f"{RM}/get-latest-versions", dependencies=[READ])
 def get_latest_versions(params: Params, backend: BackendDep) -> dict[str, Any]:
     name = _required(params, "name")
-    service.get_model(backend, name)
     stages = params.get("stages")
     stages = [stages] if isinstance(stages, str) else stages
     return {"model_versions": [version_json(v) for v in _latest_per_stage(backend, name, stages or None)]}
@@ -229,7 +228,7 @@ def delete_registered_model_tag(params: Params, backend: BackendDep) -> dict[str
 
 @router.post(f"{RM}/alias", dependencies=[WRITE])
 def set_registered_model_alias(params: Params, backend: BackendDep, actor: ActorDep) -> dict[str, Any]:
-    service.set_alias(backend, actor, _required(params, "name"), _required(params, "alias"), _version_number(params))
+    service.point_alias(backend, actor, _required(params, "name"), _required(params, "alias"), _version_number(params))
     return {}
 
 
@@ -275,10 +274,10 @@ def _run_and_path(backend: Any, source: str, run_id: str | None) -> tuple[str, s
     if run_id and run_id != source_run:
         raise InvalidInput(f"Model version source '{source}' names run '{source_run}', but run_id is '{run_id}'.")
     try:
-        run = run_service.get(backend, source_run)
+        experiment_id = run_service.experiment_of(backend, source_run)
     except NotFound:
         raise InvalidInput(f"Model version source '{source}' names run '{source_run}', which does not exist.") from None
-    if proxy_match is not None and proxy_match["exp"] != run.experiment_id:
+    if proxy_match is not None and proxy_match["exp"] != experiment_id:
         raise InvalidInput(f"Model version source '{source}': run '{source_run}' is not in that experiment.")
     return source_run, (match["path"] or "").strip("/")
 
