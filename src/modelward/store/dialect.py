@@ -16,6 +16,16 @@ def aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+def _insert(session: Session) -> Callable[[Any], Any]:
+    """The dialect's INSERT construct: both know ON CONFLICT, the generic one does not."""
+    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+
+
+def insert_ignoring_conflict(session: Session, row_class: Any, *, keys: list[str]) -> Any:
+    """INSERT ... ON CONFLICT (keys) DO NOTHING, to execute with values (one row or many)."""
+    return _insert(session)(row_class).on_conflict_do_nothing(index_elements=keys)
+
+
 def upsert(
     session: Session,
     row_class: Any,
@@ -28,9 +38,7 @@ def upsert(
     """INSERT ... ON CONFLICT (keys) DO UPDATE SET update-columns [WHERE where(excluded)]."""
     if not values:
         return
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = insert(row_class)
+    stmt = _insert(session)(row_class)
     stmt = stmt.on_conflict_do_update(
         index_elements=keys,
         set_={column: stmt.excluded[column] for column in update},

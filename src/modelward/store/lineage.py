@@ -12,7 +12,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Integer, String, and_, case, cast, func, literal, or_, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from modelward.domain.lineage import (
@@ -29,7 +28,7 @@ from modelward.domain.lineage import (
 )
 from modelward.domain.names import new_id
 from modelward.errors import NotFound
-from modelward.store.dialect import aware
+from modelward.store.dialect import aware, insert_ignoring_conflict
 from modelward.store.rows import LatestMetricRow, ParamRow, RunRow
 from modelward.store.rows.lineage import (
     LineageArtifactRow,
@@ -47,17 +46,14 @@ _ID = String(32)
 
 
 def _insert_ignoring_conflict(session: Session, row_class: Any, values: dict[str, Any], keys: list[str]) -> None:
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    session.execute(insert(row_class).values(**values).on_conflict_do_nothing(index_elements=keys))
+    session.execute(insert_ignoring_conflict(session, row_class, keys=keys).values(**values))
 
 
 def _insert_new(session: Session, row_class: Any, values: dict[str, Any], keys: list[str]) -> Any | None:
     """Insert unless a row with the same ``keys`` exists: the new row as stored, or None when
     another one was there (or the database cannot return inserted rows): then look it up."""
-    dialect = session.get_bind().dialect
-    insert = postgresql.insert if dialect.name == "postgresql" else sqlite.insert
-    stmt = insert(row_class).values(**values).on_conflict_do_nothing(index_elements=keys)
-    if not dialect.insert_returning:
+    stmt = insert_ignoring_conflict(session, row_class, keys=keys).values(**values)
+    if not session.get_bind().dialect.insert_returning:
         session.execute(stmt)
         return None
     return session.scalars(stmt.returning(row_class)).first()
@@ -279,10 +275,9 @@ def add_events(session: Session, execution_id: str, events: Sequence[tuple[str, 
     unique = list(dict.fromkeys((artifact_id, direction.value) for artifact_id, direction in events))
     if not unique:
         return
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     now = datetime.now(UTC)
     session.execute(
-        insert(LineageEventRow).on_conflict_do_nothing(index_elements=["execution_id", "artifact_id", "direction"]),
+        insert_ignoring_conflict(session, LineageEventRow, keys=["execution_id", "artifact_id", "direction"]),
         [{"execution_id": execution_id, "artifact_id": artifact_id, "direction": direction, "created_at": now}
          for artifact_id, direction in unique],
     )

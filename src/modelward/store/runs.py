@@ -37,16 +37,19 @@ def writable_pk(session: Session, run_id: str) -> int:
     row = session.execute(select(RunRow.pk, RunRow.lifecycle).where(RunRow.id == run_id)).first()
     if row is None:
         raise NotFound(f"run '{run_id}' does not exist")
-    if row.lifecycle != Lifecycle.ACTIVE.value:
-        raise Conflict(f"run '{run_id}' is deleted; restore it before logging to it")
+    _refuse_deleted(run_id, row.lifecycle)
     return int(row.pk)
+
+
+def _refuse_deleted(run_id: str, lifecycle: str) -> None:
+    if lifecycle != Lifecycle.ACTIVE.value:
+        raise Conflict(f"run '{run_id}' is deleted; restore it before logging to it")
 
 
 def writable_row(session: Session, run_id: str) -> RunRow:
     """``writable_pk``'s checks, answering the whole row (for ``update_row``)."""
     row = _row(session, run_id)
-    if row.lifecycle != Lifecycle.ACTIVE.value:
-        raise Conflict(f"run '{run_id}' is deleted; restore it before logging to it")
+    _refuse_deleted(run_id, row.lifecycle)
     return row
 
 
