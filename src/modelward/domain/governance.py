@@ -111,6 +111,10 @@ class Review(BaseModel):
     comment: str | None = None
     parent_id: str | None = Field(default=None, description="the review or comment this one answers")
     artifact_digest: str
+    evidence: dict[str, str] = Field(
+        default_factory=dict,
+        description="an approval: digests of what it saw (artifact, card, evaluation, policy, risk, checklist, impact)",
+    )
     at: datetime
 
 
@@ -194,6 +198,7 @@ class DatasetRef(BaseModel):
 
     run_id: str = Field(min_length=1)
     path: str = Field(min_length=1)
+    digest: str | None = Field(default=None, description="SHA-256 of the bytes evaluated on")
 
 
 class Evaluation(BaseModel):
@@ -204,6 +209,9 @@ class Evaluation(BaseModel):
     policy_versions: dict[str, int] = Field(default_factory=dict, description="scope -> policy version used")
     dataset: DatasetRef | None = None
     passed: bool
+    advisory: bool = Field(
+        default=False, description="on the caller's own data: shown, but it moves no state and is no evidence",
+    )
     failures: list[str] = Field(default_factory=list)
     result: dict[str, Any]
     created_by: str

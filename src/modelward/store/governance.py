@@ -92,8 +92,8 @@ def _evaluation(row: EvaluationRow, name: str, version: int) -> Evaluation:
     return Evaluation(
         id=row.id, model_name=name, version=version, artifact_digest=row.artifact_digest,
         policy_versions=row.policy_versions, dataset=DatasetRef(**row.dataset) if row.dataset else None,
-        passed=row.passed, failures=list(row.result.get("failures", [])), result=row.result,
-        created_by=row.created_by, created_at=aware(row.created_at),
+        passed=row.passed, advisory=bool(row.advisory), failures=list(row.result.get("failures", [])),
+        result=row.result, created_by=row.created_by, created_at=aware(row.created_at),
     )
 
 
@@ -102,7 +102,8 @@ def add_evaluation(session: Session, version: ModelVersionRow, name: str, evalua
         id=evaluation.id, version_pk=version.pk, artifact_digest=evaluation.artifact_digest,
         policy_versions=evaluation.policy_versions,
         dataset=evaluation.dataset.model_dump() if evaluation.dataset else None,
-        passed=evaluation.passed, result=evaluation.result, created_by=evaluation.created_by,
+        passed=evaluation.passed, advisory=evaluation.advisory, result=evaluation.result,
+        created_by=evaluation.created_by,
         created_at=evaluation.created_at,
     ))
     session.flush()
@@ -125,7 +126,7 @@ def _review(row: ReviewRow, name: str, version: int) -> Review:
     return Review(
         id=row.id, model_name=name, version=version, decision=row.decision,  # type: ignore[arg-type]
         reviewer=row.reviewer, roles=list(row.roles), comment=row.comment, parent_id=row.parent_id,
-        artifact_digest=row.artifact_digest, at=aware(row.created_at),
+        artifact_digest=row.artifact_digest, evidence=dict(row.evidence or {}), at=aware(row.created_at),
     )
 
 
@@ -133,7 +134,7 @@ def add_review(session: Session, version: ModelVersionRow, review: Review) -> Re
     session.add(ReviewRow(
         id=review.id, version_pk=version.pk, decision=review.decision, reviewer=review.reviewer,
         roles=review.roles, comment=review.comment, parent_id=review.parent_id,
-        artifact_digest=review.artifact_digest, created_at=review.at,
+        artifact_digest=review.artifact_digest, evidence=review.evidence or None, created_at=review.at,
     ))
     session.flush()
     return review

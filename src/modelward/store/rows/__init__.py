@@ -45,6 +45,7 @@ from modelward.store.rows.tracking import (
     RunLogRow,
     RunNoteRow,
     RunRow,
+    RunWriterRow,
     TagRow,
 )
 
@@ -60,6 +61,7 @@ __all__ = [
     "RunLogRow",
     "RunNoteRow",
     "RunRow",
+    "RunWriterRow",
     "TagRow",
     "TokenRow",
     "UserRow",

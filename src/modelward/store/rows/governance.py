@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from modelward.store.rows.base import Base, BigIntId, Timestamp
@@ -24,6 +24,11 @@ class PolicyRow(Base):
     active: Mapped[bool] = mapped_column(Boolean)
     created_by: Mapped[str | None] = mapped_column(String(256))
     created_at: Mapped[datetime] = mapped_column(Timestamp)
+    # A model policy binds to the model's identity once the model exists, so a rename
+    # carries the policy along and a new model under the old name does not inherit it.
+    model_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    # The evaluation dataset's digest when the policy was stored: gates read those bytes.
+    dataset_digest: Mapped[str | None] = mapped_column(String(64))
 
 
 class EvaluationRow(Base):
@@ -34,6 +39,8 @@ class EvaluationRow(Base):
     policy_versions: Mapped[dict[str, Any]] = mapped_column(JSON)
     dataset: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     passed: Mapped[bool] = mapped_column(Boolean)
+    # On a caller's own dataset: shown, but moves nothing and counts as no evidence.
+    advisory: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     result: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_by: Mapped[str] = mapped_column(String(256))
     created_at: Mapped[datetime] = mapped_column(Timestamp)
@@ -51,6 +58,8 @@ class ReviewRow(Base):
     comment: Mapped[str | None] = mapped_column(Text)
     parent_id: Mapped[str | None] = mapped_column(String(32))
     artifact_digest: Mapped[str] = mapped_column(String(64))
+    # What an approval saw (digests of artifact, card, evaluation, policy, risk, checklist).
+    evidence: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(Timestamp)
 
 

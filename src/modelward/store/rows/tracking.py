@@ -152,3 +152,16 @@ class RunArtifactRow(Base):
     digest: Mapped[str] = mapped_column(ForeignKey("blobs.digest"), index=True)
     size: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(Timestamp)
+
+
+class RunWriterRow(Base):
+    """Who wrote what kind of thing into a run (params, metrics, tags, artifacts, ...).
+
+    Everyone listed here is an author of the model versions the run backs: four-eyes
+    keeps them all from approving those versions."""
+
+    __tablename__ = "run_writers"
+    run_pk: Mapped[int] = mapped_column(ForeignKey("runs.pk", ondelete="CASCADE"), primary_key=True)
+    user: Mapped[str] = mapped_column(String(256), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32), primary_key=True)
+    first_at: Mapped[datetime] = mapped_column(Timestamp)
