@@ -31,6 +31,9 @@ _DIGEST_RE = re.compile(r"[0-9a-f]{64}")
 _DANGEROUS_ESCAPE_RE = re.compile(r"%(2e|2f|5c|00)", re.IGNORECASE)
 _SCHEME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:")
 _DRIVE_RE = re.compile(r"^.:")  # ntpath takes any "X:" prefix as a drive
+# Named records (audit checkpoints ...): names chosen by the server, under fixed prefixes only.
+RECORD_PREFIXES = ("audit/",)
+_RECORD_NAME_RE = re.compile(r"[a-z0-9_-]+(/[a-z0-9_-]+)*(\.[a-z0-9]+)?")
 
 
 class BlobInfo(NamedTuple):
@@ -126,6 +129,11 @@ class ArtifactStore:
         if self._local:
             self._fs.makedirs(self._join("tmp"), exist_ok=True)
             self._fs.makedirs(self._join("blobs"), exist_ok=True)
+
+    @property
+    def local_root(self) -> Path | None:
+        """The folder holding the blobs when the store is on local disk (None for object stores)."""
+        return Path(self._root) if self._local else None
 
     def _join(self, *parts: str) -> str:
         return "/".join((self._root, *parts))
@@ -234,6 +242,52 @@ class ArtifactStore:
             return _info_time(self._fs.info(self._blob_path(digest)))
         except FileNotFoundError:
             raise _not_found(digest) from None
+
+    # -- named records (beside the blobs, never content-addressed) ---------------------------
+    def put_record(self, name: str, data: bytes) -> None:
+        """Write the small object ``name`` (e.g. ``audit/checkpoints/000000000042.json``) whole.
+
+        Locally the bytes go to tmp/ and are renamed into place; an object store's PUT is
+        atomic already. Names come from modelward code, never from a request.
+        """
+        path = self._record_path(name)
+        if not self._local:
+            self._fs.pipe_file(path, data)
+            return
+        folder = path.rsplit("/", 1)[0]
+        self._fs.makedirs(folder, exist_ok=True)
+        tmp = self._join("tmp", uuid.uuid4().hex)
+        try:
+            with open(tmp, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+            _fsync_dir(folder)
+        finally:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+
+    def get_record(self, name: str) -> bytes:
+        try:
+            return bytes(self._fs.cat_file(self._record_path(name)))
+        except FileNotFoundError:
+            raise NotFound(f"record {name} does not exist in the artifact store") from None
+
+    def record_exists(self, name: str) -> bool:
+        path = self._record_path(name)
+        self._fs.invalidate_cache(path.rsplit("/", 1)[0])
+        return bool(self._fs.exists(path))
+
+    def list_records(self, prefix: str) -> list[str]:
+        """Names of the records directly under ``prefix`` (e.g. ``audit/checkpoints``), sorted."""
+        folder = self._record_path(prefix.rstrip("/"))
+        return sorted(f"{prefix.rstrip('/')}/{entry.rstrip('/').rsplit('/', 1)[-1]}" for entry in self._ls(folder))
+
+    def _record_path(self, name: str) -> str:
+        if not _RECORD_NAME_RE.fullmatch(name) or not name.startswith(RECORD_PREFIXES):
+            raise InvalidInput(f"Invalid record name {name!r}: expected lower-case segments under {RECORD_PREFIXES}.")
+        return self._join(name)
 
     # -- maintenance ---------------------------------------------------------------------
     def delete(self, digest: str) -> None:

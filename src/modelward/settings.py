@@ -54,6 +54,25 @@ class Settings(BaseSettings):
     webhooks_enabled: bool = Field(
         default=True, description="Send webhook deliveries from a background thread while the server runs."
     )
+    audit_signing_key: Path | None = Field(
+        default=None,
+        description=(
+            "PEM file of the Ed25519 key that signs audit checkpoints; default: `home`/audit-signing-key.pem, "
+            "created (mode 0600) on first use. Every process of a deployment must use the same file, "
+            "kept where the database's administrators cannot write."
+        ),
+    )
+    audit_anchor_interval_s: float = Field(
+        default=300,
+        description="While the server runs, sign a checkpoint of the audit chain's head this often if it moved; 0: never.",
+    )
+    sandbox_user: str = Field(
+        default="nobody",
+        description=(
+            "The unprivileged user an isolated evaluation worker runs as when the server runs as root "
+            "(only for policies that enable `evaluation: {code_models: isolated}`)."
+        ),
+    )
 
     @classmethod
     def settings_customise_sources(
@@ -72,6 +91,10 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.home / 'modelward.db').resolve()}"
+
+    @property
+    def resolved_audit_signing_key(self) -> Path:
+        return (self.audit_signing_key or self.home / "audit-signing-key.pem").resolve()
 
     @property
     def resolved_artifact_root(self) -> str:

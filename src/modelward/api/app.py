@@ -85,18 +85,27 @@ def create_app(settings: Settings | None = None, *, backend: Backend | None = No
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """While the server runs, a thread sends due webhook deliveries (the outbox) every second."""
+    """While the server runs, a thread sends due webhook deliveries (the outbox) every second,
+    and another signs a checkpoint of the audit chain's head every ``audit_anchor_interval_s``."""
+    from modelward.services.checkpoints import Anchorer
     from modelward.services.webhooks import WebhookDispatcher
 
+    settings = app.state.settings
     dispatcher = None
-    if app.state.settings.webhooks_enabled:
+    if settings.webhooks_enabled:
         dispatcher = WebhookDispatcher(app.state.backend)
         dispatcher.start()
+    anchorer = None
+    if settings.audit_anchor_interval_s > 0 and app.state.backend.audit_signing_key is not None:
+        anchorer = Anchorer(app.state.backend, interval_s=settings.audit_anchor_interval_s)
+        anchorer.start()
     try:
         yield
     finally:
         if dispatcher is not None:
             dispatcher.stop()
+        if anchorer is not None:
+            anchorer.stop()
 
 
 def api_routes(routes: list[Any]) -> Iterator[APIRoute]:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import typer
 from rich import box
+from rich.markup import escape
 from rich.table import Table
 
 from modelward.cli.output import console, err_console
@@ -66,16 +67,22 @@ def list_events(
 
 @app.command("verify")
 def verify(
-    anchor: Path = typer.Option(None, "--anchor", help="An anchor file from 'audit anchor': also detects a rewritten or truncated table."),
+    anchor: Path = typer.Option(None, "--anchor", help="An anchor file from 'audit anchor': the chain must also hold at its seq."),
 ) -> None:
-    """Recompute the hash chain; exit 1 and name the first broken seq if it does not hold."""
+    """Recompute the hash chain, check it against the newest signed checkpoint, and check that each
+    version's status and approvals match the events; exit 1 with one line per problem if not."""
     pinned = Anchor.model_validate_json(anchor.read_text()) if anchor else None
     with Client() as client:
         report = client.audit.verify(pinned)
+    for warning in report.warnings:
+        err_console.print(f"[yellow]warning: {escape(warning)}[/yellow]", highlight=False, soft_wrap=True)
     if report.ok:
         console.print(report.summary(), highlight=False)
+        if report.checkpoint is not None:
+            console.print(f"anchored by {report.checkpoint.label()} (seq {report.checkpoint.seq})", highlight=False)
         return
-    err_console.print(f"[red]{report.summary()}[/red]", highlight=False, soft_wrap=True)
+    for line in report.problems():
+        err_console.print(f"[red]{escape(line)}[/red]", highlight=False, soft_wrap=True)
     raise typer.Exit(1)
 
 
@@ -101,11 +108,15 @@ def export(
 def anchor(
     output: Path = typer.Option(None, "--output", "-o", help="Write the anchor JSON to this file."),
 ) -> None:
-    """Print the chain's newest seq and hash: keep or sign it outside the database."""
+    """Sign a checkpoint of the chain's head now (kept in the artifact store), and print the
+    newest seq and hash: keep a copy outside the database too."""
     with Client() as client:
+        checkpoint = client.audit.checkpoint()
         head = client.audit.anchor()
     if head is None:
         raise InvalidInput("the audit trail is empty: there is nothing to anchor yet")
+    if checkpoint is not None:
+        err_console.print(f"newest signed {checkpoint.label()} (seq {checkpoint.seq})", highlight=False)
     text = head.model_dump_json()
     if output is None:
         print(text)

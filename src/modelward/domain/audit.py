@@ -5,9 +5,11 @@ fields, ``prev_hash`` included, so changing, removing, inserting or reordering a
 row breaks the chain at that row, and ``verify_chain`` names the first broken seq.
 
 What the chain alone cannot show is a rewrite of the whole table with freshly computed
-hashes, or the newest rows cut off. For that, export an ``Anchor`` (the latest seq and
-hash) now and then, keep or sign it outside the database, and pass it to
-``verify_chain``: the event at ``anchor.seq`` must still carry ``anchor.hash``.
+hashes, or the newest rows cut off. For that the head is anchored outside the database:
+a signed ``Checkpoint`` (seq, hash) is written to the artifact store after every
+commit holding one of ``ANCHORED_ACTIONS`` (``services.checkpoints``), and an ``Anchor``
+can still be exported and passed by hand. ``StateReplay`` replays the events that set a
+version's status, so a status edited in the database without an event shows up too.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,6 +27,26 @@ GENESIS_HASH = "0" * 64
 """The ``prev_hash`` of the first event (seq 1)."""
 
 ACTION_PATTERN = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
+
+ANCHORED_ACTIONS = frozenset({
+    "model_version.approved", "model_version.released", "policy.changed", "alias.moved", "alias.deleted",
+    "model.deleted", "model.renamed", "review.approval_voided", "model_version.deleted",
+})
+"""A commit holding one of these is followed by a signed checkpoint of the new head."""
+
+REGISTERED_ACTION = "model_version.registered"
+REGISTERED_STATUS = "candidate"
+STATUS_ACTIONS = frozenset({
+    REGISTERED_ACTION, "review.requested", "review.changes_requested", "model_version.approved",
+    "model_version.rejected", "model_version.released", "model_version.retired", "model_version.archived",
+    "review.approval_voided",
+})
+"""The actions that set a version's status: each records ``details.from`` and ``details.to``,
+except registration (-> ``candidate``). ``model_version.stage_changed`` is not one: its
+from/to are MLflow stages."""
+
+APPROVAL_RECORDED_ACTION = "review.approval_recorded"
+CHECKPOINT_FORMAT = "modelward.audit-checkpoint/1"
 
 
 class AuditEvent(BaseModel):
@@ -49,17 +71,79 @@ class Anchor(BaseModel):
     at: datetime | None = None
 
 
+class CheckpointLink(BaseModel):
+    """How a checkpoint names the one before it."""
+
+    number: int
+    seq: int
+    digest: str = Field(description="SHA-256 of the previous checkpoint object's bytes")
+
+
+class Checkpoint(BaseModel):
+    """A signed (seq, hash) of the chain's head, written to the artifact store, never overwritten."""
+
+    format: str = CHECKPOINT_FORMAT
+    number: int = Field(description="1 for the first checkpoint, then the previous one's number + 1")
+    seq: int
+    hash: str
+    event_at: datetime | None = Field(default=None, description="when the event at seq was recorded")
+    at: datetime = Field(description="when the checkpoint was signed")
+    previous: CheckpointLink | None = None
+    key_id: str = Field(description="SHA-256 fingerprint of the Ed25519 public key that signed it")
+    signature: str = Field(default="", description="base64 Ed25519 signature of signed_bytes()")
+
+    def signed_bytes(self) -> bytes:
+        """Sorted-key compact JSON of every field except ``signature``: what is signed."""
+        return _compact(self._fields())
+
+    def to_bytes(self) -> bytes:
+        """The object as stored; its SHA-256 is the digest the next checkpoint names."""
+        return _compact({**self._fields(), "signature": self.signature})
+
+    def link(self) -> CheckpointLink:
+        return CheckpointLink(number=self.number, seq=self.seq, digest=hashlib.sha256(self.to_bytes()).hexdigest())
+
+    def _fields(self) -> dict[str, Any]:
+        return {
+            "format": self.format, "number": self.number, "seq": self.seq, "hash": self.hash,
+            "event_at": canonical_time(self.event_at) if self.event_at else None, "at": canonical_time(self.at),
+            "previous": self.previous.model_dump() if self.previous else None, "key_id": self.key_id,
+        }
+
+    def label(self) -> str:
+        return f"checkpoint {self.number} at {canonical_time(self.at)}"
+
+
 class ChainReport(BaseModel):
     ok: bool
     checked: int = Field(description="events that verified before the first break (all of them if ok)")
     first_broken_seq: int | None = None
     problem: str | None = None
     head: Anchor | None = Field(default=None, description="the newest event seen")
+    checkpoint: Checkpoint | None = Field(default=None, description="the newest signed checkpoint, checked")
+    checkpoint_problems: list[str] = Field(
+        default_factory=list, description="the chain does not match its signed checkpoints"
+    )
+    state_problems: list[str] = Field(
+        default_factory=list, description="governance state in the database differs from what the events say"
+    )
+    warnings: list[str] = Field(default_factory=list, description="worth a look, but not a failure")
+
+    def problems(self) -> list[str]:
+        """One line per problem, the broken link first."""
+        chain = [] if self.problem is None else [f"chain broken at seq {self.first_broken_seq}: {self.problem}"]
+        return chain + self.checkpoint_problems + self.state_problems
 
     def summary(self) -> str:
         if self.ok:
             return f"chain intact: {self.checked} events"
-        return f"chain broken at seq {self.first_broken_seq}: {self.problem}"
+        problems = self.problems() or ["verification failed"]
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        return problems[0] + more
+
+
+def _compact(fields: dict[str, Any]) -> bytes:
+    return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
 
 
 def canonical_time(moment: datetime) -> str:
@@ -162,3 +246,88 @@ def _link_problem(event: AuditEvent, expected_seq: int, expected_prev: str) -> s
     if hash_of(event) != event.hash:
         return "hash does not match the event's content (row edited)"
     return None
+
+
+VersionKey = tuple[str, int]
+
+
+def version_key(subject_id: str) -> VersionKey | None:
+    """``"churn/3"`` -> ``("churn", 3)``; None if the subject does not name a version."""
+    model, _, number = subject_id.rpartition("/")
+    return (model, int(number)) if model and number.isdigit() else None
+
+
+class StateReplay:
+    """Each version's status, and each approval review, as the audit events tell them.
+
+    Feed every event in seq order to ``apply``, then compare with the database through
+    ``version_problems`` and ``approval_problems``.
+    """
+
+    def __init__(self) -> None:
+        self.statuses: dict[str, dict[int, str]] = {}
+        self.registered: dict[str, set[int]] = {}
+        self.approvals: dict[str, dict[str, int]] = {}
+        self.last_anchored: AuditEvent | None = None
+        self._seen: set[VersionKey] = set()
+
+    def apply(self, event: AuditEvent) -> None:
+        if event.action in ANCHORED_ACTIONS:
+            self.last_anchored = event
+        if event.subject_type == "registered_model":
+            self._apply_to_model(event)
+            return
+        key = version_key(event.subject_id) if event.subject_type == "model_version" else None
+        if key is None:
+            return
+        model, version = key
+        if event.action == REGISTERED_ACTION:
+            self.registered.setdefault(model, set()).add(version)
+            self.statuses.setdefault(model, {})[version] = REGISTERED_STATUS
+        elif event.action in STATUS_ACTIONS and isinstance(event.details.get("to"), str):
+            self.statuses.setdefault(model, {})[version] = event.details["to"]
+        elif event.action == APPROVAL_RECORDED_ACTION and isinstance(event.details.get("review_id"), str):
+            self.approvals.setdefault(model, {})[event.details["review_id"]] = version
+        elif event.action == "model_version.deleted":
+            self.statuses.get(model, {}).pop(version, None)
+            self.registered.get(model, set()).discard(version)
+
+    def _apply_to_model(self, event: AuditEvent) -> None:
+        if event.action == "model.renamed":
+            old, new = event.details.get("from"), event.details.get("to")
+            if isinstance(old, str) and isinstance(new, str):
+                for table in (self.statuses, self.registered, self.approvals):
+                    if old in table:
+                        table[new] = table.pop(old)  # type: ignore[assignment]
+        elif event.action == "model.deleted":
+            for table in (self.statuses, self.registered, self.approvals):
+                table.pop(event.subject_id, None)
+
+    def version_problems(self, stored: Iterable[tuple[str, int, str]]) -> Iterator[str]:
+        """``stored``: (model, version, status) of every version in the database."""
+        for model, version, status in stored:
+            self._seen.add((model, version))
+            if version not in self.registered.get(model, set()):
+                yield (f"version {version} of model '{model}' has no registration event in the audit trail "
+                       "(created outside modelward?)")
+                continue
+            replayed = self.statuses[model][version]
+            if replayed != status:
+                yield (f"version {version} of model '{model}' is '{status}' in the database but '{replayed}' "
+                       "by its audit events (edited outside modelward?)")
+        for model, versions in sorted(self.registered.items()):
+            for version in sorted(versions):
+                if (model, version) not in self._seen:
+                    yield (f"version {version} of model '{model}' is missing from the database, but no audit "
+                           "event deleted it (deleted outside modelward?)")
+
+    def approval_problems(self, stored: Iterable[tuple[str, int, str]]) -> Iterator[str]:
+        """``stored``: (model, version, review id) of every approval review in the database."""
+        for model, version, review_id in stored:
+            recorded = self.approvals.get(model, {}).get(review_id)
+            if recorded is None:
+                yield (f"the approval {review_id} of version {version} of model '{model}' has no "
+                       f"{APPROVAL_RECORDED_ACTION} audit event (inserted outside modelward?)")
+            elif recorded != version:
+                yield (f"the approval {review_id} of version {version} of model '{model}' is recorded in the "
+                       f"audit trail for version {recorded} (moved outside modelward?)")

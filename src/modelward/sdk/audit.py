@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from modelward.domain.audit import Anchor, AuditEvent, ChainReport
+from modelward.domain.audit import Anchor, AuditEvent, ChainReport, Checkpoint
 from modelward.domain.webhooks import Delivery, NewWebhook, Webhook
 from modelward.sdk._http import HttpSession
 
@@ -47,7 +47,9 @@ class Audit:
         return [AuditEvent.model_validate(item) for item in data["events"]]
 
     def verify(self, anchor: Anchor | dict[str, Any] | None = None) -> ChainReport:
-        """Recompute the chain on the server; with an anchor exported earlier, also catch rewrites."""
+        """Recompute the chain on the server, check it against the newest signed checkpoint, and
+        check each version's status and approvals against the events; ``report.problems()`` lists
+        what failed. With an anchor exported earlier, the chain must also hold at that seq."""
         params: dict[str, Any] = {}
         if anchor is not None:
             pinned = Anchor.model_validate(anchor)
@@ -58,6 +60,11 @@ class Audit:
         """The newest (seq, hash, at), to keep or sign outside the database."""
         data = self._http.call("GET", "/api/v1/audit/anchor")
         return Anchor.model_validate(data["anchor"]) if data["anchor"] else None
+
+    def checkpoint(self) -> Checkpoint | None:
+        """Have the server sign a checkpoint of the head now (if it moved); the newest checkpoint."""
+        data = self._http.call("POST", "/api/v1/audit/checkpoints")
+        return Checkpoint.model_validate(data["checkpoint"]) if data["checkpoint"] else None
 
     def export_bytes(
         self,

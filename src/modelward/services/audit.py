@@ -4,6 +4,10 @@ Other services call ``record`` inside their own ``with backend.write() as sessio
 block, so the event commits (or rolls back) together with the change it describes.
 Matching webhooks get a delivery row in that same transaction (an outbox), so a
 notification is never sent for a change that did not commit, nor lost for one that did.
+An event whose action is one of ``ANCHORED_ACTIONS`` also queues a signed checkpoint of
+the new head, written to the artifact store once the transaction commits
+(``services.checkpoints``). ``verify`` checks the chain, the newest checkpoint, and that
+every version's status (and every approval) in the database is what the events say.
 """
 
 from __future__ import annotations
@@ -17,9 +21,18 @@ from enum import Enum
 from typing import Any
 
 from modelward.domain.actors import Actor
-from modelward.domain.audit import ACTION_PATTERN, Anchor, AuditEvent, ChainReport, verify_chain
+from modelward.domain.audit import (
+    ACTION_PATTERN,
+    ANCHORED_ACTIONS,
+    Anchor,
+    AuditEvent,
+    ChainReport,
+    Checkpoint,
+    StateReplay,
+    verify_chain,
+)
 from modelward.errors import InvalidInput
-from modelward.services import webhooks
+from modelward.services import checkpoints, webhooks
 from modelward.services.backend import Backend
 from modelward.store import audit as store
 from modelward.store.audit import Session
@@ -70,6 +83,8 @@ def record(
         details=plain_json(details or {}),
     )
     webhooks.enqueue_for(session, event)
+    checkpoints.pending(session, Anchor(seq=event.seq, hash=event.hash, at=event.at),
+                        anchored=action in ANCHORED_ACTIONS)
     return event
 
 
@@ -102,9 +117,45 @@ def utc(moment: datetime | None) -> datetime | None:
 
 
 def verify(backend: Backend, anchor: Anchor | None = None) -> ChainReport:
-    """Recompute the whole chain (streamed) and report the first broken link."""
+    """Recompute the whole chain (streamed once) and check it against the newest signed
+    checkpoint, ``anchor`` if given, and the governance state stored in the database."""
+    newest = checkpoints.check_newest_checkpoint(backend)  # before the events, so they include its seq
+    replay = StateReplay()
     with backend.read() as session:
-        return verify_chain(store.iter_events(session), anchor=anchor)
+        stream = _Observed(store.iter_events(session), replay, newest.watched_seqs())
+        report = verify_chain(stream, anchor=anchor)
+        stream.drain()  # the chain broke early: still look up the checkpoint's seq
+        state: list[str] = []
+        if report.problem is None:  # after a broken link the replay would only add noise
+            state += replay.version_problems(store.version_statuses(session))
+            state += replay.approval_problems(store.approval_reviews(session))
+    found = newest.against_chain(stream.hashes, stream.last_seq, replay.last_anchored)
+    problems = newest.problems + found.problems
+    return report.model_copy(update={
+        "ok": report.ok and not problems and not state, "checkpoint": newest.checkpoint,
+        "checkpoint_problems": problems, "state_problems": state, "warnings": newest.warnings + found.warnings,
+    })
+
+
+class _Observed:
+    """Passes events through, feeding the replay and noting the hashes at the watched seqs."""
+
+    def __init__(self, events: Iterator[AuditEvent], replay: StateReplay, watched: set[int]) -> None:
+        self._events, self._replay, self._watched = events, replay, watched
+        self.hashes: dict[int, str] = {}
+        self.last_seq = 0
+
+    def __iter__(self) -> Iterator[AuditEvent]:
+        for event in self._events:
+            self._replay.apply(event)
+            if event.seq in self._watched:
+                self.hashes[event.seq] = event.hash
+            self.last_seq = max(self.last_seq, event.seq)
+            yield event
+
+    def drain(self) -> None:
+        for _ in self:
+            pass
 
 
 def anchor(backend: Backend) -> Anchor | None:
@@ -112,6 +163,11 @@ def anchor(backend: Backend) -> Anchor | None:
     with backend.read() as session:
         newest = store.last(session)
     return Anchor(seq=newest.seq, hash=newest.hash, at=newest.at) if newest else None
+
+
+def checkpoint(backend: Backend) -> Checkpoint | None:
+    """Sign a checkpoint of the head now if it moved; the newest checkpoint (None if nothing to anchor)."""
+    return checkpoints.anchor_now(backend)
 
 
 def list_(

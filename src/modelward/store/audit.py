@@ -19,9 +19,11 @@ from sqlalchemy.orm import Session
 
 from modelward.domain.audit import GENESIS_HASH, AuditEvent, event_hash
 from modelward.store.dialect import aware
-from modelward.store.rows import AuditEventRow
+from modelward.store.rows import AuditEventRow, ModelVersionRow, RegisteredModelRow, ReviewRow
 
-__all__ = ["Session", "append", "iter_events", "last", "list_"]  # Session: services type the caller's unit of work with it
+__all__ = [  # Session: services type the caller's unit of work with it
+    "Session", "append", "approval_reviews", "hash_at", "iter_events", "last", "list_", "version_statuses",
+]
 
 # int.from_bytes(b"mwaudit"): any constant works, as long as nothing else uses it.
 AUDIT_CHAIN_LOCK_KEY = 30_812_032_926_509_428
@@ -135,3 +137,32 @@ def list_(
 def last(session: Session) -> AuditEvent | None:
     row = session.scalars(select(AuditEventRow).order_by(AuditEventRow.seq.desc()).limit(1)).first()
     return _to_entity(row) if row else None
+
+
+def hash_at(session: Session, seq: int) -> str | None:
+    """The stored hash of the event at ``seq`` (None if there is no such row)."""
+    return session.scalar(select(AuditEventRow.hash).where(AuditEventRow.seq == seq))
+
+
+def version_statuses(session: Session) -> Iterator[tuple[str, int, str]]:
+    """(model name, version, status) of every stored model version, streamed."""
+    stmt = (
+        select(RegisteredModelRow.name, ModelVersionRow.version, ModelVersionRow.status)
+        .join(RegisteredModelRow, RegisteredModelRow.id == ModelVersionRow.model_id)
+        .order_by(RegisteredModelRow.name, ModelVersionRow.version)
+        .execution_options(yield_per=STREAM_BATCH)
+    )
+    yield from ((name, version, status) for name, version, status in session.execute(stmt))
+
+
+def approval_reviews(session: Session) -> Iterator[tuple[str, int, str]]:
+    """(model name, version, review id) of every stored approval decision, streamed."""
+    stmt = (
+        select(RegisteredModelRow.name, ModelVersionRow.version, ReviewRow.id)
+        .join(ModelVersionRow, ModelVersionRow.pk == ReviewRow.version_pk)
+        .join(RegisteredModelRow, RegisteredModelRow.id == ModelVersionRow.model_id)
+        .where(ReviewRow.decision == "approve")
+        .order_by(RegisteredModelRow.name, ModelVersionRow.version, ReviewRow.id)
+        .execution_options(yield_per=STREAM_BATCH)
+    )
+    yield from ((name, version, review_id) for name, version, review_id in session.execute(stmt))

@@ -9,7 +9,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
 from modelward.api.deps import READ, BackendDep
-from modelward.domain.audit import Anchor, AuditEvent, ChainReport
+from modelward.domain.audit import Anchor, AuditEvent, ChainReport, Checkpoint
 from modelward.errors import InvalidInput
 from modelward.services import audit as service
 
@@ -24,6 +24,10 @@ class AuditEventList(BaseModel):
 
 class AnchorAnswer(BaseModel):
     anchor: Anchor | None
+
+
+class CheckpointAnswer(BaseModel):
+    checkpoint: Checkpoint | None
 
 
 @router.get("", dependencies=[READ])
@@ -58,6 +62,13 @@ def verify_chain(
 @router.get("/anchor", dependencies=[READ])
 def chain_anchor(backend: BackendDep) -> AnchorAnswer:
     return AnchorAnswer(anchor=service.anchor(backend))
+
+
+# READ, like the rest: it writes only a signed copy of the server's own head, idempotently
+# (nothing if the head has not moved), so auditors may ask for one.
+@router.post("/checkpoints", dependencies=[READ])
+def write_checkpoint(backend: BackendDep) -> CheckpointAnswer:
+    return CheckpointAnswer(checkpoint=service.checkpoint(backend))
 
 
 @router.get("/export", dependencies=[READ])
