@@ -48,6 +48,7 @@ def ingest(args) -> None:
 
     import modelward
     from modelward.api.schemas import LogBatch
+    from modelward.domain.actors import Actor
     from modelward.domain.tracking import encode_float
     from modelward.services import runs as svc
     from modelward.settings import Settings
@@ -105,7 +106,7 @@ def ingest(args) -> None:
     show("  pydantic LogBatch.model_validate_json(bytes) (one pass, no dict)",
          timed(lambda: LogBatch.model_validate_json(body)))
     show("service runs.log_batch (validation + transaction + SQL)",
-         timed(lambda: svc.log_batch(backend, next(runs), metric_keys=keys, metric_values=values,
+         timed(lambda: svc.log_batch(backend, next(runs), actor=Actor(name="bench"), metric_keys=keys, metric_values=values,
                                      metric_steps=steps, metric_timestamps_ms=stamps)))
 
     def in_txn(work):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from modelward.domain.actors import Actor
 from modelward.domain.datasets import DatasetCreate, DatasetStats
 from modelward.domain.lineage import ArtifactKind, ArtifactSpec, ExecutionSpec, ExecutionType
 from modelward.errors import NotFound
@@ -29,10 +30,12 @@ from tests.registry.helpers import ALICE, run_with_model
 
 TRAIN_DIGEST = "sha256:" + "ab" * 32
 
+WRITER = Actor(name="lineage-writer")
+
 
 def _log_training_data(backend, run_id: str, *, digest: str = TRAIN_DIGEST, rows: int = 569):  # type: ignore[no-untyped-def]
     return datasets.log(backend, DatasetCreate(name="loans", digest=digest, run_id=run_id, direction="input",
-                                               statistics=DatasetStats(row_count=rows)))
+                                               statistics=DatasetStats(row_count=rows)), actor=ALICE)
 
 
 def test_registration_walks_back_to_the_run_and_its_data_and_forward_for_impact(backend) -> None:  # type: ignore[no-untyped-def]
@@ -56,7 +59,7 @@ def test_registration_walks_back_to_the_run_and_its_data_and_forward_for_impact(
 
 def test_files_the_run_logged_as_outputs_are_the_nodes_the_registration_reads(backend) -> None:  # type: ignore[no-untyped-def]
     run_id = run_with_model(backend)
-    logged = lineage.record(backend, execution=ExecutionSpec(run_id=run_id), outputs=[
+    logged = lineage.record(backend, actor=WRITER, execution=ExecutionSpec(run_id=run_id), outputs=[
         ArtifactSpec(kind=ArtifactKind.MODEL, run_artifact_path="model/model.skops")]).outputs[0]
     registry.register_version(backend, ALICE, "joined", run_id=run_id)
     graph = lineage.upstream(backend, "models:/joined/1", max_depth=1)
@@ -107,10 +110,10 @@ def evaluated(backend):  # type: ignore[no-untyped-def]
     snapshot = artifacts.stat(backend, data["run_id"], data["path"])
     test_set = datasets.log(backend, DatasetCreate(
         name="holdout", digest="sha256:" + "cd" * 32, run_id=data["run_id"], direction="output",
-        snapshot_path=data["path"], statistics=DatasetStats(row_count=len(FRAME))))
+        snapshot_path=data["path"], statistics=DatasetStats(row_count=len(FRAME))), actor=AUTHOR)
     version = register_model(backend, "credit", MODEL, FRAME)
     run_id = registry.get_version(backend, "credit", version).source_run_id
-    runs.log_batch(backend, run_id, params={"C": "1.0"})
+    runs.log_batch(backend, run_id, actor=AUTHOR, params={"C": "1.0"})
     train = _log_training_data(backend, run_id)
     evaluation = evaluations.evaluate(backend, AUTHOR, "credit", version, dataset=data)
     assert evaluation.passed, evaluation.failures

@@ -22,13 +22,15 @@ from modelward.services.backend import Backend
 
 ACTOR = Actor(name="alice")
 
+WRITER = Actor(name="lineage-writer")
+
 
 def _run(backend: Backend, name: str, *, pipeline: str | None = None, params: dict[str, str] | None = None) -> str:
     experiment = experiments.get_or_create(backend, "lineage-tests")
     run = runs.start(backend, ACTOR, experiment_id=experiment.id, name=name,
                      process=ProcessInfo(pipeline_run_id=pipeline, step_name=name if pipeline else None))
     if params:
-        runs.log_batch(backend, run.id, params=params)
+        runs.log_batch(backend, run.id, actor=ACTOR, params=params)
     return run.id
 
 
@@ -38,7 +40,7 @@ def _data(digest_char: str, kind: ArtifactKind = ArtifactKind.DATASET, name: str
 
 def test_a_run_with_an_input_dataset_and_an_output_model_gets_both_edges(backend: Backend) -> None:
     run_id = _run(backend, "train", params={"lr": "0.1", "depth": "3"})
-    recorded = lineage.record(backend, execution=ExecutionSpec(run_id=run_id),
+    recorded = lineage.record(backend, actor=WRITER, execution=ExecutionSpec(run_id=run_id),
                               inputs=[_data("a")], outputs=[_data("b", ArtifactKind.MODEL, "clf")])
     assert recorded.execution.type is ExecutionType.RUN
     model = recorded.outputs[0]
@@ -54,17 +56,19 @@ def test_a_run_with_an_input_dataset_and_an_output_model_gets_both_edges(backend
     }
     # the run itself is a reference too
     assert lineage.upstream(backend, f"run:{run_id}").root == f"execution:{recorded.execution.id}"
+    # whoever links data to a run is one of its writers (an author of what it backs)
+    assert runs.writers(backend, run_id)[WRITER.name] == ["inputs", "outputs"]
 
 
 def test_same_kind_and_digest_is_one_node_so_pipeline_steps_chain(backend: Backend) -> None:
     prep = _run(backend, "prep", pipeline="p1")
     train = _run(backend, "train", pipeline="p1", params={"C": "1.0"})
     evaluate = _run(backend, "eval", pipeline="p1")
-    first = lineage.record(backend, execution=ExecutionSpec(run_id=prep), inputs=[_data("0", ArtifactKind.RAW_SOURCE)],
+    first = lineage.record(backend, actor=WRITER, execution=ExecutionSpec(run_id=prep), inputs=[_data("0", ArtifactKind.RAW_SOURCE)],
                            outputs=[_data("1")])
-    lineage.record(backend, execution=ExecutionSpec(run_id=train), inputs=[_data("1")],
+    lineage.record(backend, actor=WRITER, execution=ExecutionSpec(run_id=train), inputs=[_data("1")],
                    outputs=[_data("2", ArtifactKind.MODEL, "m")])
-    last = lineage.record(backend, execution=ExecutionSpec(run_id=evaluate), inputs=[_data("2", ArtifactKind.MODEL)],
+    last = lineage.record(backend, actor=WRITER, execution=ExecutionSpec(run_id=evaluate), inputs=[_data("2", ArtifactKind.MODEL)],
                           outputs=[_data("3", ArtifactKind.EVALUATION, "report")])
     assert first.execution.type is ExecutionType.PIPELINE_STEP
     evaluation = last.outputs[0]
@@ -82,15 +86,15 @@ def test_same_kind_and_digest_is_one_node_so_pipeline_steps_chain(backend: Backe
     between = lineage.path(backend, evaluation.id, first.inputs[0].id)
     assert len(between.nodes) == 7
     assert lineage.path(backend, first.outputs[0].id, f"run:{prep}").nodes  # the producer of dataset 1
-    unrelated = lineage.record(backend, execution=ExecutionSpec(type=ExecutionType.CUSTOM, name="x"),
+    unrelated = lineage.record(backend, actor=WRITER, execution=ExecutionSpec(type=ExecutionType.CUSTOM, name="x"),
                                outputs=[_data("9")])
     assert lineage.path(backend, unrelated.outputs[0].id, evaluation.id).nodes == []
 
 
 def test_walks_terminate_on_cycles(backend: Backend) -> None:
-    a = lineage.record(backend, execution=ExecutionSpec(type=ExecutionType.OPENLINEAGE, external_id="j1"),
+    a = lineage.record(backend, actor=WRITER, execution=ExecutionSpec(type=ExecutionType.OPENLINEAGE, external_id="j1"),
                        inputs=[_data("c")], outputs=[_data("d")])
-    lineage.record(backend, execution=ExecutionSpec(type=ExecutionType.OPENLINEAGE, external_id="j2"),
+    lineage.record(backend, actor=WRITER, execution=ExecutionSpec(type=ExecutionType.OPENLINEAGE, external_id="j2"),
                    inputs=[_data("d")], outputs=[_data("c")])
     graph = lineage.upstream(backend, a.inputs[0].id, max_depth=200)
     assert len(graph.nodes) == 4
@@ -100,9 +104,9 @@ def test_walks_terminate_on_cycles(backend: Backend) -> None:
 def test_recording_is_idempotent_and_merges_properties(backend: Backend) -> None:
     run_id = _run(backend, "r")
     spec = ArtifactSpec(kind=ArtifactKind.DATASET, digest="sha256:" + "e" * 64, properties={"rows": 3})
-    one = lineage.record(backend, execution=ExecutionSpec(run_id=run_id), inputs=[spec])
+    one = lineage.record(backend, actor=WRITER, execution=ExecutionSpec(run_id=run_id), inputs=[spec])
     spec2 = spec.model_copy(update={"properties": {"rows": 4, "cols": 2}})
-    two = lineage.record(backend, execution=ExecutionSpec(run_id=run_id), inputs=[spec2])
+    two = lineage.record(backend, actor=WRITER, execution=ExecutionSpec(run_id=run_id), inputs=[spec2])
     assert one.execution.id == two.execution.id and one.inputs[0].id == two.inputs[0].id
     assert two.inputs[0].properties == {"rows": 3, "cols": 2}
     assert len(lineage.run_record(backend, run_id).inputs) == 1
@@ -110,20 +114,20 @@ def test_recording_is_idempotent_and_merges_properties(backend: Backend) -> None
 
 def test_bad_references_are_clear_errors(backend: Backend) -> None:
     with pytest.raises(InvalidInput, match="needs an 'id', a 'digest'"):
-        lineage.record(backend, execution=ExecutionSpec(type=ExecutionType.CUSTOM), inputs=[ArtifactSpec()])
+        lineage.record(backend, actor=WRITER, execution=ExecutionSpec(type=ExecutionType.CUSTOM), inputs=[ArtifactSpec()])
     with pytest.raises(InvalidInput, match="needs a 'run_id'"):
-        lineage.record(backend, execution=ExecutionSpec(type=ExecutionType.RUN))
+        lineage.record(backend, actor=WRITER, execution=ExecutionSpec(type=ExecutionType.RUN))
     with pytest.raises(NotFound):
         lineage.upstream(backend, "artifact:nope")
     with pytest.raises(NotFound):
-        lineage.record(backend, execution=ExecutionSpec(run_id="missing"))
+        lineage.record(backend, actor=WRITER, execution=ExecutionSpec(run_id="missing"))
     with pytest.raises(InvalidInput, match="depth"):
         lineage.upstream(backend, "x", max_depth=-1)
 
 
 def test_exports_are_text_of_the_same_graph(backend: Backend) -> None:
     run_id = _run(backend, "train", params={"lr": "0.5"})
-    rec = lineage.record(backend, execution=ExecutionSpec(run_id=run_id), inputs=[_data("f", name='weird "name"')],
+    rec = lineage.record(backend, actor=WRITER, execution=ExecutionSpec(run_id=run_id), inputs=[_data("f", name='weird "name"')],
                          outputs=[_data("0", ArtifactKind.MODEL, "m")])
     graph = lineage.upstream(backend, rec.outputs[0].id)
     dot = to_dot(graph)

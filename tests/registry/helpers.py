@@ -29,8 +29,8 @@ def run_with_model(
     except Exception:
         exp = experiments.get_by_name(backend, experiment)
     run = runs.start(backend, ALICE, experiment_id=exp.id)
-    runs.log_batch(backend, run.id, metric_keys=["acc"], metric_values=[acc], params={"depth": "3"})
+    runs.log_batch(backend, run.id, actor=ALICE, metric_keys=["acc"], metric_values=[acc], params={"depth": "3"})
     for path, data in (files or {"model/MLmodel": MLMODEL, "model/model.skops": b"weights",
                                  "model/requirements.txt": b"scikit-learn==1.4.0\n# note\nnumpy==1.26\n"}).items():
-        artifacts.upload(backend, run.id, path, io.BytesIO(data))
+        artifacts.upload(backend, run.id, path, io.BytesIO(data), actor=ALICE)
     return run.id

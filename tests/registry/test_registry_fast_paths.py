@@ -68,5 +68,5 @@ def test_a_new_run_answers_its_tags_as_a_later_read_does(backend):
     started = runs.start(backend, ALICE, experiment_id=experiment_id, tags={"z": "1", "a": "2"})
     assert started == runs.get(backend, started.id)
     assert started.tags == {"z": "1", "a": "2"} and started.params == {} and started.metrics == {}
-    ended = runs.end(backend, started.id)
+    ended = runs.end(backend, started.id, actor=ALICE)
     assert ended == runs.get(backend, started.id) and ended.end_time is not None

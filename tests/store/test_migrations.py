@@ -30,7 +30,7 @@ def test_downgrade_and_upgrade_keep_tracking_data(backend: Backend) -> None:
 
     experiment = experiments.create(backend, "kept")
     run = runs.start(backend, Actor(name="t"), experiment_id=experiment.id)
-    runs.log_batch(backend, run.id, metric_keys=["m"], metric_values=[1.5], params={"p": "v"})
+    runs.log_batch(backend, run.id, actor=Actor(name="t"), metric_keys=["m"], metric_values=[1.5], params={"p": "v"})
     downgrade(backend.engine, "0001")
     assert current_revision(backend.engine) == "0001"
     upgrade(backend.engine)

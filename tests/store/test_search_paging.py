@@ -20,7 +20,7 @@ def test_every_page_is_a_slice_of_the_full_order(backend: Backend, order: str) -
         run = runs.start(backend, Actor(name="t"), experiment_id=experiment.id, name=f"r{i:02d}")
         has_metric = rng.random() < 0.6
         runs.log_batch(
-            backend, run.id,
+            backend, run.id, actor=Actor(name="t"),
             metric_keys=["score"] if has_metric else [],
             metric_values=[float(rng.randint(0, 5))] if has_metric else [],
             params={"group": rng.choice("abc")} if rng.random() < 0.7 else {},

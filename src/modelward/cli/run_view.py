@@ -125,8 +125,17 @@ def failure(run: Run) -> Text:
     return text
 
 
+def writers_table(writers: dict[str, list[str]]) -> Table:
+    table = Table(title="\n[bold]Written by[/bold]", title_justify="left", show_header=False, box=None,
+                  padding=(0, 2))
+    for user, kinds in writers.items():
+        table.add_row(Text(user, style="bold"), Text(", ".join(kinds)))
+    return table
+
+
 def print_run(
-    console: Console, run: Run, experiment: Experiment, notes: list[Note], files: list[ArtifactFile]
+    console: Console, run: Run, experiment: Experiment, notes: list[Note], files: list[ArtifactFile],
+    writers: dict[str, list[str]] | None = None,
 ) -> None:
     console.print(Text.assemble(("run ", "bold"), (run.id, "bold"), f"  {run.name or ''}"))
     console.print(key_values("", attributes(run, experiment), ordered=False))
@@ -145,6 +154,8 @@ def print_run(
     for title, items in sections:
         if items:
             console.print(key_values(f"\n[bold]{title}[/bold]", items))
+    if writers:
+        console.print(writers_table(writers))
     if notes:
         console.print("\n[bold]Notes[/bold]")
         console.print(notes_table(notes))

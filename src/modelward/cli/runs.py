@@ -146,13 +146,15 @@ def search(
 
 @app.command("show")
 def show(run_id: str) -> None:
-    """Everything about one run: attributes, params, metrics, environment, notes, artifacts."""
+    """Everything about one run: attributes, params, metrics, environment, notes, artifacts,
+    and who wrote into it."""
     with Client() as client:
         run = client.runs.get(run_id)
         experiment = client.experiments.get(run.experiment_id)
         notes = client.runs.notes(run_id)
         files = client.artifacts.list(run_id)
-    run_view.print_run(console, run, experiment, notes, files)
+        writers = client.runs.writers(run_id)
+    run_view.print_run(console, run, experiment, notes, files, writers)
 
 
 @app.command("compare")

@@ -6,13 +6,18 @@ from collections.abc import Iterator
 from typing import BinaryIO
 
 from modelward.artifacts import normalize_logical_path
+from modelward.domain.actors import Actor
 from modelward.domain.tracking import ArtifactFile
+from modelward.services import audit
 from modelward.services.backend import Backend
+from modelward.services.runs import wrote
 from modelward.store import artifact_index
+from modelward.store import run_writers as writer_store
 from modelward.store import runs as run_store
 
 
-def upload(backend: Backend, run_id: str, path: str, stream: BinaryIO) -> ArtifactFile:
+def upload(backend: Backend, run_id: str, path: str, stream: BinaryIO, *, actor: Actor) -> ArtifactFile:
+    """Store the bytes and name them in the run; the writer and an audit event commit with the name."""
     logical = normalize_logical_path(path)
     with backend.read() as session:
         run_store.writable_pk(session, run_id)
@@ -21,7 +26,11 @@ def upload(backend: Backend, run_id: str, path: str, stream: BinaryIO) -> Artifa
     blob = backend.artifacts.put_stream(stream)
     with backend.write() as session:
         run_pk = run_store.writable_pk(session, run_id)
-        return artifact_index.record(session, run_pk, logical, blob.digest, blob.size)
+        stored = artifact_index.record(session, run_pk, logical, blob.digest, blob.size)
+        wrote(session, run_pk, actor, writer_store.ARTIFACTS)
+        audit.record(session, actor, "run.artifact_uploaded", subject_type="run", subject_id=run_id,
+                     details={"path": stored.path, "digest": stored.digest, "size": stored.size})
+        return stored
 
 
 def list_(backend: Backend, run_id: str, prefix: str = "") -> list[ArtifactFile]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from modelward.artifacts import normalize_logical_path
+from modelward.domain.actors import Actor
 from modelward.domain.datasets import DATASET_KINDS, Dataset, DatasetCreate
 from modelward.domain.lineage import (
     ArtifactKind,
@@ -21,16 +22,19 @@ from modelward.domain.lineage import (
 from modelward.errors import InvalidInput
 from modelward.services import lineage
 from modelward.services.backend import Backend
+from modelward.services.runs import wrote
 from modelward.store import datasets as store
 from modelward.store import lineage as lineage_store
+from modelward.store import run_writers as writer_store
 from modelward.store import runs as run_store
 from modelward.store.lineage import UnitOfWork
 
 MAX_LIST = 1000
 
 
-def log(backend: Backend, body: DatasetCreate) -> Dataset:
-    """Find or create the dataset (same kind and digest: same dataset) and link it to its run."""
+def log(backend: Backend, body: DatasetCreate, *, actor: Actor) -> Dataset:
+    """Find or create the dataset (same kind and digest: same dataset) and link it to its run
+    (the link records ``actor`` as the run's writer of its inputs or outputs)."""
     body.check()
     kind = ArtifactKind.DATA_SPLIT if body.split is not None else body.kind
     with backend.write() as session:
@@ -48,6 +52,8 @@ def log(backend: Backend, body: DatasetCreate) -> Dataset:
                 inputs=link if body.direction == "input" else [],
                 outputs=link if body.direction == "output" else [],
             )
+            wrote(session, run_store.pk_of(session, body.run_id), actor,
+                  writer_store.INPUTS if body.direction == "input" else writer_store.OUTPUTS)
         return store.get(session, artifact.id)
 
 
@@ -108,7 +114,7 @@ def of_run(backend: Backend, run_id: str, direction: str) -> list[Dataset]:
 MLFLOW_DIGEST_PREFIX = "mlflow:"
 
 
-def log_mlflow_inputs(backend: Backend, run_id: str, inputs: list[dict[str, Any]]) -> list[Dataset]:
+def log_mlflow_inputs(backend: Backend, run_id: str, inputs: list[dict[str, Any]], *, actor: Actor) -> list[Dataset]:
     """MLflow ``DatasetInput``s (already checked: each has a dataset with name and digest) as
     lineage datasets read by the run. MLflow digests are short and not content hashes we
     can verify, so they are kept as ``mlflow:<digest>``; MLflow's source, schema and profile
@@ -118,6 +124,7 @@ def log_mlflow_inputs(backend: Backend, run_id: str, inputs: list[dict[str, Any]
         return []
     with backend.write() as session:
         record = lineage.record_in(session, execution=ExecutionSpec(run_id=run_id), inputs=specs)
+        wrote(session, run_store.pk_of(session, run_id), actor, writer_store.INPUTS)
         return [store.get(session, artifact.id) for artifact in record.inputs]
 
 

@@ -8,6 +8,7 @@ from modelward.domain.tracking import Experiment, Lifecycle
 from modelward.errors import Conflict, NotFound
 from modelward.services import audit
 from modelward.services.backend import Backend
+from modelward.services.lifecycle import refuse_purging_evidence
 from modelward.store import experiments as store
 
 DEFAULT_EXPERIMENT = "Default"
@@ -107,6 +108,7 @@ def delete(
     with backend.write() as session:
         name = store.get(session, experiment_id).name
         if permanent:
+            refuse_purging_evidence(session, f"experiment '{name}'", experiment_id=experiment_id)
             store.purge(session, experiment_id)
         else:
             store.set_lifecycle(session, experiment_id, Lifecycle.DELETED)

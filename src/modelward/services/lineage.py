@@ -23,9 +23,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from modelward.artifacts import normalize_logical_path
+from modelward.domain.actors import Actor
 from modelward.domain.datasets import DATASET_KINDS
 from modelward.domain.lineage import (
     ArtifactKind,
@@ -50,6 +52,7 @@ from modelward.store import artifact_index
 from modelward.store import governance as governance_store
 from modelward.store import lineage as store
 from modelward.store import registry as registry_store
+from modelward.store import run_writers
 from modelward.store import runs as run_store
 from modelward.store.lineage import UnitOfWork
 
@@ -70,10 +73,17 @@ def record(
     inputs: Sequence[ArtifactSpec] = (),
     outputs: Sequence[ArtifactSpec] = (),
     contexts: Sequence[ContextSpec] = (),
+    actor: Actor,
 ) -> LineageRecord:
-    """Find or create the execution and artifacts and join them, in one transaction."""
+    """Find or create the execution and artifacts and join them, in one transaction. Inputs and
+    outputs linked to a run make ``actor`` one of the run's writers (an author of what it backs)."""
     with backend.write() as session:
-        return record_in(session, execution=execution, inputs=inputs, outputs=outputs, contexts=contexts)
+        found = record_in(session, execution=execution, inputs=inputs, outputs=outputs, contexts=contexts)
+        kinds = [kind for kind, given in (("inputs", inputs), ("outputs", outputs)) if given]
+        if execution.run_id is not None and kinds:
+            run_writers.record(session, run_store.pk_of(session, execution.run_id), actor.name, kinds,
+                               datetime.now(UTC))
+        return found
 
 
 def record_in(

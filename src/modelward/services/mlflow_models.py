@@ -35,7 +35,9 @@ from modelward.services import runs
 from modelward.services.backend import Backend
 from modelward.store import experiments as experiment_store
 from modelward.store import mlflow_models as store
+from modelward.store import run_writers as writer_store
 from modelward.store import runs as run_store
+from modelward.store.run_writers import UnitOfWork
 
 OWNER_TAG = "modelward.mlflow.logged_model"
 MAX_SEARCH_RESULTS = 1000
@@ -79,7 +81,7 @@ def create(
     owner = source_run_id or _owner_run(backend, actor, experiment_id, name, model_id)
     now = _now()
     with backend.write() as session:
-        run_store.writable_pk(session, owner)
+        runs.wrote(session, run_store.writable_pk(session, owner), actor, writer_store.LOGGED_MODELS)
         return store.create(
             session, id=model_id, experiment_id=experiment_id, run_id=owner, name=name, model_type=model_type or None,
             status=LoggedModelStatus.PENDING.value, params=params, tags=tags, metrics=[], created_by=actor.name,
@@ -91,7 +93,12 @@ def _owner_run(backend: Backend, actor: Actor, experiment_id: str, name: str, mo
     """A finished run that exists only to hold the files of a model logged outside any run."""
     run = runs.start(backend, actor, experiment_id=experiment_id, name=f"logged-model-{name}",
                      tags={OWNER_TAG: model_id})
-    return runs.end(backend, run.id, status=RunStatus.FINISHED).id
+    return runs.end(backend, run.id, actor=actor, status=RunStatus.FINISHED).id
+
+
+def _wrote_model(session: UnitOfWork, run_id: str, actor: Actor) -> None:
+    """A change to a logged model is a write into the run that owns its files."""
+    runs.wrote(session, run_store.pk_of(session, run_id), actor, writer_store.LOGGED_MODELS)
 
 
 def get(backend: Backend, model_id: str, *, allow_deleted: bool = False) -> LoggedModel:
@@ -100,30 +107,33 @@ def get(backend: Backend, model_id: str, *, allow_deleted: bool = False) -> Logg
         return store.get(session, model_id, allow_deleted=allow_deleted)
 
 
-def finalize(backend: Backend, model_id: str, status: LoggedModelStatus) -> LoggedModel:
+def finalize(backend: Backend, model_id: str, status: LoggedModelStatus, *, actor: Actor) -> LoggedModel:
     if status is LoggedModelStatus.PENDING:
         raise InvalidInput("A logged model is finalized as READY or FAILED, not PENDING.")
     validate_model_id(model_id)
     with backend.write() as session:
+        _wrote_model(session, store.row_of(session, model_id).run_id, actor)
         return store.update(session, model_id, _now(), status=status.value)
 
 
-def set_tags(backend: Backend, model_id: str, tags: dict[str, str]) -> LoggedModel:
+def set_tags(backend: Backend, model_id: str, tags: dict[str, str], *, actor: Actor) -> LoggedModel:
     tags = _checked(tags, "tag", MAX_TAG_VALUE_LENGTH)
     validate_model_id(model_id)
     with backend.write() as session:
         current = store.row_of(session, model_id)
+        _wrote_model(session, current.run_id, actor)
         return store.update(session, model_id, _now(), tags={**current.tags, **tags})
 
 
-def delete_tag(backend: Backend, model_id: str, key: str) -> LoggedModel:
+def delete_tag(backend: Backend, model_id: str, key: str, *, actor: Actor) -> LoggedModel:
     validate_model_id(model_id)
     with backend.write() as session:
         current = store.row_of(session, model_id)
+        _wrote_model(session, current.run_id, actor)
         return store.update(session, model_id, _now(), tags={k: v for k, v in current.tags.items() if k != key})
 
 
-def log_params(backend: Backend, model_id: str, params: dict[str, str]) -> LoggedModel:
+def log_params(backend: Backend, model_id: str, params: dict[str, str], *, actor: Actor) -> LoggedModel:
     """New params; logging a param again with another value is refused, as for runs."""
     params = _checked(params, "param", MAX_PARAM_VALUE_LENGTH)
     validate_model_id(model_id)
@@ -133,10 +143,13 @@ def log_params(backend: Backend, model_id: str, params: dict[str, str]) -> Logge
             if key in current.params and current.params[key] != value:
                 raise InvalidInput(f"Changing param values is not allowed. Param with key='{key}' was already "
                                    f"logged with value='{current.params[key]}' for logged model '{model_id}'.")
+        _wrote_model(session, current.run_id, actor)
         return store.update(session, model_id, _now(), params={**current.params, **params})
 
 
-def log_metrics(backend: Backend, model_id: str, metrics: Sequence[LoggedModelMetric]) -> LoggedModel:
+def log_metrics(
+    backend: Backend, model_id: str, metrics: Sequence[LoggedModelMetric], *, actor: Actor
+) -> LoggedModel:
     """Metric points attributed to the model (each point once)."""
     for metric in metrics:
         validate_key(metric.key, "metric")
@@ -146,6 +159,7 @@ def log_metrics(backend: Backend, model_id: str, metrics: Sequence[LoggedModelMe
         points = {_point_key(m): m for m in current.metrics}
         for metric in metrics:
             points.setdefault(_point_key(metric.model_dump()), metric.model_dump())
+        _wrote_model(session, current.run_id, actor)
         return store.update(session, model_id, _now(), metrics=list(points.values()))
 
 
@@ -153,12 +167,25 @@ def _point_key(point: dict[str, Any]) -> tuple[Any, ...]:
     return point["key"], point["step"], point["timestamp_ms"], point["value"], point.get("run_id")
 
 
-def delete(backend: Backend, model_id: str) -> None:
+def delete(backend: Backend, model_id: str, *, actor: Actor) -> None:
     """Soft delete: the model leaves searches; its files stay with the owning run."""
     validate_model_id(model_id)
     with backend.write() as session:
         now = _now()
+        _wrote_model(session, store.row_of(session, model_id).run_id, actor)
         store.update(session, model_id, now, deleted_at=now)
+
+
+def log_outputs(backend: Backend, run_id: str, model_ids: Sequence[str], *, actor: Actor) -> None:
+    """The run produced these models (MLflow's ``runs/outputs``). A logged model already names
+    its run, so nothing is stored but the writer: the caller vouches for the run's outputs."""
+    for model_id in model_ids:
+        validate_model_id(model_id)
+    with backend.write() as session:
+        run_pk = run_store.pk_of(session, run_id)
+        for model_id in model_ids:
+            store.row_of(session, model_id)
+        runs.wrote(session, run_pk, actor, writer_store.OUTPUTS)
 
 
 # -- search -----------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from modelward.domain.actors import LOCAL_USER, Actor
+from modelward.domain.actors import Actor
 from modelward.domain.names import (
     MAX_PARAM_VALUE_LENGTH,
     MAX_TAG_VALUE_LENGTH,
@@ -30,13 +30,20 @@ from modelward.domain.tracking import (
 from modelward.errors import Conflict, InvalidInput
 from modelward.services import audit
 from modelward.services.backend import Backend
+from modelward.services.lifecycle import refuse_purging_evidence
 from modelward.store import experiments as experiment_store
 from modelward.store import notes as note_store
 from modelward.store import run_logs as log_store
+from modelward.store import run_writers as writer_store
 from modelward.store import runs as store
 
 MAX_RESULTS_LIMIT = 50_000
 MAX_METRICS_PER_BATCH = 100_000
+
+
+def wrote(session: writer_store.UnitOfWork, run_pk: int, actor: Actor, *kinds: str) -> None:
+    """Record that ``actor`` wrote ``kinds`` into the run, in the caller's transaction."""
+    writer_store.record(session, run_pk, actor.name, kinds, datetime.now(UTC))
 
 
 def start(
@@ -62,7 +69,7 @@ def start(
             raise Conflict(f"experiment '{experiment.name}' is deleted; restore it to add runs")
         if parent_run_id is not None:
             store.pk_of(session, parent_run_id)
-        run = store.create(
+        run, run_pk = store.create_with_pk(
             session,
             id=new_id(),
             experiment_id=experiment_id,
@@ -79,6 +86,7 @@ def start(
             environment=environment or {},
             tags=tags,
         )
+        wrote(session, run_pk, actor, writer_store.CREATED)
         return run
 
 
@@ -97,6 +105,7 @@ def end(
     backend: Backend,
     run_id: str,
     *,
+    actor: Actor,
     status: RunStatus = RunStatus.FINISHED,
     error_message: str | None = None,
     error_traceback: str | None = None,
@@ -111,12 +120,16 @@ def end(
     if error_traceback is not None:
         fields["error_traceback"] = error_traceback
     with backend.write() as session:
-        return store.update_row(session, store.writable_row(session, run_id), **fields)
+        row = store.writable_row(session, run_id)
+        wrote(session, row.pk, actor, writer_store.STATUS)
+        return store.update_row(session, row, **fields)
 
 
-def rename(backend: Backend, run_id: str, name: str) -> Run:
+def rename(backend: Backend, run_id: str, name: str, *, actor: Actor) -> Run:
     with backend.write() as session:
-        return store.update_row(session, store.writable_row(session, run_id), name=name)
+        row = store.writable_row(session, run_id)
+        wrote(session, row.pk, actor, writer_store.NAME)
+        return store.update_row(session, row, name=name)
 
 
 def _check_params(params: dict[str, str]) -> dict[str, str]:
@@ -138,6 +151,7 @@ def log_batch(
     backend: Backend,
     run_id: str,
     *,
+    actor: Actor,
     metric_keys: Sequence[str] = (),
     metric_values: Sequence[float] = (),
     metric_steps: Sequence[int] | None = None,
@@ -145,7 +159,8 @@ def log_batch(
     params: dict[str, str] | None = None,
     tags: dict[str, str] | None = None,
 ) -> None:
-    """Params, tags and metric points in one transaction: all of them or none."""
+    """Params, tags and metric points in one transaction: all of them or none, with
+    their writer (one more statement per call, not per point)."""
     count = len(metric_keys)
     if count > MAX_METRICS_PER_BATCH:
         raise InvalidInput(f"a batch holds at most {MAX_METRICS_PER_BATCH} metric points, got {count}")
@@ -163,11 +178,16 @@ def log_batch(
         store.log_params(session, run_pk, params)
         store.set_tags(session, run_pk, tags)
         store.log_metrics(session, run_pk, metric_keys, metric_values, steps, stamps)
+        kinds = [kind for kind, items in ((writer_store.PARAMS, params), (writer_store.METRICS, metric_keys),
+                                          (writer_store.TAGS, tags)) if items]
+        wrote(session, run_pk, actor, *kinds)
 
 
-def delete_tag(backend: Backend, run_id: str, key: str) -> None:
+def delete_tag(backend: Backend, run_id: str, key: str, *, actor: Actor) -> None:
     with backend.write() as session:
-        store.delete_tag(session, store.writable_pk(session, run_id), key)
+        run_pk = store.writable_pk(session, run_id)
+        store.delete_tag(session, run_pk, key)
+        wrote(session, run_pk, actor, writer_store.TAGS)
 
 
 def metric_history(backend: Backend, run_id: str, key: str) -> list[Metric]:
@@ -229,22 +249,30 @@ def get_many(backend: Backend, run_ids: Sequence[str]) -> list[Run]:
         return store.get_many(session, run_ids)
 
 
-def delete(backend: Backend, run_id: str, *, permanent: bool = False, actor: Actor | None = None) -> None:
+def writers(backend: Backend, run_id: str) -> dict[str, list[str]]:
+    """Who wrote into the run: user -> kinds (``created``, ``params``, ``artifacts``, ...)."""
+    with backend.read() as session:
+        return writer_store.writers(session, store.pk_of(session, run_id))
+
+
+def delete(backend: Backend, run_id: str, *, actor: Actor, permanent: bool = False) -> None:
+    # Deleting or restoring a run writes nothing into it: audited, but not an authorship.
     with backend.write() as session:
         experiment_id = store.row_of(session, run_id).experiment_id
         if permanent:
+            refuse_purging_evidence(session, f"run '{run_id}'", run_id=run_id)
             store.purge(session, run_id)
         else:
             store.set_lifecycle(session, run_id, Lifecycle.DELETED, datetime.now(UTC))
-        audit.record(session, actor or Actor(name=LOCAL_USER), "run.purged" if permanent else "run.deleted",
+        audit.record(session, actor, "run.purged" if permanent else "run.deleted",
                      subject_type="run", subject_id=run_id, details={"experiment_id": experiment_id})
 
 
-def restore(backend: Backend, run_id: str, *, actor: Actor | None = None) -> Run:
+def restore(backend: Backend, run_id: str, *, actor: Actor) -> Run:
     with backend.write() as session:
         store.set_lifecycle(session, run_id, Lifecycle.ACTIVE, None)
         restored = store.get(session, run_id)
-        audit.record(session, actor or Actor(name=LOCAL_USER), "run.restored",
+        audit.record(session, actor, "run.restored",
                      subject_type="run", subject_id=run_id, details={"experiment_id": restored.experiment_id})
         return restored
 
@@ -253,14 +281,18 @@ def add_note(backend: Backend, actor: Actor, run_id: str, text: str) -> Note:
     if not text.strip():
         raise InvalidInput("a note needs some text")
     with backend.write() as session:
-        return note_store.add(session, store.pk_of(session, run_id), author=actor.name, text=text)
+        run_pk = store.pk_of(session, run_id)
+        wrote(session, run_pk, actor, writer_store.NOTES)
+        return note_store.add(session, run_pk, author=actor.name, text=text)
 
 
 def update_note(backend: Backend, actor: Actor, run_id: str, note_id: int, text: str) -> Note:
     if not text.strip():
         raise InvalidInput("a note needs some text")
     with backend.write() as session:
-        return note_store.update(session, store.pk_of(session, run_id), note_id, text=text)
+        run_pk = store.pk_of(session, run_id)
+        wrote(session, run_pk, actor, writer_store.NOTES)
+        return note_store.update(session, run_pk, note_id, text=text)
 
 
 def notes(backend: Backend, run_id: str) -> list[Note]:
@@ -268,12 +300,14 @@ def notes(backend: Backend, run_id: str) -> list[Note]:
         return note_store.list_(session, store.pk_of(session, run_id))
 
 
-def append_logs(backend: Backend, run_id: str, chunks: Sequence[tuple[str, str]]) -> int:
+def append_logs(backend: Backend, run_id: str, chunks: Sequence[tuple[str, str]], *, actor: Actor) -> int:
     for stream, _ in chunks:
         if stream not in ("stdout", "stderr"):
             raise InvalidInput(f"log stream must be 'stdout' or 'stderr', got {stream!r}")
     with backend.write() as session:
-        return log_store.append(session, store.pk_of(session, run_id), chunks)
+        run_pk = store.pk_of(session, run_id)
+        wrote(session, run_pk, actor, writer_store.LOGS)
+        return log_store.append(session, run_pk, chunks)
 
 
 def read_logs(backend: Backend, run_id: str, *, after_seq: int = 0, limit: int = 1000) -> list[LogChunk]:

@@ -128,6 +128,11 @@ def _entities(session: Session, rows: Sequence[RunRow]) -> list[Run]:
 
 def create(session: Session, *, tags: dict[str, str] | None = None, **fields: Any) -> Run:
     """A new run, with ``tags``. Being new, it has no params or metrics: only its tags are read back."""
+    return create_with_pk(session, tags=tags, **fields)[0]
+
+
+def create_with_pk(session: Session, *, tags: dict[str, str] | None = None, **fields: Any) -> tuple[Run, int]:
+    """``create``, and the new run's key (to record its creator without looking it up)."""
     row = RunRow(**fields)
     session.add(row)
     session.flush()
@@ -135,7 +140,7 @@ def create(session: Session, *, tags: dict[str, str] | None = None, **fields: An
     if tags:
         set_tags(session, row.pk, tags)
         read_tags = dict(session.execute(select(TagRow.key, TagRow.value).where(TagRow.run_pk == row.pk)).all())
-    return _to_entity(row, {}, {}, read_tags)
+    return _to_entity(row, {}, {}, read_tags), row.pk
 
 
 def get(session: Session, run_id: str) -> Run:

@@ -19,7 +19,7 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
-from modelward.api.deps import READ, WRITE, BackendDep
+from modelward.api.deps import READ, WRITE, ActorDep, BackendDep
 from modelward.api.mlflow.errors import MlflowRoute
 from modelward.api.mlflow.schemas import MlflowJSON, run_artifact_uri
 from modelward.api.streams import RequestBodyReader
@@ -73,12 +73,12 @@ def _check_run(backend: Backend, experiment_id: str, run_id: str) -> None:
         raise NotFound(f"Run '{run_id}' is not in experiment '{experiment_id}'.")
 
 
-async def upload_artifact(request: Request, backend: BackendDep) -> MlflowJSON:
+async def upload_artifact(request: Request, backend: BackendDep, actor: ActorDep) -> MlflowJSON:
     experiment_id, run_id, logical = _proxy_target(request)
     await run_in_threadpool(_check_run, backend, experiment_id, run_id)
     body = await RequestBodyReader.read(request)
     try:
-        await run_in_threadpool(artifacts.upload, backend, run_id, logical, body)
+        await run_in_threadpool(artifacts.upload, backend, run_id, logical, body, actor=actor)
     finally:
         body.close()
     return MlflowJSON({})

@@ -24,7 +24,7 @@ from modelward.api.mlflow.tracking import experiment_id_of
 from modelward.artifacts import normalize_logical_path
 from modelward.domain.mlflow_models import LoggedModel, LoggedModelMetric, LoggedModelStatus
 from modelward.errors import InvalidInput
-from modelward.services import artifacts, runs
+from modelward.services import artifacts
 from modelward.services import mlflow_models as service
 
 router = APIRouter(route_class=MlflowRoute, tags=["mlflow logged models"])
@@ -142,35 +142,35 @@ def get_logged_model(model_id: str, params: Params, backend: BackendDep) -> Mlfl
 
 
 @endpoint("PATCH", f"{LM}/{{model_id}}", WRITE)
-def finalize_logged_model(model_id: str, params: Params, backend: BackendDep) -> MlflowJSON:
+def finalize_logged_model(model_id: str, params: Params, backend: BackendDep, actor: ActorDep) -> MlflowJSON:
     _model_id_matches(params, model_id)
-    model = service.finalize(backend, model_id, _status(s.required(params, "status")))
+    model = service.finalize(backend, model_id, _status(s.required(params, "status")), actor=actor)
     return MlflowJSON({"model": model_json(model)})
 
 
 @endpoint("DELETE", f"{LM}/{{model_id}}", WRITE)
-def delete_logged_model(model_id: str, params: Params, backend: BackendDep) -> MlflowJSON:
+def delete_logged_model(model_id: str, params: Params, backend: BackendDep, actor: ActorDep) -> MlflowJSON:
     _model_id_matches(params, model_id)
-    service.delete(backend, model_id)
+    service.delete(backend, model_id, actor=actor)
     return MlflowJSON({})
 
 
 @endpoint("PATCH", f"{LM}/{{model_id}}/tags", WRITE)
-def set_logged_model_tags(model_id: str, params: Params, backend: BackendDep) -> MlflowJSON:
-    model = service.set_tags(backend, model_id, s.key_values(params.get("tags"), "tags"))
+def set_logged_model_tags(model_id: str, params: Params, backend: BackendDep, actor: ActorDep) -> MlflowJSON:
+    model = service.set_tags(backend, model_id, s.key_values(params.get("tags"), "tags"), actor=actor)
     return MlflowJSON({"model": model_json(model)})
 
 
 @endpoint("DELETE", f"{LM}/{{model_id}}/tags/{{tag_key:path}}", WRITE)
-def delete_logged_model_tag(model_id: str, tag_key: str, backend: BackendDep) -> MlflowJSON:
-    service.delete_tag(backend, model_id, tag_key)
+def delete_logged_model_tag(model_id: str, tag_key: str, backend: BackendDep, actor: ActorDep) -> MlflowJSON:
+    service.delete_tag(backend, model_id, tag_key, actor=actor)
     return MlflowJSON({})
 
 
 @endpoint("POST", f"{LM}/{{model_id}}/params", WRITE)
-def log_logged_model_params(model_id: str, params: Params, backend: BackendDep) -> MlflowJSON:
+def log_logged_model_params(model_id: str, params: Params, backend: BackendDep, actor: ActorDep) -> MlflowJSON:
     _model_id_matches(params, model_id)
-    service.log_params(backend, model_id, s.key_values(params.get("params"), "params"))
+    service.log_params(backend, model_id, s.key_values(params.get("params"), "params"), actor=actor)
     return MlflowJSON({})
 
 
@@ -211,13 +211,14 @@ for _prefix in PREFIXES:
 
 
 @endpoint("POST", "/runs/outputs", WRITE)
-def log_outputs(params: Params, backend: BackendDep) -> MlflowJSON:
+def log_outputs(params: Params, backend: BackendDep, actor: ActorDep) -> MlflowJSON:
     """The run produced these models. A logged model already names its run, so this checks
-    that the run and each model exist and records nothing more."""
+    that the run and each model exist and records only the caller as a writer of outputs."""
     run_id = s.required(params, "run_id")
-    runs.get(backend, run_id)
+    model_ids = []
     for item in s.as_list(params.get("models"), "models"):
         if not isinstance(item, dict) or not item.get("model_id"):
             raise InvalidInput(f"Each entry of 'models' needs a 'model_id', got {item!r}.")
-        service.get(backend, str(item["model_id"]))
+        model_ids.append(str(item["model_id"]))
+    service.log_outputs(backend, run_id, model_ids, actor=actor)
     return MlflowJSON({})

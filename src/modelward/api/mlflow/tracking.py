@@ -20,6 +20,7 @@ from modelward.api.deps import READ, WRITE, ActorDep, BackendDep
 from modelward.api.mlflow import schemas as s
 from modelward.api.mlflow.errors import MlflowRoute
 from modelward.api.mlflow.schemas import MlflowJSON, Params
+from modelward.domain.actors import Actor
 from modelward.domain.mlflow_models import LoggedModelMetric
 from modelward.domain.search import And, Comparison, Expr, parse_filter
 from modelward.domain.tracking import Experiment, Lifecycle, RunStatus
@@ -188,6 +189,9 @@ def set_experiment_tag(params: Params, backend: BackendDep) -> MlflowJSON:
 
 @endpoint("POST", "/runs/create", WRITE)
 def create_run(params: Params, backend: BackendDep, actor: ActorDep) -> MlflowJSON:
+    # The body's ``user_id`` (MLflow's client sends the local login name) is ignored: the
+    # run's creator is the authenticated caller, so no request makes a run in another's name.
+    # The client's ``mlflow.user`` tag, if sent, is kept like any tag and decides nothing.
     experiment_id = experiment_id_of(backend, str(params.get("experiment_id") or DEFAULT_EXPERIMENT_ID))
     tags = s.key_values(params.get("tags"), "tags")
     name = s.optional_str(params, "run_name") or tags.get(s.RUN_NAME_TAG)
@@ -207,17 +211,17 @@ def get_run(params: Params, backend: BackendDep) -> MlflowJSON:
     return MlflowJSON({"run": s.run_json(run)})
 
 
-def _rename(backend: Backend, run_id: str, name: str) -> None:
-    runs.rename(backend, run_id, name)
-    runs.log_batch(backend, run_id, tags={s.RUN_NAME_TAG: name})
+def _rename(backend: Backend, run_id: str, name: str, actor: Actor) -> None:
+    runs.rename(backend, run_id, name, actor=actor)
+    runs.log_batch(backend, run_id, actor=actor, tags={s.RUN_NAME_TAG: name})
 
 
 @endpoint("POST", "/runs/update", WRITE)
-def update_run(params: Params, backend: BackendDep) -> MlflowJSON:
+def update_run(params: Params, backend: BackendDep, actor: ActorDep) -> MlflowJSON:
     run_id = s.required(params, "run_id", "run_uuid")
     name = s.optional_str(params, "run_name")
     if name is not None:
-        _rename(backend, run_id, name)
+        _rename(backend, run_id, name, actor)
     raw_status = s.optional_str(params, "status")
     if raw_status is None:
         run = runs.get(backend, run_id)
@@ -227,31 +231,31 @@ def update_run(params: Params, backend: BackendDep) -> MlflowJSON:
         except ValueError:
             raise InvalidInput(f"Invalid value {raw_status!r} for parameter 'status'.") from None
         end_time = s.from_ms(params.get("end_time"), "end_time")
-        run = runs.end(backend, run_id, status=status, end_time=end_time)
+        run = runs.end(backend, run_id, actor=actor, status=status, end_time=end_time)
     return MlflowJSON({"run_info": s.run_info_json(run)})
 
 
 @endpoint("POST", "/runs/delete", WRITE)
-def delete_run(params: Params, backend: BackendDep) -> MlflowJSON:
-    runs.delete(backend, s.required(params, "run_id"))
+def delete_run(params: Params, backend: BackendDep, actor: ActorDep) -> MlflowJSON:
+    runs.delete(backend, s.required(params, "run_id"), actor=actor)
     return MlflowJSON({})
 
 
 @endpoint("POST", "/runs/restore", WRITE)
-def restore_run(params: Params, backend: BackendDep) -> MlflowJSON:
-    runs.restore(backend, s.required(params, "run_id"))
+def restore_run(params: Params, backend: BackendDep, actor: ActorDep) -> MlflowJSON:
+    runs.restore(backend, s.required(params, "run_id"), actor=actor)
     return MlflowJSON({})
 
 
 @endpoint("POST", "/runs/log-metric", WRITE)
-def log_metric(params: Params, backend: BackendDep) -> MlflowJSON:
+def log_metric(params: Params, backend: BackendDep, actor: ActorDep) -> MlflowJSON:
     run_id = s.required(params, "run_id", "run_uuid")
     key = s.required(params, "key")
     if params.get("value") is None:
         raise InvalidInput("Missing value for required parameter 'value'.")
     timestamp = params.get("timestamp")
     runs.log_batch(
-        backend, run_id, metric_keys=[key], metric_values=[s.as_float(params["value"], "value")],
+        backend, run_id, actor=actor, metric_keys=[key], metric_values=[s.as_float(params["value"], "value")],
         metric_steps=[s.as_int(params.get("step") or 0, "step")],
         metric_timestamps_ms=None if timestamp in (None, "") else [s.as_int(timestamp, "timestamp")],
     )
@@ -259,27 +263,27 @@ def log_metric(params: Params, backend: BackendDep) -> MlflowJSON:
 
 
 @endpoint("POST", "/runs/log-parameter", WRITE)
-def log_param(params: Params, backend: BackendDep) -> MlflowJSON:
+def log_param(params: Params, backend: BackendDep, actor: ActorDep) -> MlflowJSON:
     run_id = s.required(params, "run_id", "run_uuid")
     value = params.get("value")
-    runs.log_batch(backend, run_id, params={s.required(params, "key"): "" if value is None else str(value)})
+    runs.log_batch(backend, run_id, actor=actor, params={s.required(params, "key"): "" if value is None else str(value)})
     return MlflowJSON({})
 
 
 @endpoint("POST", "/runs/set-tag", WRITE)
-def set_tag(params: Params, backend: BackendDep) -> MlflowJSON:
+def set_tag(params: Params, backend: BackendDep, actor: ActorDep) -> MlflowJSON:
     run_id = s.required(params, "run_id", "run_uuid")
     key, value = s.required(params, "key"), str(params.get("value") or "")
     if key == s.RUN_NAME_TAG and value:
-        _rename(backend, run_id, value)
+        _rename(backend, run_id, value, actor)
     else:
-        runs.log_batch(backend, run_id, tags={key: value})
+        runs.log_batch(backend, run_id, actor=actor, tags={key: value})
     return MlflowJSON({})
 
 
 @endpoint("POST", "/runs/delete-tag", WRITE)
-def delete_tag(params: Params, backend: BackendDep) -> MlflowJSON:
-    runs.delete_tag(backend, s.required(params, "run_id", "run_uuid"), s.required(params, "key"))
+def delete_tag(params: Params, backend: BackendDep, actor: ActorDep) -> MlflowJSON:
+    runs.delete_tag(backend, s.required(params, "run_id", "run_uuid"), s.required(params, "key"), actor=actor)
     return MlflowJSON({})
 
 
@@ -313,7 +317,7 @@ def _metric_columns(metrics: list[Any]) -> tuple[list[str], list[float], list[in
     raise InvalidInput("Invalid metrics in the batch.")
 
 
-def _log_model_metrics(backend: Backend, run_id: str, metrics: list[dict[str, Any]]) -> list[int]:
+def _log_model_metrics(backend: Backend, run_id: str, metrics: list[dict[str, Any]], actor: Actor) -> list[int]:
     """Points carrying a ``model_id`` are recorded on that logged model too. MLflow's client
     re-sends a run's existing points this way when it logs a model; like MLflow's store
     (whose metric key includes the value), a point the run already holds is not logged twice.
@@ -337,12 +341,12 @@ def _log_model_metrics(backend: Backend, run_id: str, metrics: list[dict[str, An
         if (point.step, point.timestamp_ms, value) not in history[point.key]:
             keep.append(index)
     for model_id, points in by_model.items():
-        mlflow_models.log_metrics(backend, model_id, points)
+        mlflow_models.log_metrics(backend, model_id, points, actor=actor)
     return keep
 
 
 @endpoint("POST", "/runs/log-batch", WRITE)
-def log_batch(params: Params, backend: BackendDep) -> MlflowJSON:
+def log_batch(params: Params, backend: BackendDep, actor: ActorDep) -> MlflowJSON:
     run_id = s.required(params, "run_id")
     metrics = s.as_list(params.get("metrics"), "metrics")
     param_items = s.as_list(params.get("params"), "params")
@@ -350,27 +354,27 @@ def log_batch(params: Params, backend: BackendDep) -> MlflowJSON:
     _check_batch_limits(metrics, param_items, tag_items)
     keys, values, steps, stamps = _metric_columns(metrics)
     if any(isinstance(m, dict) and m.get("model_id") for m in metrics):
-        keep = _log_model_metrics(backend, run_id, metrics)
+        keep = _log_model_metrics(backend, run_id, metrics, actor)
         keys, values, steps, stamps = ([column[i] for i in keep] for column in (keys, values, steps, stamps))  # type: ignore[assignment]
     tags = s.key_values(tag_items, "tags")
     new_name = tags.pop(s.RUN_NAME_TAG, None)
     runs.log_batch(
-        backend, run_id, metric_keys=keys, metric_values=values, metric_steps=steps,
+        backend, run_id, actor=actor, metric_keys=keys, metric_values=values, metric_steps=steps,
         metric_timestamps_ms=stamps, params=s.key_values(param_items, "params"), tags=tags,
     )
     if new_name:
-        _rename(backend, run_id, new_name)
+        _rename(backend, run_id, new_name, actor)
     return MlflowJSON({})
 
 
 @endpoint("POST", "/runs/log-inputs", WRITE)
-def log_inputs(params: Params, backend: BackendDep) -> MlflowJSON:
+def log_inputs(params: Params, backend: BackendDep, actor: ActorDep) -> MlflowJSON:
     run_id = s.required(params, "run_id")
     new = s.dataset_inputs(params.get("datasets"))
     if new:
-        datasets.log_mlflow_inputs(backend, run_id, new)  # lineage: the run read these datasets
+        datasets.log_mlflow_inputs(backend, run_id, new, actor=actor)  # lineage: the run read these datasets
         current = s.stored_inputs(runs.get(backend, run_id))  # the tag echoes MLflow's shape for get-run
-        runs.log_batch(backend, run_id, tags={s.INPUTS_TAG: s.merge_inputs(current, new)})
+        runs.log_batch(backend, run_id, actor=actor, tags={s.INPUTS_TAG: s.merge_inputs(current, new)})
     return MlflowJSON({})
 
 

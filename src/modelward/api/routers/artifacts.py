@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
-from modelward.api.deps import READ, WRITE, BackendDep
+from modelward.api.deps import READ, WRITE, ActorDep, BackendDep
 from modelward.api.schemas import ArtifactList
 from modelward.api.streams import RequestBodyReader
 from modelward.domain.tracking import ArtifactFile
@@ -21,10 +21,10 @@ def list_artifacts(run_id: str, backend: BackendDep, prefix: str = "") -> Artifa
 
 
 @router.put("/{path:path}", status_code=201, dependencies=[WRITE])
-async def upload_artifact(run_id: str, path: str, request: Request, backend: BackendDep) -> ArtifactFile:
+async def upload_artifact(run_id: str, path: str, request: Request, backend: BackendDep, actor: ActorDep) -> ArtifactFile:
     body = await RequestBodyReader.read(request)
     try:
-        return await run_in_threadpool(service.upload, backend, run_id, path, body)
+        return await run_in_threadpool(service.upload, backend, run_id, path, body, actor=actor)
     finally:
         body.close()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
-from modelward.api.deps import READ, WRITE, BackendDep
+from modelward.api.deps import READ, WRITE, ActorDep, BackendDep
 from modelward.domain.datasets import Dataset, DatasetCreate
 from modelward.services import datasets as service
 
@@ -17,8 +17,8 @@ class DatasetList(BaseModel):
 
 
 @router.post("", status_code=201, dependencies=[WRITE])
-def log_dataset(body: DatasetCreate, backend: BackendDep) -> Dataset:
-    return service.log(backend, body)
+def log_dataset(body: DatasetCreate, backend: BackendDep, actor: ActorDep) -> Dataset:
+    return service.log(backend, body, actor=actor)
 
 
 @router.get("", dependencies=[READ])

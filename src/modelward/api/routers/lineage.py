@@ -11,7 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import PlainTextResponse, Response
 from pydantic import BaseModel, Field
 
-from modelward.api.deps import READ, WRITE, BackendDep
+from modelward.api.deps import READ, WRITE, ActorDep, BackendDep
 from modelward.api.streams import RequestBodyReader
 from modelward.domain.lineage import (
     EXPORTERS,
@@ -57,9 +57,9 @@ def _graph_response(graph: LineageGraph, format: str) -> Any:
 
 
 @router.post("/record", status_code=201, dependencies=[WRITE])
-def record(body: RecordBody, backend: BackendDep) -> LineageRecord:
+def record(body: RecordBody, backend: BackendDep, actor: ActorDep) -> LineageRecord:
     return service.record(backend, execution=body.execution, inputs=body.inputs, outputs=body.outputs,
-                          contexts=body.contexts)
+                          contexts=body.contexts, actor=actor)
 
 
 @router.get("/upstream", dependencies=[READ], response_model=None)

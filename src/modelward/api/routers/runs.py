@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel
 
 from modelward.api.deps import READ, WRITE, ActorDep, BackendDep
 from modelward.api.schemas import (
@@ -25,6 +26,13 @@ from modelward.domain.tracking import Lifecycle, Note, Run, RunPage
 from modelward.services import runs as service
 
 router = APIRouter(prefix="/api/v1/runs", tags=["runs"])
+
+
+class RunWriters(BaseModel):
+    """Everyone who wrote into the run (its creator included): user -> kinds, in order."""
+
+    run_id: str
+    writers: dict[str, list[str]]
 
 
 @router.post("", status_code=201, dependencies=[WRITE])
@@ -55,27 +63,32 @@ def get_run(run_id: str, backend: BackendDep) -> Run:
     return service.get(backend, run_id)
 
 
+@router.get("/{run_id}/writers", dependencies=[READ])
+def get_run_writers(run_id: str, backend: BackendDep) -> RunWriters:
+    return RunWriters(run_id=run_id, writers=service.writers(backend, run_id))
+
+
 @router.patch("/{run_id}", dependencies=[WRITE])
-def update_run(run_id: str, body: RunUpdate, backend: BackendDep) -> Run:
-    return service.rename(backend, run_id, body.name)
+def update_run(run_id: str, body: RunUpdate, backend: BackendDep, actor: ActorDep) -> Run:
+    return service.rename(backend, run_id, body.name, actor=actor)
 
 
 @router.post("/{run_id}/end", dependencies=[WRITE])
-def end_run(run_id: str, body: RunEnd, backend: BackendDep) -> Run:
+def end_run(run_id: str, body: RunEnd, backend: BackendDep, actor: ActorDep) -> Run:
     return service.end(
-        backend, run_id, status=body.status, error_message=body.error_message,
+        backend, run_id, actor=actor, status=body.status, error_message=body.error_message,
         error_traceback=body.error_traceback, end_time=body.end_time,
     )
 
 
 @router.post("/{run_id}/batch", status_code=204, dependencies=[WRITE], openapi_extra=BATCH_BODY_SCHEMA)
-async def log_batch(run_id: str, request: Request, backend: BackendDep) -> Response:
+async def log_batch(run_id: str, request: Request, backend: BackendDep, actor: ActorDep) -> Response:
     # The ingestion hot path: pydantic parses the raw JSON in one pass (several times
     # faster than json.loads and then validating the Python objects).
     body = parse_body(LogBatch, await request.body())
     metrics = body.metrics
     await run_in_threadpool(
-        service.log_batch, backend, run_id,
+        service.log_batch, backend, run_id, actor=actor,
         metric_keys=metrics.keys if metrics else (),
         metric_values=metrics.values if metrics else (),
         metric_steps=metrics.steps if metrics else None,
@@ -86,8 +99,8 @@ async def log_batch(run_id: str, request: Request, backend: BackendDep) -> Respo
 
 
 @router.delete("/{run_id}/tags/{key:path}", status_code=204, dependencies=[WRITE])
-def delete_run_tag(run_id: str, key: str, backend: BackendDep) -> Response:
-    service.delete_tag(backend, run_id, key)
+def delete_run_tag(run_id: str, key: str, backend: BackendDep, actor: ActorDep) -> Response:
+    service.delete_tag(backend, run_id, key, actor=actor)
     return Response(status_code=204)
 
 
@@ -123,8 +136,8 @@ def list_notes(run_id: str, backend: BackendDep) -> NoteList:
 
 
 @router.post("/{run_id}/logs", dependencies=[WRITE])
-def append_logs(run_id: str, body: LogAppend, backend: BackendDep) -> dict[str, int]:
-    return {"last_seq": service.append_logs(backend, run_id, body.chunks)}
+def append_logs(run_id: str, body: LogAppend, backend: BackendDep, actor: ActorDep) -> dict[str, int]:
+    return {"last_seq": service.append_logs(backend, run_id, body.chunks, actor=actor)}
 
 
 @router.get("/{run_id}/logs", dependencies=[READ])
