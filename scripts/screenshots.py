@@ -38,7 +38,18 @@ gates:
 review:
   approvals: 1
   compliance_checklist: [data privacy review done, model documented]
+evaluation_dataset: {{run_id: {{run_id}}, path: data/eval.parquet}}
 """
+PEOPLE = {"alice": ["contributor"], "bob": ["contributor"], "rita": ["risk", "approver", "contributor"]}
+
+
+def add_people(home: Path) -> None:
+    """The story's people as users of the server's store (acting as someone takes a known user)."""
+    env = {**os.environ, "MODELWARD_HOME": str(home)}
+    for name, roles in PEOPLE.items():
+        flags = [arg for role in roles for arg in ("--role", role)]
+        subprocess.run([sys.executable, "-m", "modelward", "auth", "add-user", name, *flags], env=env, check=True,
+                       capture_output=True)
 
 
 def start_server(home: Path) -> tuple[subprocess.Popen[bytes], str]:
@@ -82,9 +93,8 @@ def populate(url: str) -> dict[str, str]:
 
     data = frame()
     features = data.drop(columns=["target", "sex"])
-    with Client(url, user="root") as admin:
+    with Client(url) as admin:  # the operator: the local admin
         sweep = demo.run_demo(admin, runs_per_model=2)
-        admin.policies.set(POLICY)
         experiment = admin.experiments.get_or_create("credit/training")
         prep = admin.runs.create(experiment.id, name="prepare data")
         buffer = io.BytesIO()
@@ -92,7 +102,7 @@ def populate(url: str) -> dict[str, str]:
         admin.artifacts.upload_bytes(prep.id, "data/eval.parquet", buffer.getvalue())
         raw = admin.datasets.log(data.head(400), name="applications", run_id=prep.id, kind="raw_source")
         admin.runs.end(prep.id)
-    dataset = {"run_id": prep.id, "path": "data/eval.parquet"}
+        admin.policies.set(POLICY.replace("{run_id}", prep.id))
     versions = []
     for author, estimator in (("alice", make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))),
                               ("bob", DecisionTreeClassifier(max_depth=2, random_state=0))):
@@ -107,8 +117,8 @@ def populate(url: str) -> dict[str, str]:
                 client.artifacts.upload(run.id, folder, "model")
             client.lineage.log_output(run.id, {"kind": "model", "run_artifact_path": "model/model.skops"})
             client.runs.end(run.id)
+            # Registered under a policy with an evaluation dataset: evaluated on registration.
             version = client.models.register(MODEL, run_id=run.id, description=f"{type(estimator).__name__} by {author}")
-            client.governance.evaluate(MODEL, version.version, dataset=dataset)
             versions.append((version.version, run.id))
     first = versions[0][0]
     with Client(url, user="rita") as risk:
@@ -161,6 +171,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent.parent / "docs" / "screenshots")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="modelward-screens-") as tmp:
+        add_people(Path(tmp))
         process, url = start_server(Path(tmp))
         try:
             ids = populate(url)

@@ -4,7 +4,9 @@ A policy with gates (performance, champion vs challenger, fairness, latency) and
 requirements; each model is trained as a run, saved safely (skops), registered, evaluated
 automatically on registration, reviewed by two people in the required roles (risk and
 compliance), approved, and given an alias; a compliance report is written for the
-challenger. Everything goes through the SDK, as a user's script would.
+challenger. Everything goes through the SDK, as a user's script would, except creating
+the two officers as users of the embedded store (what ``modelward auth add-user`` does):
+acting as someone takes a user the store knows, with exactly its roles.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from modelward.sdk.client import Client
 MODEL = "breast-cancer-screening"
 RISK_OFFICER = "rita.risk"
 COMPLIANCE_OFFICER = "carl.compliance"
+OFFICER_ROLES = {RISK_OFFICER: "risk", COMPLIANCE_OFFICER: "compliance"}
 RISK_CATEGORIES = ("business", "financial", "legal", "security", "privacy", "reputational", "ethical")
 CHECKLIST = ["model card reviewed", "training data licensed", "fairness across sex reviewed"]
 Progress = Callable[[str], None]
@@ -43,6 +46,28 @@ review:
   compliance_checklist: {checklist}
 evaluation_dataset: {{run_id: {run_id}, path: {path}}}
 """
+
+
+DEFAULT_POLICY = """\
+description: the organisation's default for models without a policy of their own
+protected_aliases:
+  - {alias: production}
+  - {alias: champion}
+review: {approvals: 1, risk_assessment_required: true}
+"""
+
+
+def _set_default_policy(client: Client) -> None:
+    """Every model without its own (or a tier) policy: production and champion move only to an
+    approved version, by an approver. Stored once; a rerun keeps the same version."""
+    from modelward.errors import NotFound
+
+    try:
+        if client.policies.get("default").yaml == DEFAULT_POLICY:
+            return
+    except NotFound:
+        pass
+    client.policies.set(DEFAULT_POLICY, scope="default")
 
 
 @dataclass
@@ -104,6 +129,25 @@ def _short_params(estimator: Any) -> dict[str, str]:
     return {k: str(v) for k, v in params.items() if k in ("C", "n_estimators", "max_depth", "random_state")}
 
 
+def ensure_officers(client: Client) -> None:
+    """The officers as users of the embedded store, with one role each (again on a rerun).
+
+    A server keeps its own users: there an administrator adds them with
+    ``modelward auth add-user rita.risk --role risk`` (and carl.compliance --role compliance)."""
+    if not client.http.embedded:
+        return
+    from modelward.domain.actors import Role
+    from modelward.services import users
+    from modelward.services.backend import Backend
+
+    backend = Backend.from_settings(client.settings)
+    try:
+        for name, role in OFFICER_ROLES.items():
+            users.ensure_user(backend, name, frozenset({Role(role)}))
+    finally:
+        backend.close()
+
+
 def _review(officers: dict[str, Client], version: int) -> None:
     """Evidence by the risk officer, checklist and impact by compliance, then both approve."""
     risk, compliance = officers[RISK_OFFICER], officers[COMPLIANCE_OFFICER]
@@ -130,9 +174,12 @@ def run_governance_demo(
     step = progress or (lambda _: None)
     train, test = _frames()
     data_run, data_path = _log_evaluation_data(client, experiment_id, test)
+    step("setting the organisation's default policy")
+    _set_default_policy(client)
     client.policies.set(POLICY.format(model=MODEL, checklist=CHECKLIST, run_id=data_run, path=data_path),
                         scope=f"model:{MODEL}")
-    officers = {user: Client(settings=client.settings, user=user) for user in (RISK_OFFICER, COMPLIANCE_OFFICER)}
+    ensure_officers(client)
+    officers = {user: Client(settings=client.settings, user=user) for user in OFFICER_ROLES}
     result = GovernanceResult(MODEL)
     try:
         step("registering the champion")
@@ -140,15 +187,15 @@ def run_governance_demo(
                                        make_pipeline(StandardScaler(), LogisticRegression(C=0.5, max_iter=500)), train)
         if client.governance.state(MODEL, champion).state == "in_review":
             _review(officers, champion)
-            officers[COMPLIANCE_OFFICER].models.set_alias(MODEL, "champion", champion, reason="first approved model")
+            client.models.set_alias(MODEL, "champion", champion, reason="first approved model")
             result.champion = champion
         step("registering the challenger")
         challenger = _train_and_register(client, experiment_id, "challenger-forest",
                                          make_pipeline(RandomForestClassifier(n_estimators=120, random_state=7)), train)
         if client.governance.state(MODEL, challenger).state == "in_review":
             _review(officers, challenger)
-            officers[COMPLIANCE_OFFICER].models.set_alias(MODEL, "challenger", challenger,
-                                                          reason="approved; waits for its release beside the champion")
+            client.models.set_alias(MODEL, "challenger", challenger,
+                                    reason="approved; waits for its release beside the champion")
             result.challenger = challenger
         for version in (champion, challenger):
             result.states[version] = client.governance.state(MODEL, version).state

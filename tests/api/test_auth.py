@@ -67,6 +67,18 @@ def test_contributor_can_write_and_runs_record_who(secured) -> None:  # type: ig
     assert http.post("/api/v1/gc", headers=_bearer(token)).status_code == 403
 
 
+def test_an_explicit_acting_claim_changes_nothing_with_auth(secured) -> None:  # type: ignore[no-untyped-def]
+    http, backend = secured
+    _, token = _token(backend, "cora", Role.CONTRIBUTOR)
+    users.create_user(backend, "root", frozenset({Role.ADMIN}))
+    claim = {"x-modelward-user": "root", "x-modelward-as": "root"}
+    assert http.get("/api/v1/experiments", headers=claim).status_code == 401  # a claim is no credential
+    experiment = http.post("/api/v1/experiments", json={"name": "x"}, headers=_bearer(token)).json()
+    run = http.post("/api/v1/runs", json={"experiment_id": experiment["id"]}, headers={**_bearer(token), **claim})
+    assert run.json()["user"] == "cora"
+    assert http.put("/api/v1/policies", json={"yaml": "model: m\n"}, headers={**_bearer(token), **claim}).status_code == 403
+
+
 def test_revoked_token_is_401(secured) -> None:  # type: ignore[no-untyped-def]
     http, backend = secured
     token_id, token = _token(backend, "rita", Role.ADMIN)

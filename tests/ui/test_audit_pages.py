@@ -6,12 +6,21 @@ from typing import Any
 
 import pytest
 
+from modelward.domain.actors import Role
 from modelward.sdk.client import Client
+from modelward.services import users
+from modelward.services.backend import Backend
+from modelward.settings import Settings
 
 
 @pytest.fixture
 def audited(live_server: Any, unique: str) -> dict[str, Any]:
     name = f"audited-{unique}"
+    backend = Backend.from_settings(Settings(home=live_server.home))  # the server's own store
+    try:  # acting as someone takes a stored user: bob logs work and comments
+        users.create_user(backend, f"bob-{unique}", frozenset({Role.CONTRIBUTOR, Role.REVIEWER}))
+    finally:
+        backend.close()
     with Client(live_server.url, user=f"bob-{unique}") as client:
         client.models.create(name)
         run = client.runs.create(client.experiments.get_or_create(f"audit-{unique}").id)
@@ -40,7 +49,8 @@ def test_audit_page_shows_the_chain_intact_and_filters(page: Any, audited: dict[
 def test_filter_by_user_and_action_links(page: Any, audited: dict[str, Any]) -> None:
     page.goto(f"{audited['url']}/ui/audit?user={audited['user']}")
     actions = page.locator("#audit-table tbody td:nth-child(4)").all_inner_texts()
-    assert actions == ["review.commented", "review.commented", "model_version.registered", "model.created"]
+    assert actions == ["review.commented", "review.commented", "model_version.registered", "run.artifact_uploaded",
+                       "model.created"]
     assert all(audited["user"] in t for t in page.locator("#audit-table tbody td:nth-child(3)").all_inner_texts())
     page.locator("#audit-table tbody td:nth-child(4) a").first.click()
     page.wait_for_load_state()

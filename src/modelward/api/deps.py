@@ -23,13 +23,19 @@ async def get_backend(request: Request) -> Backend:
     return request.app.state.backend  # type: ignore[no-any-return]
 
 
+# Without auth: the SDK's label for the operator (its OS user), and an explicit claim to act
+# as a stored user (``Client(user=...)``, ``--as``). With auth the token decides.
+USER_LABEL_HEADER = "x-modelward-user"
+ACT_AS_HEADER = "x-modelward-as"
+
+
 async def get_actor(request: Request) -> Actor:
     """The caller, as authenticated by the route's permission dependency."""
     actor = getattr(request.state, "actor", None)
     if actor is None:  # only routes without a permission (health checks) get here
         from modelward.services import access
 
-        actor = access.anonymous_local_actor(request.headers.get("x-modelward-user"))
+        actor = access.local_operator(request.headers.get(USER_LABEL_HEADER))
     return actor  # type: ignore[no-any-return]
 
 
@@ -56,15 +62,18 @@ def _authorizer(permission: Permission) -> Any:
         from modelward.services import access
 
         settings = request.app.state.settings
-        if not settings.auth:  # no I/O: decide on the event loop
-            request.state.actor = access.anonymous_local_actor(request.headers.get("x-modelward-user"))
+        label, acting_as = request.headers.get(USER_LABEL_HEADER), request.headers.get(ACT_AS_HEADER)
+        operator = access.operator_without_lookup(settings, label=label, acting_as=acting_as)
+        if operator is not None:  # no I/O: decide on the event loop
+            request.state.actor = operator
             return
         request.state.actor = await run_in_threadpool(
             access.authorize_request,
             request.app.state.backend,
             settings,
-            authorization=_credentials(request),
-            claimed_user=request.headers.get("x-modelward-user"),
+            authorization=_credentials(request) if settings.auth else None,
+            claimed_user=label,
+            acting_as_user=acting_as,
             permission=permission,
         )
 

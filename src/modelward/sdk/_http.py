@@ -42,8 +42,12 @@ class HttpSession:
     def __init__(self, settings: Settings, *, token: str | None = None, user: str | None = None) -> None:
         self.settings = settings
         self.tracking_uri = settings.tracking_uri
-        # The claimed user: honoured by a server only without auth (then the token decides).
+        # Who acts, honoured by a server only without auth (with auth the token decides): by
+        # default the operator, labelled with the OS user; with ``user``, explicitly that
+        # stored user, with exactly its roles.
         headers = {"x-modelward-user": user or _local_user()}
+        if user:
+            headers["x-modelward-as"] = user
         token = token or os.environ.get("MODELWARD_TOKEN")
         if token:
             headers["authorization"] = f"Bearer {token}"

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from modelward.domain.actors import LOCAL_USER, Actor, Role
 from modelward.domain.auth import NewToken, TokenInfo, User
 from modelward.domain.names import new_id, validate_hierarchical_name
-from modelward.errors import InvalidInput
+from modelward.errors import AlreadyExists, InvalidInput
 from modelward.services.access import token_digest
 from modelward.services import audit
 from modelward.services.backend import Backend
@@ -43,6 +43,17 @@ def create_user(backend: Backend, name: str, roles: frozenset[Role], *, actor: A
         audit.record(session, _who(actor), "user.created", subject_type="user", subject_id=name,
                      details={"roles": user.roles})
         return user
+
+
+def ensure_user(backend: Backend, name: str, roles: frozenset[Role], *, actor: Actor | None = None) -> User:
+    """The user ``name`` with exactly ``roles``: created if missing, its roles set if they differ."""
+    try:
+        return create_user(backend, name, roles, actor=actor)
+    except AlreadyExists:
+        pass
+    with backend.read() as session:
+        current = store.get_user(session, name)
+    return current if current.roles == roles else set_roles(backend, name, roles, actor=actor)
 
 
 def list_users(backend: Backend) -> list[User]:
