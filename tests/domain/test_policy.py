@@ -108,3 +108,33 @@ def test_merge_unset_fields_fall_back_and_tiers_must_agree() -> None:
     assert merge_policies().scope == "global"
     with pytest.raises(InvalidInput, match="different risk tiers"):
         merge_policies(None, Policy(risk_tier=RiskTier.LOW), Policy(model="m", risk_tier=RiskTier.HIGH))
+
+
+@pytest.mark.parametrize("gate, message", [
+    ("{metric: roc_auc, min: 1.7}", "min 1.7 is impossible for roc_auc, whose values are [0, 1]"),
+    ("{metric: rmse, max: -1}", "max -1 is impossible for rmse, whose values are >= 0"),
+    ("{metric: r2, min: 1.5}", "min 1.5 is impossible for r2, whose values are <= 1"),
+    ("{fairness: equalized_odds_ratio, sensitive_feature: sex, min: 1.2}", "equalized_odds_ratio, whose values are [0, 1]"),
+    ("{technical: artifact_size_mb, min: 5, max: 1}", "min 5.0 is greater than max 1.0"),
+    ("{technical: p95_latency_ms, max: -10}", "max -10 is impossible for p95_latency_ms"),
+])
+def test_impossible_bounds_are_refused_on_their_line(gate: str, message: str) -> None:
+    task = "task: regression\n" if "rmse" in gate or "r2" in gate else ""
+    with pytest.raises(InvalidInput) as refused:
+        parse_policy_yaml(f"{task}gates:\n  - {gate}\n")
+    assert message in str(refused.value) and f"line {2 + bool(task)}, gates[0]" in str(refused.value)
+
+
+def test_champion_rule_code_models_and_dataset_pin() -> None:
+    policy = parse_policy_yaml(
+        "gates:\n  - {compare_to: champion, metric: roc_auc, max_regression: 0.01}\n"
+        "evaluation_dataset: {run_id: r1, path: data/eval.parquet, digest: " + "a" * 64 + "}\n"
+    )
+    assert policy.gates[0].decide_on == "interval" and policy.evaluation.code_models == "refuse"
+    assert policy.evaluation_dataset is not None and policy.evaluation_dataset.digest == "a" * 64
+    with pytest.raises(InvalidInput, match="digest"):
+        parse_policy_yaml("evaluation_dataset: {run_id: r1, path: e.parquet, digest: nothex}\n")
+    with pytest.raises(InvalidInput, match="code_models"):
+        parse_policy_yaml("evaluation: {code_models: trusted}\n")
+    model = parse_policy_yaml("model: m\nevaluation: {code_models: isolated}\n")
+    assert merge_policies(Policy(), None, model).evaluation.code_models == "isolated"

@@ -31,10 +31,24 @@ def cancer_frame() -> pd.DataFrame:
 
 
 class BiasedBySex:
-    """A pyfunc-by-reference model: predicts 1 for F, 0 for M (maximal disparity)."""
+    """A pyfunc-by-reference model: predicts 1 for F, 0 for M (maximal disparity). Code-bearing:
+    the server evaluates it only in the isolated worker, when the policy enables that."""
 
     def predict(self, data: pd.DataFrame) -> Any:
         return (data["sex"] == "F").astype(int).to_numpy()
+
+
+def biased_model(frame: pd.DataFrame) -> Any:
+    """A data-only (skops) model as biased as BiasedBySex: a one-hot sex column drives a logistic
+    regression fitted to predict F -> 1, M -> 0. Register it with ``with_sex=True``."""
+    from sklearn.compose import make_column_transformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    features = frame.drop(columns=["target"])
+    encode = make_column_transformer((OneHotEncoder(), ["sex"]), remainder="drop")
+    return make_pipeline(encode, LogisticRegression()).fit(features, (features["sex"] == "F").astype(int))
 
 
 def fair_model(frame: pd.DataFrame) -> Any:
@@ -56,7 +70,8 @@ def _experiment(backend: Backend, name: str = "gov") -> str:
 def log_folder(backend: Backend, actor: Actor, folder: Path, prefix: str = "model") -> str:
     run = runs.start(backend, actor, experiment_id=_experiment(backend))
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        artifacts.upload(backend, run.id, f"{prefix}/{path.relative_to(folder).as_posix()}", io.BytesIO(path.read_bytes()))
+        artifacts.upload(backend, run.id, f"{prefix}/{path.relative_to(folder).as_posix()}", io.BytesIO(path.read_bytes()),
+                         actor=actor)
     return run.id
 
 
@@ -77,7 +92,7 @@ def dataset(backend: Backend, frame: pd.DataFrame, *, fmt: str = "parquet") -> d
     else:
         frame.to_parquet(buffer)
     path = f"data/eval.{fmt}"
-    artifacts.upload(backend, run.id, path, io.BytesIO(buffer.getvalue()))
+    artifacts.upload(backend, run.id, path, io.BytesIO(buffer.getvalue()), actor=ADMIN)
     return {"run_id": run.id, "path": path}
 
 
@@ -94,5 +109,9 @@ review:
 """
 
 
-def set_model_policy(backend: Backend, name: str, text: str | None = None) -> None:
-    policies.set_policy(backend, ADMIN, (text or POLICY).format(name=name))
+def set_model_policy(backend: Backend, name: str, text: str | None = None, data: dict[str, str] | None = None) -> None:
+    """Set the model's policy; with ``data`` (from ``dataset``) as its evaluation_dataset, the data that counts."""
+    yaml_text = (text or POLICY).format(name=name)
+    if data is not None:
+        yaml_text += f"evaluation_dataset: {{run_id: {data['run_id']}, path: {data['path']}}}\n"
+    policies.set_policy(backend, ADMIN, yaml_text)

@@ -25,12 +25,18 @@ def test_policy_evaluate_review_and_report_commands(store: Client, tmp_path: Pat
     bad = tmp_path / "bad.yaml"
     bad.write_text("gates:\n  - {metric: roc_auc, mni: 0.9}\n")
     assert "line 2, gates[0].mni" in str(cli("policy", "validate", str(bad), ok=False).exception)
-    assert "version 1" in cli("policy", "--as", "admin", "set", str(policy_file)).output
+    assert "version 1" in cli("policy", "set", str(policy_file)).output  # the operator is the local admin
+    cli("auth", "add-user", "alice", "--role", "contributor", "--role", "approver")
+    cli("auth", "add-user", "bob", "--role", "approver")
     assert "roc_auc" in cli("policy", "show", "model:cli-model").output
     with Client(settings=store.settings, user="alice") as alice:
         version, data = _register(alice, "cli-model", tmp_path)
-    evaluated = cli("evaluate", "cli-model", str(version), "--dataset", f"{data['run_id']}:{data['path']}",
-                    "--as", "alice").output
+    advisory = cli("evaluate", "cli-model", str(version), "--dataset", f"{data['run_id']}:{data['path']}",
+                   "--as", "alice").output  # the contributor's own data: advisory, no state change
+    assert "advisory" in advisory and "PASSED" in advisory and "candidate" in advisory
+    policy_file.write_text(POLICY + f"evaluation_dataset: {{run_id: {data['run_id']}, path: {data['path']}}}\n")
+    cli("policy", "set", str(policy_file))  # the admin names the data that counts
+    evaluated = cli("evaluate", "cli-model", str(version), "--as", "alice").output
     assert "PASSED" in evaluated and "in_review" in evaluated
     assert "cli-model" in cli("review", "--as", "bob", "queue").output
     refused = cli("review", "--as", "alice", "approve", "cli-model", str(version), ok=False)

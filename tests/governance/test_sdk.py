@@ -10,7 +10,11 @@ import pytest
 from modelward import models
 from modelward.errors import PermissionDenied, PolicyViolation
 from modelward.sdk.client import Client
+from modelward.domain.actors import Role
 from modelward.domain.governance import RISK_CATEGORIES
+from modelward.services import users
+from modelward.services.backend import Backend
+from modelward.settings import Settings
 from tests.governance.helpers import cancer_frame, fair_model
 
 FRAME = cancer_frame()
@@ -22,6 +26,21 @@ gates:
   - {{fairness: demographic_parity_difference, sensitive_feature: sex, max: 0.2}}
 review: {{approvals: 2, compliance_checklist: [documented]}}
 """
+
+
+def _add_users(client: Client, request: pytest.FixtureRequest, roles: dict[str, set[Role]]) -> None:
+    """Store users in the client's store (a remote client's is the live server's), as
+    ``modelward auth add-user`` does: acting as someone takes a user the store knows."""
+    if client.http.embedded:
+        settings = client.settings
+    else:
+        settings = Settings(home=request.getfixturevalue("live_server").home)
+    backend = Backend.from_settings(settings)
+    try:
+        for name, granted in roles.items():
+            users.ensure_user(backend, name, frozenset(granted))
+    finally:
+        backend.close()
 
 
 def _other(client: Client, user: str) -> Client:
@@ -40,15 +59,20 @@ def _register(client: Client, name: str, tmp_path: Path) -> tuple[int, dict[str,
     return version, {"run_id": run.id, "path": "data/eval.parquet"}
 
 
-def test_review_flow_through_the_sdk(client: Client, unique: str, tmp_path: Path) -> None:
+def test_review_flow_through_the_sdk(client: Client, unique: str, tmp_path: Path,
+                                    request: pytest.FixtureRequest) -> None:
     name = f"gov-{unique}"
+    _add_users(client, request, {"author": {Role.ADMIN}, "bob": {Role.APPROVER, Role.CONTRIBUTOR},
+                                 "carol": {Role.APPROVER}})
     with _other(client, "author") as author, _other(client, "bob") as bob, _other(client, "carol") as carol:
         author.policies.set(POLICY.format(name=name))
         assert [p.version for p in author.policies.history(f"model:{name}")] == [1]
         version, data = _register(author, name, tmp_path)
         with pytest.raises(PolicyViolation, match="protected"):
             author.models.set_alias(name, "champion", version)
-        evaluation = author.governance.evaluate(name, version, dataset=data)
+        author.policies.set(POLICY.format(name=name)  # the admin names the data that counts
+                            + f"evaluation_dataset: {{run_id: {data['run_id']}, path: {data['path']}}}\n")
+        evaluation = author.governance.evaluate(name, version)
         assert evaluation.passed and author.governance.state(name, version).state == "in_review"
         assert any(i["model_name"] == name for i in bob.governance.queue())
         assert not any(i["model_name"] == name for i in author.governance.queue())

@@ -9,7 +9,7 @@ from modelward.domain.governance import RISK_CATEGORIES
 from modelward.errors import InvalidInput, InvalidTransition, PermissionDenied, PolicyViolation
 from modelward.services import audit, evaluations, governance, policies, registry, reports
 from tests.governance.helpers import (
-    ADMIN, AUTHOR, COMPLIANCE, RISK, VIEWER, BiasedBySex, cancer_frame, dataset, fair_model, register_model,
+    ADMIN, AUTHOR, COMPLIANCE, RISK, VIEWER, biased_model, cancer_frame, dataset, fair_model, register_model,
     set_model_policy,
 )
 
@@ -19,11 +19,11 @@ MODEL = fair_model(FRAME)
 
 @pytest.fixture
 def in_review(backend):  # type: ignore[no-untyped-def]
-    set_model_policy(backend, "credit")
     data = dataset(backend, FRAME)
+    set_model_policy(backend, "credit", data=data)  # the policy's own data: its evaluations count
     version = register_model(backend, "credit", MODEL, FRAME)
-    evaluation = evaluations.evaluate(backend, AUTHOR, "credit", version, dataset=data)
-    assert evaluation.passed, evaluation.failures
+    evaluation = evaluations.evaluate(backend, AUTHOR, "credit", version)
+    assert evaluation.passed and not evaluation.advisory, evaluation.failures
     return backend, version, data
 
 
@@ -39,8 +39,8 @@ def _complete_evidence(backend, version: int) -> None:  # type: ignore[no-untype
 def test_passing_model_goes_to_review_and_a_biased_one_is_rejected_with_reasons(in_review) -> None:  # type: ignore[no-untyped-def]
     backend, version, data = in_review
     assert registry.get_version(backend, "credit", version).status == "in_review"
-    biased = register_model(backend, "credit", BiasedBySex(), FRAME, flavor="pyfunc", with_sex=True)
-    result = evaluations.evaluate(backend, AUTHOR, "credit", biased, dataset=data)
+    biased = register_model(backend, "credit", biased_model(FRAME), FRAME, with_sex=True)  # data-only (skops)
+    result = evaluations.evaluate(backend, AUTHOR, "credit", biased)
     assert not result.passed
     assert any("demographic_parity_difference for 'sex'" in f for f in result.failures)
     assert registry.get_version(backend, "credit", biased).status == "rejected"
@@ -54,10 +54,15 @@ def test_passing_model_goes_to_review_and_a_biased_one_is_rejected_with_reasons(
 def test_csv_dataset_and_bad_dataset_refs(backend) -> None:  # type: ignore[no-untyped-def]
     set_model_policy(backend, "credit")
     version = register_model(backend, "credit", MODEL, FRAME)
-    result = evaluations.evaluate(backend, AUTHOR, "credit", version, dataset=dataset(backend, FRAME, fmt="csv"))
-    assert result.passed and result.dataset is not None and result.dataset.path.endswith(".csv")
+    csv = dataset(backend, FRAME, fmt="csv")
+    result = evaluations.evaluate(backend, AUTHOR, "credit", version, dataset=csv)  # the caller's own: advisory
+    assert result.passed and result.advisory and result.dataset is not None and result.dataset.path.endswith(".csv")
+    assert registry.get_version(backend, "credit", version).status == "candidate"
     with pytest.raises(InvalidInput, match="needs a dataset"):
         evaluations.evaluate(backend, AUTHOR, "credit", version)
+    set_model_policy(backend, "credit", data=csv)
+    assert not evaluations.evaluate(backend, AUTHOR, "credit", version).advisory
+    assert registry.get_version(backend, "credit", version).status == "in_review"
 
 
 def test_pickle_models_are_refused_on_the_server(backend) -> None:  # type: ignore[no-untyped-def]
@@ -101,7 +106,7 @@ def test_approval_refused_with_the_full_missing_list_until_complete(in_review) -
 def test_two_approvals_from_the_required_roles_approve_the_version(in_review) -> None:  # type: ignore[no-untyped-def]
     backend, version, _ = in_review
     _complete_evidence(backend, version)
-    with pytest.raises(PermissionDenied, match="needs approvals from"):
+    with pytest.raises(PermissionDenied, match="lets only risk, compliance approve"):
         governance.approve(backend, Actor(name="plain", roles=frozenset({Role.APPROVER})), "credit", version)
     governance.approve(backend, RISK, "credit", version, comment="risk ok")
     governance.approve(backend, RISK, "credit", version, comment="again")  # the same person counts once

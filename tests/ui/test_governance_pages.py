@@ -1,7 +1,8 @@
 """Governance pages in a real headless Chromium against real server processes.
 
-Without auth every browser visitor is the local user 'local' (an admin); other people act
-through the SDK's claimed user. The signed-in test starts a server with auth and real tokens.
+Without auth every browser visitor is the operator 'local' (an admin); other people act
+through the SDK's ``user=``, as names the store does not know (contributors: they may
+register and evaluate). The signed-in test starts a server with auth and real tokens.
 """
 
 from __future__ import annotations
@@ -74,20 +75,25 @@ def register(client: Client, name: str) -> int:
         return client.models.register(name, local_path=folder).version
 
 
+def with_dataset(policy: str, data: dict[str, str]) -> str:
+    """The policy evaluating on ``data``: only the policy's own dataset can move a version."""
+    return policy + f"evaluation_dataset: {{run_id: {data['run_id']}, path: {data['path']}}}\n"
+
+
 def in_review(url: str, name: str, *, author: str, data: dict[str, str], **client_args: Any) -> int:
-    """A version registered by ``author``, evaluated on ``data``, now in review."""
+    """A version registered by ``author``, evaluated on registration on the policy's ``data``, now in review."""
     with Client(url, user=author, **client_args) as client:
         version = register(client, name)
-        assert client.governance.evaluate(name, version, dataset=data).passed
+        assert client.governance.state(name, version).state == "in_review"
     return version
 
 
 @pytest.fixture
 def governed(live_server: Any, unique: str) -> dict[str, Any]:
     name = f"credit-{unique}"
-    with Client(live_server.url, user="root") as admin:
-        admin.policies.set(POLICY.format(name=name))
+    with Client(live_server.url) as admin:  # the operator: the local admin
         data = upload_dataset(admin, f"eval-{unique}")
+        admin.policies.set(with_dataset(POLICY.format(name=name), data))
     by_alice = in_review(live_server.url, name, author="alice", data=data)
     return {"url": live_server.url, "name": name, "data": data, "by_alice": by_alice}
 
@@ -197,8 +203,8 @@ def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
     try:
         name = "secured-credit"
         with Client(server.url, token=tokens["ada"]) as admin:
-            admin.policies.set(POLICY.format(name=name))
             data = upload_dataset(admin, "eval")
+            admin.policies.set(with_dataset(POLICY.format(name=name), data))
         version = in_review(server.url, name, author="cora", data=data, token=tokens["cora"])
         yield {"url": server.url, "tokens": tokens, "name": name, "version": version}
     finally:

@@ -1,8 +1,9 @@
 """``modelward policy|evaluate|review|report``: governance from the command line.
 
-The acting user: against a server (MODELWARD_TRACKING_URI) the token decides; embedded,
-``--as USER`` names who acts (honoured only without auth), so a local demo can play the
-author, the risk manager and the compliance officer in turn.
+The acting user: with auth the token decides. Without auth (embedded, or a loopback server)
+the operator acts as the local admin, and ``--as USER`` acts as the stored user USER with
+exactly its roles (create it with ``modelward auth add-user USER --role ...``), so a local
+demo can play the author, the risk manager and the compliance officer in turn.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ policy_app = typer.Typer(help="Governance policies as code (YAML), versioned.", 
 review_app = typer.Typer(help="Human review: queue, comment, risk, checklist, impact, approve, reject.",
                          no_args_is_help=True)
 _acting: dict[str, str | None] = {"user": None}
-AS_OPTION = typer.Option(None, "--as", help="act as this user (embedded store without auth only)")
+AS_OPTION = typer.Option(None, "--as", help="act as this stored user, with its roles (without auth only)")
 
 
 def _as(user: str | None = AS_OPTION) -> None:
@@ -96,11 +97,14 @@ def policy_validate(file: Path = typer.Argument(..., exists=True, dir_okay=False
 
 def evaluate(
     name: str, version: int,
-    dataset: str = typer.Option(None, "--dataset", help="RUN_ID:PATH of a Parquet or CSV artifact"),
-    kpi: list[str] = typer.Option([], "--kpi", help="business KPI, name=value (repeatable)"),
+    dataset: str = typer.Option(None, "--dataset", help="RUN_ID:PATH of your own Parquet or CSV artifact (advisory)"),
+    kpi: list[str] = typer.Option([], "--kpi", help="business KPI, name=value (repeatable; self-reported)"),
+    advisory: bool = typer.Option(False, "--advisory", help="store the result as advisory: it moves no state"),
     as_user: str = AS_OPTION,
 ) -> None:
-    """Run the policy's automated gates on a version; a candidate moves to in_review or rejected."""
+    """Run the policy's automated gates on a version; a candidate moves to in_review or rejected.
+
+    Exits with status 1 when a gate fails (the failures are printed)."""
     _acting["user"] = as_user
     ref = None
     if dataset:
@@ -109,13 +113,18 @@ def evaluate(
             raise InvalidInput("--dataset must look like RUN_ID:path/to/data.parquet")
         ref = {"run_id": run_id, "path": path}
     with _client() as client:
-        result = client.governance.evaluate(name, version, dataset=ref, kpis=_kpis(kpi))
+        result = client.governance.evaluate(name, version, dataset=ref, kpis=_kpis(kpi), advisory=advisory)
         state = client.governance.state(name, version).state
     table = Table("gate", "passed", "reason")
     for gate in result.result.get("gates", []):
         table.add_row(json.dumps(gate["gate"]), "yes" if gate["passed"] else "[red]no[/red]", gate["reason"])
     console.print(table)
-    console.print(f"evaluation {result.id}: {'PASSED' if result.passed else 'FAILED'}; version is now {state}")
+    kind = " (advisory: moves no state, not evidence)" if result.advisory else ""
+    console.print(f"evaluation {result.id}{kind}: {'PASSED' if result.passed else 'FAILED'}; version is now {state}")
+    if not result.passed:
+        for failure in result.failures:
+            console.print(f"  failed: {failure}", markup=False, highlight=False)
+        raise typer.Exit(code=1)
 
 
 def report(

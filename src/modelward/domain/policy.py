@@ -12,6 +12,7 @@ A policy applies globally (no ``model``, no ``risk_tier``), to every model of a 
       - {technical: p95_latency_ms, max: 50}
     review: {approvals: 2, roles: [risk, compliance], four_eyes: true}
     release: {strategy: canary, steps: [10, 50, 100]}
+    evaluation: {code_models: refuse}    # or isolated: evaluate pyfunc/pickle models in the sandboxed worker
 
 Each gate is recognised by its distinguishing key: ``compare_to`` (champion gate),
 ``fairness``, ``technical``, ``kpi``, else ``metric``. Unknown keys are errors.
@@ -71,6 +72,27 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+# The values a metric can take: a bound outside them is a typo that would make a gate
+# always pass or always fail, so it is refused when the policy is validated.
+UNIT_INTERVAL = (0.0, 1.0)
+METRIC_RANGES: dict[str, tuple[float | None, float | None]] = {
+    **{m: UNIT_INTERVAL for m in ("accuracy", "precision", "recall", "specificity", "f1", "roc_auc")},
+    **{m: (0.0, None) for m in ("log_loss", "rmse", "mae")},
+    "r2": (None, 1.0),
+}
+
+
+def _check_range(name: str, low: float | None, high: float | None, value_range: tuple[float | None, float | None]) -> None:
+    floor, ceiling = value_range
+    for key, bound in (("min", low), ("max", high)):
+        if bound is None:
+            continue
+        if (floor is not None and bound < floor) or (ceiling is not None and bound > ceiling):
+            allowed = (f"[{floor:g}, {ceiling:g}]" if floor is not None and ceiling is not None
+                       else f">= {floor:g}" if floor is not None else f"<= {ceiling:g}")
+            raise ValueError(f"{key} {bound:g} is impossible for {name}, whose values are {allowed}")
+
+
 class _Bounded(_Strict):
     min: float | None = None
     max: float | None = None
@@ -89,12 +111,19 @@ class MetricGate(_Bounded):
 
     metric: MetricName
 
+    @model_validator(mode="after")
+    def _bounds_are_possible(self) -> MetricGate:
+        _check_range(self.metric, self.min, self.max, METRIC_RANGES[self.metric])
+        return self
+
 
 class ChampionGate(_Strict):
     """The challenger may be worse than the version behind ``compare_to`` by at most ``max_regression``.
 
-    "Worse" follows the metric's direction (lower is better for log_loss, rmse, mae). The
-    gate decides on the point difference; the bootstrap interval is evidence for reviewers.
+    "Worse" follows the metric's direction (lower is better for log_loss, rmse, mae). With
+    improvement = challenger minus champion in that direction and its bootstrap interval
+    [lo, hi], ``decide_on: interval`` (the default: "not significantly worse") fails only
+    when hi < -max_regression; ``decide_on: point`` fails when -improvement > max_regression.
     """
 
     compare_to: str = "champion"
@@ -102,11 +131,19 @@ class ChampionGate(_Strict):
     max_regression: float = Field(ge=0)
     confidence: float = Field(default=0.95, gt=0, lt=1)
     bootstrap: int = Field(default=1000, ge=100, le=100_000)
+    decide_on: Literal["interval", "point"] = "interval"
 
 
 class FairnessGate(_Bounded):
+    """Differences and ratios between groups both lie in [0, 1]."""
+
     fairness: FairnessMetricName
     sensitive_feature: str = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _bounds_are_possible(self) -> FairnessGate:
+        _check_range(self.fairness, self.min, self.max, UNIT_INTERVAL)
+        return self
 
 
 class TechnicalGate(_Strict):
@@ -124,6 +161,10 @@ class TechnicalGate(_Strict):
             raise ValueError(f"{self.technical} needs a bound: min, max or both")
         if not numeric and (self.min is not None or self.max is not None):
             raise ValueError(f"{self.technical} is a yes/no check: use 'required', not min/max")
+        if numeric:
+            _check_range(self.technical, self.min, self.max, (0.0, None))
+            if self.min is not None and self.max is not None and self.min > self.max:
+                raise ValueError(f"min {self.min} is greater than max {self.max}")
         return self
 
 
@@ -191,10 +232,20 @@ class ProtectedAlias(_Strict):
 
 class EvaluationDataset(_Strict):
     """Where the evaluation data lives: a Parquet or CSV artifact of a run. When a policy names
-    one, registering a version evaluates it automatically."""
+    one, registering a version evaluates it automatically. ``digest`` (SHA-256, hex) pins the
+    exact bytes: a governing evaluation reads those bytes by digest, whatever the run holds now."""
 
     run_id: str = Field(min_length=1)
     path: str = Field(min_length=1)
+    digest: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+
+
+class EvaluationSettings(_Strict):
+    """How the server evaluates. ``code_models``: a version in a code-bearing format (pyfunc,
+    pickle) is refused (``refuse``, the default; evaluate it in the client, advisory) or run in
+    the sandboxed worker process (``isolated``). The server process never imports model code."""
+
+    code_models: Literal["refuse", "isolated"] = "refuse"
 
 
 def _default_protected() -> list[ProtectedAlias]:
@@ -216,6 +267,7 @@ class Policy(_Strict):
     release: ReleaseRule = Field(default_factory=ReleaseRule)
     protected_aliases: list[ProtectedAlias] = Field(default_factory=_default_protected)
     evaluation_dataset: EvaluationDataset | None = None
+    evaluation: EvaluationSettings = Field(default_factory=EvaluationSettings)
 
     @property
     def scope(self) -> Literal["model", "tier", "global"]:
@@ -348,8 +400,8 @@ def merge_policies(
 
     Rules (each level may be absent):
 
-    * plain settings (task, label, positive_label, release, description): the most specific
-      level that sets them wins — model over tier over global;
+    * plain settings (task, label, positive_label, release, description, evaluation_dataset,
+      evaluation): the most specific level that sets them wins — model over tier over global;
     * ``model`` comes from the model policy, ``risk_tier`` from the most specific level that sets it;
     * gates concatenate, global first, identical gates kept once: a model policy adds gates
       and can never remove a global or tier gate;
@@ -366,7 +418,8 @@ def merge_policies(
     if len(tiers) > 1:
         raise InvalidInput(f"the tier and model policies name different risk tiers: {sorted(t.value for t in tiers)}")
     merged: dict[str, Any] = {}
-    for field in ("risk_tier", "description", "task", "label", "positive_label", "release", "evaluation_dataset"):
+    for field in ("risk_tier", "description", "task", "label", "positive_label", "release", "evaluation_dataset",
+                  "evaluation"):
         chosen = [p for p in levels if field in p.model_fields_set]
         if chosen:
             merged[field] = getattr(chosen[-1], field)
@@ -404,10 +457,12 @@ __all__ = [
     "BOOLEAN_TECHNICAL",
     "CLASSIFICATION_METRICS",
     "LOWER_IS_BETTER",
+    "METRIC_RANGES",
     "NUMERIC_TECHNICAL",
     "REGRESSION_METRICS",
     "ChampionGate",
     "EvaluationDataset",
+    "EvaluationSettings",
     "FairnessGate",
     "Gate",
     "KpiGate",

@@ -11,6 +11,7 @@ Per metric the result holds::
     {"champion": 0.91, "challenger": 0.93, "difference": 0.02,     # challenger - champion
      "improvement": 0.02,            # difference signed so that > 0 means the challenger is better
      "higher_is_better": true, "ci_low": 0.005, "ci_high": 0.035,  # interval of the difference
+     "improvement_ci_low": 0.005, "improvement_ci_high": 0.035,  # the same interval, of the improvement
      "confidence": 0.95, "n_bootstrap": 1000,
      "probability_challenger_better": 0.99,  # share of resamples where the challenger is better
      "within_tolerance": true, "tolerance": 0.01}                # only when a tolerance is given
@@ -81,7 +82,10 @@ def _summary(
     summary: dict[str, Any] = {
         "champion": champion, "challenger": challenger, "difference": challenger - champion,
         "improvement": sign * (challenger - champion), "higher_is_better": higher,
-        "ci_low": low, "ci_high": high, "confidence": confidence, "n_bootstrap": int(diffs.size),
+        "ci_low": low, "ci_high": high,
+        # the interval of the improvement: for lower-is-better metrics the difference's, negated and swapped
+        "improvement_ci_low": low if higher else -high, "improvement_ci_high": high if higher else -low,
+        "confidence": confidence, "n_bootstrap": int(diffs.size),
         "undefined_resamples": int(diffs.size - valid.size), "probability_challenger_better": better,
     }
     if tolerance is not None:

@@ -17,6 +17,12 @@ version of a model) passes with ``skipped: true`` and the reason "no champion to
 against". Every other gate fails when its evidence is missing (a metric the model cannot
 produce, a sensitive column absent from the data, a KPI not supplied, a technical check
 without the model folder): a declared control that cannot be verified must not pass.
+
+A model's outputs are checked before anything is computed from them: predict must return
+one number or label per row, predict_proba one row of finite probabilities per row;
+anything else (a dict, a string, None, the wrong length, an exception) is InvalidInput
+naming the problem. KPIs are supplied by the caller: their gates say "self-reported" and
+the result records who reported them (``kpis_reported_by``).
 """
 
 from __future__ import annotations
@@ -36,7 +42,7 @@ from modelward.domain.policy import (
     Task,
     TechnicalGate,
 )
-from modelward.errors import InvalidInput
+from modelward.errors import InvalidInput, ModelwardError
 from modelward.evaluation import technical
 from modelward.evaluation.compare import compare_models
 from modelward.evaluation.fairness import fairness_report
@@ -70,6 +76,7 @@ class EvaluationResult(BaseModel):
     fairness: dict[str, Any] = Field(default_factory=dict)
     technical: dict[str, Any] = Field(default_factory=dict)
     kpis: dict[str, Any] = Field(default_factory=dict)
+    kpis_reported_by: str | None = None
     gates: list[GateResult] = Field(default_factory=list)
     passed: bool
     failures: list[str] = Field(default_factory=list)
@@ -89,24 +96,27 @@ def evaluate_gates(
     model_dir: Any = None,
     feature_columns: list[str] | None = None,
     seed: int = 0,
+    kpis_reported_by: str | None = None,
 ) -> EvaluationResult:
     """Evaluate ``challenger`` (anything with ``.predict``, optionally ``.predict_proba``) under ``policy``.
 
     ``champion`` is the model to compare against, or a mapping alias -> model when gates
     compare to different aliases. ``model_dir`` is the challenger's saved folder, needed for
-    the size, clean-load and (without metadata) dependency checks.
+    the size, clean-load and (without metadata) dependency checks. ``kpis_reported_by``
+    names who supplied ``kpis`` (they are self-reported, and the KPI gates say so).
     """
     run = _Run(policy, data, challenger, feature_columns, seed)
     comparison = _comparisons(run, policy, champion)
     fairness = _fairness(run, policy)
     checks = _technical(run, policy, challenger, model_dir)
     supplied = jsonable(dict(kpis or {}))
-    gates = [_decide(gate, run, comparison, fairness, checks, supplied) for gate in policy.gates]
+    reporter = (kpis_reported_by or "the caller") if supplied else None
+    gates = [_decide(gate, run, comparison, fairness, checks, supplied, reporter) for gate in policy.gates]
     failures = [g.reason for g in gates if not g.passed]
     return EvaluationResult(
         task=policy.task.value, label=run.label, n_rows=len(run.y), metrics=run.report,
         comparison=comparison.get("default"), fairness=fairness, technical=checks, kpis=supplied,
-        gates=gates, passed=not failures, failures=failures,
+        kpis_reported_by=reporter, gates=gates, passed=not failures, failures=failures,
     )
 
 
@@ -150,14 +160,61 @@ class _Run:
 
     def outputs(self, model: Any) -> tuple[Any, Any, list[Any] | None]:
         features = self.inputs_for(model)
-        pred = model.predict(features)
+        pred = _predictions(_call(model, "predict", features), len(features))
         proba = None
         if self.classification and hasattr(model, "predict_proba"):
-            proba = model.predict_proba(features)
+            proba = _probabilities(_call(model, "predict_proba", features), len(features))
         classes = getattr(model, "classes_", None)
         if classes is None:  # a modelward LoadedModel keeps the estimator in .raw
             classes = getattr(getattr(model, "raw", None), "classes_", None)
         return pred, proba, (list(classes) if classes is not None and self.classification else None)
+
+
+def _call(model: Any, method: str, features: Any) -> Any:
+    try:
+        return getattr(model, method)(features)
+    except ModelwardError:
+        raise
+    except Exception as exc:  # noqa: BLE001 -- the model's own failure on the evaluation data
+        raise InvalidInput(f"the model's {method} failed on the evaluation data: {type(exc).__name__}: {exc}") from None
+
+
+def _kind(value: Any) -> str:
+    return "None" if value is None else type(value).__name__
+
+
+def _predictions(value: Any, rows: int) -> Any:
+    """One number or label per row, as a 1-D numpy array; InvalidInput for anything else."""
+    import numpy as np
+    import pandas as pd
+
+    if not isinstance(value, np.ndarray | pd.Series | pd.DataFrame | list | tuple):
+        raise InvalidInput(f"the model's predict returned a {_kind(value)}, not an array with one prediction per row")
+    array = np.asarray(value)
+    if array.ndim == 2 and array.shape[1] == 1:
+        array = array[:, 0]
+    if array.ndim != 1 or len(array) != rows:
+        raise InvalidInput(f"the model's predict returned shape {array.shape} for {rows} rows: "
+                           "it must return one prediction per row")
+    if array.dtype == object and not all(v is None or isinstance(v, str | int | float | bool | np.generic) for v in array):
+        raise InvalidInput("the model's predict returned values that are not numbers or labels")
+    return array
+
+
+def _probabilities(value: Any, rows: int) -> Any:
+    import numpy as np
+    import pandas as pd
+
+    if not isinstance(value, np.ndarray | pd.DataFrame | list | tuple):
+        raise InvalidInput(f"the model's predict_proba returned a {_kind(value)}, not a table of probabilities")
+    try:
+        array = np.asarray(value, dtype=float)
+    except (TypeError, ValueError):
+        raise InvalidInput("the model's predict_proba returned values that are not probabilities") from None
+    if array.ndim != 2 or len(array) != rows or array.shape[1] < 1 or not np.isfinite(array).all():
+        raise InvalidInput(f"the model's predict_proba returned shape {array.shape} for {rows} rows: it must "
+                           "return one row of finite probabilities per row")
+    return array
 
 
 def _label_column(policy: Policy, data: Any) -> str:
@@ -238,7 +295,9 @@ def _technical(run: _Run, policy: Policy, model: Any, model_dir: Any) -> dict[st
     if model_dir is not None:
         checks["artifact_size_mb"] = technical.artifact_size_mb(model_dir)
         if "loads_in_clean_process" in wanted:
-            checks["clean_load"] = technical.check_loads_in_clean_process(model_dir)
+            # a model in the isolated worker was just loaded by a fresh sandboxed process: that is the check;
+            # anything else is loaded in a clean process by the data-only loader
+            checks["clean_load"] = getattr(model, "clean_load", None) or technical.check_loads_in_clean_process(model_dir)
     return jsonable(checks)
 
 
@@ -246,7 +305,7 @@ def _technical(run: _Run, policy: Policy, model: Any, model_dir: Any) -> dict[st
 
 
 def _decide(gate: Any, run: _Run, comparison: dict[str, Any], fairness: dict[str, Any],
-            checks: dict[str, Any], kpis: dict[str, Any]) -> GateResult:
+            checks: dict[str, Any], kpis: dict[str, Any], reporter: str | None) -> GateResult:
     spec = gate.model_dump(mode="json", exclude_defaults=False)
     if isinstance(gate, MetricGate):
         return _metric_gate(gate, spec, run)
@@ -256,7 +315,7 @@ def _decide(gate: Any, run: _Run, comparison: dict[str, Any], fairness: dict[str
         return _fairness_gate(gate, spec, fairness.get(gate.sensitive_feature, {}))
     if isinstance(gate, TechnicalGate):
         return _technical_gate(gate, spec, checks)
-    return _kpi_gate(gate, spec, kpis)
+    return _kpi_gate(gate, spec, kpis, reporter)
 
 
 def _fmt(value: Any) -> str:
@@ -303,11 +362,30 @@ def _champion_gate(gate: ChampionGate, spec: dict[str, Any], comparison: dict[st
                 f"{_significance(found)}")
     change = (f"{gate.metric} {_fmt(found['challenger'])} vs {gate.compare_to} {_fmt(found['champion'])} "
               f"(difference {found['difference']:+.4g}; {interval})")
-    passed = regression <= gate.max_regression
-    reason = (f"{change}: within the allowed regression {_fmt(gate.max_regression)}" if passed
-              else f"{change}: regresses by {_fmt(regression)}, more than the allowed {_fmt(gate.max_regression)}")
+    passed, reason = _champion_decision(gate, found, regression, change)
     return GateResult(gate=spec, kind="champion", passed=passed, observed=found["difference"],
-                      threshold={"max_regression": gate.max_regression}, reason=reason, evidence=found)
+                      threshold={"max_regression": gate.max_regression, "decide_on": gate.decide_on},
+                      reason=reason, evidence=found)
+
+
+def _champion_decision(gate: ChampionGate, found: dict[str, Any], regression: float, change: str) -> tuple[bool, str]:
+    """``interval``: fail only when the whole interval of the improvement lies below -max_regression
+    (significantly worse than allowed); ``point`` (or an undefined interval): the point regression."""
+    allowed = _fmt(gate.max_regression)
+    low, high = found.get("improvement_ci_low"), found.get("improvement_ci_high")
+    if gate.decide_on == "interval" and low is not None and high is not None:
+        bounds = f"[{_fmt(low)}, {_fmt(high)}]"
+        if high < -gate.max_regression:
+            return False, (f"{change}: regresses by {_fmt(regression)}; the upper end of the {gate.confidence:.0%} "
+                           f"interval of the improvement {bounds} is below -{allowed}, so the challenger is "
+                           f"significantly worse than the allowed regression (interval rule)")
+        return True, (f"{change}: not significantly worse than the allowed regression {allowed}: the "
+                      f"{gate.confidence:.0%} interval of the improvement {bounds} reaches -{allowed} or above "
+                      f"(interval rule)")
+    rule = "point rule" if gate.decide_on == "point" else "point rule, the interval being undefined"
+    if regression <= gate.max_regression:
+        return True, f"{change}: within the allowed regression {allowed} ({rule})"
+    return False, f"{change}: regresses by {_fmt(regression)}, more than the allowed {allowed} ({rule})"
 
 
 def _significance(found: dict[str, Any]) -> str:
@@ -359,13 +437,16 @@ def _technical_gate(gate: TechnicalGate, spec: dict[str, Any], checks: dict[str,
                       reason=reason, evidence=evidence)
 
 
-def _kpi_gate(gate: KpiGate, spec: dict[str, Any], kpis: dict[str, Any]) -> GateResult:
+def _kpi_gate(gate: KpiGate, spec: dict[str, Any], kpis: dict[str, Any], reporter: str | None) -> GateResult:
     if gate.kpi not in kpis:
         return _failed("kpi", spec, f"business KPI {gate.kpi!r} was not supplied")
     value = kpis[gate.kpi]
+    source = f"self-reported by {reporter}"
+    evidence = {gate.kpi: value, "self_reported": True, "reported_by": reporter}
     if isinstance(value, bool) or not isinstance(value, int | float):
-        return _failed("kpi", spec, f"business KPI {gate.kpi!r} is {value!r}, not a number")
-    return _bounded("kpi", spec, gate.kpi, float(value), gate.min, gate.max, {gate.kpi: value})
+        return _failed("kpi", spec, f"business KPI {gate.kpi!r} is {value!r}, not a number ({source})", evidence)
+    found = _bounded("kpi", spec, gate.kpi, float(value), gate.min, gate.max, evidence)
+    return found.model_copy(update={"reason": f"{found.reason} ({source})"})
 
 
 __all__ = ["EvaluationResult", "GateResult", "evaluate_gates"]

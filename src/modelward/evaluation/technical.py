@@ -17,7 +17,9 @@ from typing import Any
 
 from modelward.errors import InvalidInput
 
-DEFAULT_LOADER = "modelward.models:load"
+# The data-only loader: the clean-load check never imports a model's code (a code-bearing
+# model's clean load is its load in the isolated worker, see modelward.evaluation.sandbox).
+DEFAULT_LOADER = "modelward.models.loader:load_data_only"
 _OUTPUT_TAIL = 2000
 
 # Run with ``python -I``: no PYTHONPATH, no user site-packages, no current directory on sys.path,
@@ -33,7 +35,8 @@ print(json.dumps({"type": type(model).__name__, "has_predict": hasattr(model, "p
 
 
 def check_loads_in_clean_process(model_dir: str | Path, *, loader: str = DEFAULT_LOADER, timeout: float = 120) -> dict[str, Any]:
-    """Load the model folder in a fresh isolated interpreter with ``loader`` ("module:function")."""
+    """Load the model folder in a fresh isolated interpreter with ``loader`` ("module:function",
+    always one of modelward's own: never a name taken from a model or a request)."""
     started = time.perf_counter()
     command = [sys.executable, "-I", "-c", _LOAD_SCRIPT, loader, str(Path(model_dir).resolve())]
     try:

@@ -20,16 +20,18 @@ requirements, so keep it small and plain YAML::
 What each flavor deserializes, and why that is safe or needs trust:
 
 * ``sklearn``: skops (``skops.io``). Only types skops trusts by default, plus
-  ``SAFE_SKOPS_TYPES`` below, plus what the caller names in ``trusted_types=``. A file
-  with any other type is refused (PermissionDenied listing the types). The allow-list is
-  never read from the model folder: a crafted model could allow-list its own gadget.
+  ``SAFE_SKOPS_TYPES`` below, plus what the caller names in ``trusted_types=`` (never on the
+  server: its data-only loader takes no trusted types). A file with any other type is
+  refused (PermissionDenied listing the types). The allow-list is never read from the
+  model folder: a crafted model could allow-list its own gadget.
 * ``onnx``: an ONNX graph run by onnxruntime. No Python objects are deserialized.
 * ``pyfunc``: a plain Python function or class the user provides in an importable module,
   saved as a ``module:qualname`` reference plus optional JSON state (``get_state()`` /
-  ``from_state(state)``). Loading imports that module: it must be trusted code on the
-  import path. No bytes are deserialized into Python objects.
+  ``from_state(state)``). Loading imports that module and calls what it names: it is
+  code-bearing, loaded only where that code is trusted (the client) or in the sandboxed
+  worker (``modelward.evaluation.sandbox``), never in the server process.
 * ``pickle``: cloudpickle. Loading a pickle runs arbitrary code, so it is done only when
-  the caller passes ``trust_pickle=True``; the server never loads models at all.
+  the caller passes ``trust_pickle=True``; the server process never loads it.
 """
 
 from __future__ import annotations
@@ -52,8 +54,14 @@ MANIFEST = "modelward-model.yaml"
 FORMAT_VERSION = 1
 FLAVORS = ("sklearn", "onnx", "pyfunc", "pickle")
 MODEL_FILES = {"sklearn": "model.skops", "onnx": "model.onnx", "pyfunc": "state.json", "pickle": "model.pkl"}
-# Types skops does not trust by default but which hold only numbers: the fitted trees of
-# every tree ensemble. Extend per call with trusted_types=, never from a model's files.
+# Types skops does not trust by default that we accept, also on the server: the fitted
+# ``Tree`` of every tree estimator and ensemble. skops rebuilds it through its own TreeNode
+# (constructor Tree(n_features, n_classes, n_outputs), then numeric arrays; no callable is
+# read from the file), so loading it runs no code. skops leaves it untrusted because
+# scikit-learn indexes the ``nodes`` array without bounds checks; that is why every Tree
+# loaded here is checked by ``check_trees`` (child indices inside the array and after their
+# parent, so no cycle; feature indices below the width its estimator validates) and refused
+# otherwise. Extend per call with trusted_types= (clients only), never from a model's files.
 SAFE_SKOPS_TYPES = ("sklearn.tree._tree.Tree",)
 
 
@@ -211,7 +219,95 @@ def load_skops(path: Path, *, trusted_types: list[str] | None = None, trust: boo
             f"{path.name} contains types that are not on the allow-list: {', '.join(refused)}. "
             "If you trust this model's source, pass trusted_types=[...] naming them (or trust=True)."
         )
-    return skops.io.load(path, trusted=untrusted)
+    model = skops.io.load(path, trusted=untrusted)
+    if not trust and "sklearn.tree._tree.Tree" in untrusted:
+        check_trees(model, path.name)
+    return model
+
+
+# -- trees: the bounds scikit-learn does not check ------------------------------------------
+
+
+def check_trees(model: Any, name: str = "the model") -> None:
+    """Refuse any fitted Tree whose arrays would make scikit-learn read out of bounds or loop."""
+    from sklearn.tree._tree import Tree
+
+    found: dict[int, Any] = {}
+    vetted: set[int] = set()
+    problems: list[str] = []
+    for obj in _walk(model):
+        if isinstance(obj, Tree):
+            found[id(obj)] = obj
+            continue
+        for tree, width in _trees_with_widths(obj, Tree):
+            vetted.add(id(tree))
+            if width is None or tree.n_features != width:
+                problems.append(f"a tree expects {tree.n_features} features where its estimator checks {width}")
+    problems += [p for tree in found.values() for p in _tree_structure(tree)]
+    if set(found) - vetted:
+        problems.append("a Tree outside a scikit-learn tree estimator")
+    if problems:
+        raise PermissionDenied(f"{name} holds malformed decision trees: {'; '.join(sorted(set(problems))[:5])}")
+
+
+def _walk(root: Any, limit: int = 100_000) -> Any:
+    """Every object reachable through attributes, lists, tuples, dicts and object arrays."""
+    import numpy as np
+
+    seen: set[int] = set()
+    stack = [root]
+    while stack and len(seen) < limit:
+        obj = stack.pop()
+        if id(obj) in seen or isinstance(obj, str | bytes | int | float | bool | type(None)):
+            continue
+        seen.add(id(obj))
+        yield obj
+        if isinstance(obj, dict):
+            stack.extend(obj.values())
+        elif isinstance(obj, list | tuple):
+            stack.extend(obj)
+        elif isinstance(obj, np.ndarray):
+            if obj.dtype == object:
+                stack.extend(obj.ravel().tolist())
+        elif hasattr(obj, "__dict__"):
+            stack.extend(vars(obj).values())
+
+
+def _trees_with_widths(obj: Any, tree_type: type) -> list[tuple[Any, int | None]]:
+    """(tree, number of input columns the owner validates before the tree reads them)."""
+    import numpy as np
+
+    width = getattr(obj, "n_features_in_", None)
+    pairs: list[tuple[Any, int | None]] = []
+    if isinstance(getattr(obj, "tree_", None), tree_type):
+        pairs.append((obj.tree_, width))
+    members = getattr(obj, "estimators_", None)
+    if isinstance(members, list | tuple | np.ndarray):
+        subsets = getattr(obj, "estimators_features_", None)  # bagging: each member sees a column subset
+        for k, member in enumerate(np.asarray(members, dtype=object).ravel().tolist()):
+            tree = getattr(member, "tree_", None)
+            if isinstance(tree, tree_type):
+                pairs.append((tree, len(subsets[k]) if subsets is not None and k < len(subsets) else width))
+    return pairs
+
+
+def _tree_structure(tree: Any) -> list[str]:
+    import numpy as np
+
+    nodes = tree.__getstate__()["nodes"]
+    n = int(tree.node_count)
+    if len(nodes) != n or n < 1:
+        return ["a tree's node count does not match its nodes"]
+    index = np.arange(n)
+    left, right, feature = (np.asarray(nodes[k], dtype=np.int64) for k in ("left_child", "right_child", "feature"))
+    leaf = (left == -1) & (right == -1)
+    inner = ~leaf
+    problems = []
+    if np.any(inner & ((left <= index) | (right <= index) | (left >= n) | (right >= n))):
+        problems.append("a tree has child indices outside its nodes or before their parent")
+    if np.any(inner & ((feature < 0) | (feature >= tree.n_features))):
+        problems.append("a tree splits on a feature index outside its inputs")
+    return problems
 
 
 def load_pickle(path: Path, *, trust_pickle: bool) -> Any:

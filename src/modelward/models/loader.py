@@ -2,8 +2,14 @@
 or ``models:/NAME@ALIAS``, in modelward's format or MLflow's (``MLmodel``).
 
 Remote models are downloaded through the SDK into a temporary folder, every file checked
-against its SHA-256, then loaded into memory; the folder is removed afterwards. Models
-load in the caller's process, never in the server.
+against its SHA-256, then loaded into memory; the folder is removed afterwards.
+
+Two modes. In the caller's process (``allow_code=True``, the default for ``load``) every
+flavor loads, a pickle only with ``trust_pickle=True``. On the server, every load is
+data-only (``load_data_only``, i.e. ``allow_code=False``): only skops (with its type audit
+and no trusted types from the caller or the model's files) and ONNX; a code-bearing flavor
+(pyfunc, pickle, an MLflow pickled model) is refused with PermissionDenied naming it,
+because loading it imports or runs code the model names.
 """
 
 from __future__ import annotations
@@ -123,23 +129,84 @@ def _wrap(predictor: Any, *, flavor: str, signature: Signature | None, metadata:
 
 # -- folders ---------------------------------------------------------------------------------------
 
+CODE_FLAVORS = ("pyfunc", "pickle")
+
+
+def stored_flavor(folder: str | Path) -> str:
+    """The flavor a saved model folder declares, read as data (YAML) without loading anything:
+    ``sklearn``, ``onnx``, ``pyfunc``, ``pickle``, or ``mlflow-<flavor>`` / ``mlflow-sklearn-pickle``."""
+    folder = Path(folder)
+    if (folder / flavors.MANIFEST).is_file():
+        return flavors.Manifest.read(folder).flavor
+    if (folder / MLMODEL).is_file():
+        model_flavors = _mlmodel(folder).get("flavors") or {}
+        if "sklearn" in model_flavors:
+            serialization = (model_flavors["sklearn"] or {}).get("serialization_format", "pickle")
+            return "mlflow-sklearn" if serialization == "skops" else "mlflow-sklearn-pickle"
+        return "mlflow-onnx" if "onnx" in model_flavors else "mlflow-" + "+".join(sorted(map(str, model_flavors)))
+    raise InvalidInput(f"{folder} holds neither {flavors.MANIFEST} nor {MLMODEL}: it is not a saved model")
+
+
+def stored_description(folder: str | Path) -> dict[str, Any]:
+    """What a saved model states about itself, read as data only (YAML): flavor, signature,
+    requirements and whether it offers predict_proba. Nothing of the model is loaded."""
+    folder = Path(folder)
+    flavor = stored_flavor(folder)
+    if (folder / flavors.MANIFEST).is_file():
+        manifest = flavors.Manifest.read(folder)
+        signature = Signature.from_dict(manifest.signature) if manifest.signature else None
+        return {"flavor": flavor, "signature": signature, "requirements": manifest.requirements,
+                "predict_proba": manifest.predict_proba, "python_version": manifest.python_version}
+    return {"flavor": flavor, "signature": _mlflow_signature(_mlmodel(folder).get("signature")),
+            "requirements": _requirements_txt(folder), "predict_proba": False, "python_version": None}
+
+
+def is_code_bearing(flavor: str) -> bool:
+    """Does loading this flavor import or unpickle code (anything but skops and ONNX)?"""
+    return flavor not in ("sklearn", "onnx", "mlflow-sklearn", "mlflow-onnx")
+
+
+def _refuse_code(flavor: str, folder: Path) -> PermissionDenied:
+    return PermissionDenied(
+        f"the model in {folder.name} is a '{flavor}' model: loading it imports or unpickles code the model "
+        "names, and a data-only load (the server's) never does that. Save it with skops "
+        "(modelward.models.save(model, path) for scikit-learn) or as ONNX, or evaluate it where you trust it "
+        "(modelward.sdk.local_evaluation.evaluate_locally, advisory), or ask an admin to enable the isolated "
+        "worker for it (policy: evaluation: {code_models: isolated})."
+    )
+
+
+def load_data_only(folder: str | Path, source: str | None = None) -> LoadedModel:
+    """The server's loader: skops (default-trusted types plus ``SAFE_SKOPS_TYPES`` only) and ONNX."""
+    return load_folder(folder, allow_code=False, source=source)
+
 
 def load_folder(
     folder: str | Path, *, trust_pickle: bool = False, trusted_types: list[str] | None = None,
-    source: str | None = None,
+    source: str | None = None, allow_code: bool = True,
 ) -> LoadedModel:
+    """Load a saved model folder; ``allow_code=False`` is the data-only mode (see the module docstring)."""
     folder = Path(folder)
     if not folder.is_dir():
         raise InvalidInput(f"{folder} is not a folder holding a saved model")
+    if not allow_code:
+        flavor = stored_flavor(folder)
+        if is_code_bearing(flavor):
+            raise _refuse_code(flavor, folder)
+        trust_pickle, trusted_types = False, None  # nothing beyond skops' defaults and SAFE_SKOPS_TYPES
     if (folder / flavors.MANIFEST).is_file():
-        return _load_modelward(folder, trust_pickle=trust_pickle, trusted_types=trusted_types, source=source)
+        return _load_modelward(folder, trust_pickle=trust_pickle, trusted_types=trusted_types, source=source,
+                               allow_code=allow_code)
     if (folder / MLMODEL).is_file():
         return _load_mlflow(folder, trust_pickle=trust_pickle, trusted_types=trusted_types, source=source)
     raise InvalidInput(f"{folder} holds neither {flavors.MANIFEST} nor {MLMODEL}: it is not a saved model")
 
 
-def _load_modelward(folder: Path, *, trust_pickle: bool, trusted_types: list[str] | None, source: str | None) -> LoadedModel:
+def _load_modelward(folder: Path, *, trust_pickle: bool, trusted_types: list[str] | None, source: str | None,
+                    allow_code: bool = True) -> LoadedModel:
     manifest = flavors.Manifest.read(folder)
+    if not allow_code and manifest.flavor in CODE_FLAVORS:  # checked again right where it is loaded
+        raise _refuse_code(manifest.flavor, folder)
     warn_on_mismatch(manifest.requirements, model=source or str(folder))
     model_path = flavors.confined(folder, manifest.model_file) if manifest.model_file else folder
     if manifest.flavor == "sklearn":
@@ -161,10 +228,7 @@ def _load_modelward(folder: Path, *, trust_pickle: bool, trusted_types: list[str
 
 def _load_mlflow(folder: Path, *, trust_pickle: bool, trusted_types: list[str] | None, source: str | None) -> LoadedModel:
     """An MLflow model folder (sklearn or onnx flavor), as logged by the ``mlflow`` client."""
-    try:
-        mlmodel = yaml.safe_load((folder / MLMODEL).read_text("utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise InvalidInput(f"{folder / MLMODEL} is not valid YAML: {exc}") from None
+    mlmodel = _mlmodel(folder)
     model_flavors = mlmodel.get("flavors") or {}
     requirements = _requirements_txt(folder)
     warn_on_mismatch(requirements, model=source or str(folder))
@@ -196,6 +260,16 @@ def _load_mlflow(folder: Path, *, trust_pickle: bool, trusted_types: list[str] |
     metadata = {"source": source or str(folder), "format": "mlflow", "flavor": flavor,
                 "requirements": requirements, "mlflow_version": mlmodel.get("mlflow_version")}
     return _wrap(predictor, flavor=flavor, signature=signature, metadata=metadata)
+
+
+def _mlmodel(folder: Path) -> dict[str, Any]:
+    try:
+        found = yaml.safe_load((folder / MLMODEL).read_text("utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise InvalidInput(f"{folder / MLMODEL} is not valid YAML: {exc}") from None
+    if not isinstance(found, dict):
+        raise InvalidInput(f"{folder / MLMODEL} is not a YAML mapping")
+    return found
 
 
 def _requirements_txt(folder: Path) -> list[str]:

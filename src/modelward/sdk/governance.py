@@ -58,9 +58,19 @@ class Governance:
         self._http = http
 
     def evaluate(self, name: str, version: int, *, dataset: dict[str, str] | None = None,
-                 kpis: dict[str, Any] | None = None) -> Evaluation:
-        """Run the policy's gates on the server; ``dataset`` = {"run_id": ..., "path": "data/eval.parquet"}."""
-        body = {"dataset": dataset, "kpis": kpis or {}}
+                 kpis: dict[str, Any] | None = None, advisory: bool = False) -> Evaluation:
+        """Run the policy's gates on the server, on the policy's evaluation_dataset (the result counts).
+
+        Your own ``dataset`` = {"run_id": ..., "path": "data/eval.parquet"}, or ``advisory=True``,
+        gives an advisory evaluation: stored and listed, but it moves no state and is no evidence.
+        """
+        body = {"dataset": dataset, "kpis": kpis or {}, "advisory": advisory}
+        return Evaluation.model_validate(self._http.call("POST", _version_path(name, version) + "/evaluate", json=body))
+
+    def submit_local_result(self, name: str, version: int, result: dict[str, Any], *,
+                            dataset: dict[str, Any] | None = None) -> Evaluation:
+        """Store gates you ran in your own process (``modelward.sdk.local_evaluation``): always advisory."""
+        body = {"dataset": dataset, "local_result": result}
         return Evaluation.model_validate(self._http.call("POST", _version_path(name, version) + "/evaluate", json=body))
 
     def evaluations(self, name: str, version: int) -> list[Evaluation]:

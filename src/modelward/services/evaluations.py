@@ -1,18 +1,31 @@
-"""Automated evaluation of a model version: load it (and its champion) on the server from the
-registry's verified files, run the effective policy's gates, store the Evaluation, and move a
-candidate to ``in_review`` (all gates pass) or ``rejected`` (any fails, with the reasons).
+"""Automated evaluation of a model version: load it (and its champion) from the registry's
+verified files, run the effective policy's gates, store the Evaluation, and move a candidate
+to ``in_review`` (all gates pass) or ``rejected`` (any fails, with the reasons).
 
-The server loads only formats that never unpickle (skops, ONNX, pyfunc by reference). A
-pickle-flavored model is refused with a PolicyViolation saying why and what to do instead.
-The evaluation dataset is a Parquet or CSV artifact of a run, read from its verified bytes.
+Which evaluations count. A *governing* evaluation runs on the policy's own
+``evaluation_dataset`` (read by its pinned digest when the policy pins one) and is the only
+kind that moves a version's state or serves as approval evidence. An evaluation on the
+caller's own dataset, one asked for as advisory, or one computed in the client and
+submitted (``record_client_result``) is *advisory*: stored and listed, it moves no state
+and is not evidence. Once a version is approved, released or retired its evidence is
+frozen: a governing evaluation is refused, an advisory one stays possible.
+
+What the server loads. The server process never imports or calls code a model, a manifest
+or a request names: it loads data-only formats (skops with its type audit, ONNX) through
+``load_data_only``. A code-bearing version (pyfunc, pickle) is refused with a
+PolicyViolation saying what to do, unless its policy says ``evaluation: {code_models:
+isolated}``: then it is loaded in the sandboxed worker (``modelward.evaluation.sandbox``)
+and the gates run on the server from the worker's plain-data answers.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import math
 import shutil
 import tempfile
+from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,9 +34,17 @@ from modelward.domain.actors import Actor
 from modelward.domain.governance import DatasetRef, Evaluation, VersionState
 from modelward.domain.names import new_id
 from modelward.domain.policy import ChampionGate, Policy
-from modelward.errors import InvalidInput, ModelwardError, NotFound, PermissionDenied, PolicyViolation
-from modelward.services import audit, policies
+from modelward.errors import (
+    IntegrityError,
+    InvalidInput,
+    InvalidTransition,
+    ModelwardError,
+    NotFound,
+    PermissionDenied,
+    PolicyViolation,
+)
 from modelward.services import artifacts as artifact_service
+from modelward.services import audit, policies
 from modelward.services.backend import Backend
 from modelward.services.governance import locked_version, subject_id, transition
 from modelward.store import governance as store
@@ -32,11 +53,12 @@ from modelward.store import registry as registry_store
 MAX_DATASET_BYTES = 512 << 20
 S = VersionState
 AUTO_STATES = (S.CANDIDATE.value, S.CHANGES_REQUESTED.value)
+FROZEN_STATES = (S.APPROVED.value, S.RELEASED.value, S.RETIRED.value)
 
 
 def latest_in(session: Any, row: Any, name: str) -> Evaluation | None:
-    found = store.evaluations(session, row, name)
-    return found[0] if found else None
+    """The latest governing evaluation (advisory ones are never evidence)."""
+    return next((e for e in store.evaluations(session, row, name) if not e.advisory), None)
 
 
 def list_(backend: Backend, name: str, version: int) -> list[Evaluation]:
@@ -54,22 +76,36 @@ def get(backend: Backend, name: str, version: int, evaluation_id: str) -> Evalua
 # -- loading on the server ----------------------------------------------------------------------
 
 
-def load_dataset(backend: Backend, ref: DatasetRef) -> Any:
-    import pandas as pd
+def load_dataset(backend: Backend, ref: DatasetRef) -> tuple[Any, DatasetRef]:
+    """The table ``ref`` names and the reference to record (with the digest of the bytes read).
 
+    With a digest (a policy's pin) those exact bytes are read from the blob store and checked
+    against it, whatever the run holds now; without, the run's artifact at ``ref.path``."""
     lowered = ref.path.lower()
     if not lowered.endswith((".parquet", ".pq", ".csv")):
         raise InvalidInput(f"evaluation dataset '{ref.path}' must be a .parquet or .csv artifact")
-    stat = artifact_service.stat(backend, ref.run_id, ref.path)
-    if stat.size > MAX_DATASET_BYTES:
-        raise InvalidInput(f"evaluation dataset '{ref.path}' is {stat.size} bytes; the limit is {MAX_DATASET_BYTES}")
-    data = artifact_service.read_bytes(backend, ref.run_id, ref.path)  # verified against its digest
+    digest = ref.digest or artifact_service.stat(backend, ref.run_id, ref.path).digest
     try:
-        if lowered.endswith(".csv"):
+        size = backend.artifacts.size(digest)
+    except (FileNotFoundError, OSError):
+        raise NotFound(f"the evaluation dataset's pinned bytes {digest} are not in the artifact store") from None
+    if size > MAX_DATASET_BYTES:
+        raise InvalidInput(f"evaluation dataset '{ref.path}' is {size} bytes; the limit is {MAX_DATASET_BYTES}")
+    data = backend.artifacts.read_bytes(digest)
+    if hashlib.sha256(data).hexdigest() != digest:
+        raise IntegrityError(f"the evaluation dataset's bytes do not match their digest {digest}")
+    return _table(data, ref.path), DatasetRef(run_id=ref.run_id, path=ref.path, digest=digest)
+
+
+def _table(data: bytes, path: str) -> Any:
+    import pandas as pd
+
+    try:
+        if path.lower().endswith(".csv"):
             return pd.read_csv(io.BytesIO(data))
         return pd.read_parquet(io.BytesIO(data))
     except Exception as exc:  # a malformed table is the caller's input problem
-        raise InvalidInput(f"evaluation dataset '{ref.path}' could not be read: {exc}") from None
+        raise InvalidInput(f"evaluation dataset '{path}' could not be read: {exc}") from None
 
 
 def _download(backend: Backend, version: Any, dest: Path) -> Path:
@@ -81,22 +117,46 @@ def _download(backend: Backend, version: Any, dest: Path) -> Path:
     return dest
 
 
-def _load_model(backend: Backend, version: Any, dest: Path) -> Any:
-    from modelward.models.loader import load_folder
+def _refused(version: Any, flavor: str) -> PolicyViolation:
+    what = ("a pickle: loading it runs code from the file, and the server never unpickles" if flavor.endswith("pickle")
+            else "loaded by importing and calling the code it names, and the server never imports a model's code")
+    return PolicyViolation(
+        f"version {version.version} of model '{version.model_name}' is a '{flavor}' model, {what}. Register it "
+        "saved with skops (modelward.models.save(model, path) for scikit-learn) or as ONNX; or evaluate it in "
+        "your own process, where you trust it, with modelward.sdk.local_evaluation.evaluate_locally (an advisory "
+        "result); or an admin can let its policy evaluate code models in the isolated worker "
+        "(evaluation: {code_models: isolated})."
+    )
+
+
+def _load_model(backend: Backend, policy: Policy, version: Any, dest: Path, stack: ExitStack) -> Any:
+    """The version as the gates see it: data-only in this process, or a proxy to the isolated worker."""
+    from modelward.models.loader import (
+        is_code_bearing,
+        load_data_only,
+        stored_description,
+        stored_flavor,
+    )
 
     folder = _download(backend, version, dest)
-    try:
-        return load_folder(folder, trust_pickle=False)
-    except PermissionDenied as exc:
-        raise PolicyViolation(
-            f"version {version.version} of model '{version.model_name}' is a pickle-flavored model, and the "
-            "server never unpickles (loading a pickle runs arbitrary code). Save it with skops "
-            "(modelward.models.save(model, path) for scikit-learn) or as ONNX and register that, or "
-            f"evaluate it locally where you trust the file. ({exc})"
-        ) from None
+    flavor = stored_flavor(folder)
+    if not is_code_bearing(flavor):
+        try:
+            return load_data_only(folder)
+        except PermissionDenied as exc:
+            raise PolicyViolation(f"version {version.version} of model '{version.model_name}' cannot be loaded "
+                                  f"by the server's data-only loader: {exc}") from None
+    if policy.evaluation.code_models != "isolated":
+        raise _refused(version, flavor)
+    from modelward.evaluation.sandbox import SandboxLimits, Worker, isolated_model
+
+    label = f"version {version.version} of model '{version.model_name}'"
+    worker = stack.enter_context(Worker(folder, limits=SandboxLimits(user=backend.sandbox_user),
+                                        hide=backend.private_paths(), label=label))
+    return isolated_model(worker, stored_description(folder))
 
 
-def _champions(backend: Backend, policy: Policy, version: Any, work: Path) -> dict[str, Any]:
+def _champions(backend: Backend, policy: Policy, version: Any, work: Path, stack: ExitStack) -> dict[str, Any]:
     """alias -> loaded model for every alias a champion gate compares to (skipped if absent or itself)."""
     from modelward.services import registry
 
@@ -107,7 +167,7 @@ def _champions(backend: Backend, policy: Policy, version: Any, work: Path) -> di
         except NotFound:
             continue
         if target.version != version.version:
-            found[alias] = _load_model(backend, target, work / f"champion-{alias}")
+            found[alias] = _load_model(backend, policy, target, work / f"champion-{alias}", stack)
     return found
 
 
@@ -127,33 +187,75 @@ def _finite(value: Any) -> Any:
 
 def evaluate(
     backend: Backend, actor: Actor, name: str, version: int, *, dataset: DatasetRef | dict[str, Any] | None = None,
-    kpis: dict[str, Any] | None = None,
+    kpis: dict[str, Any] | None = None, advisory: bool = False,
 ) -> Evaluation:
-    """Run the effective policy's gates on ``dataset`` (or the policy's evaluation_dataset)."""
+    """Run the effective policy's gates: on the policy's evaluation_dataset (governing), or, when
+    ``dataset`` is given or ``advisory`` asked for, as an advisory evaluation (see the module docstring)."""
     from modelward.evaluation import evaluate_gates
 
     with backend.read() as session:
         policy, used = policies.effective_in(session, name)
         target = registry_store.get_version(session, name, version)
-    ref = DatasetRef.model_validate(dataset) if dataset is not None else None
-    if ref is None and policy.evaluation_dataset is not None:
-        ref = DatasetRef(**policy.evaluation_dataset.model_dump())
-    if ref is None:
-        raise InvalidInput("evaluate needs a dataset (run_id and path of a Parquet or CSV artifact), "
-                           "or a policy that names an evaluation_dataset")
-    data = load_dataset(backend, ref)
+    advisory = advisory or dataset is not None
+    if not advisory:
+        _refuse_frozen(name, version, target.status)
+    data, ref = load_dataset(backend, _dataset_ref(policy, dataset))
     work = Path(tempfile.mkdtemp(prefix="modelward-eval-"))
     try:
-        challenger = _load_model(backend, target, work / "challenger")
-        champions = _champions(backend, policy, target, work)
-        result = evaluate_gates(policy, challenger=challenger, champion=champions or None, data=data,
-                                kpis=kpis, model_dir=work / "challenger")
+        with ExitStack() as stack:
+            challenger = _load_model(backend, policy, target, work / "challenger", stack)
+            champions = _champions(backend, policy, target, work, stack)
+            result = evaluate_gates(policy, challenger=challenger, champion=champions or None, data=data,
+                                    kpis=kpis, model_dir=work / "challenger",
+                                    kpis_reported_by=actor.name if kpis else None)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     evaluation = Evaluation(
         id=new_id(), model_name=name, version=version, artifact_digest=target.artifact_digest, policy_versions=used,
-        dataset=ref, passed=result.passed, failures=result.failures,
+        dataset=ref, passed=result.passed, advisory=advisory, failures=result.failures,
         result=_finite(result.model_dump(mode="json")), created_by=actor.name, created_at=datetime.now(UTC),
+    )
+    return _store(backend, actor, evaluation)
+
+
+def _dataset_ref(policy: Policy, dataset: DatasetRef | dict[str, Any] | None) -> DatasetRef:
+    if dataset is not None:  # the caller's own data: never trusted beyond an advisory result
+        ref = DatasetRef.model_validate(dataset)
+        return DatasetRef(run_id=ref.run_id, path=ref.path)
+    if policy.evaluation_dataset is None:
+        raise InvalidInput("evaluate needs a dataset: the policy's evaluation_dataset (set by an admin) for an "
+                           "evaluation that counts, or your own (run_id and path of a Parquet or CSV artifact) "
+                           "for an advisory one")
+    return DatasetRef(**policy.evaluation_dataset.model_dump())
+
+
+def _refuse_frozen(name: str, version: int, status: str) -> None:
+    if status in FROZEN_STATES:
+        raise InvalidTransition(
+            f"version {version} of model '{name}' is {status}: its evaluation evidence is frozen once approved, "
+            "so a new evaluation that counts is refused; an advisory evaluation (advisory: true) is still possible"
+        )
+
+
+def record_client_result(
+    backend: Backend, actor: Actor, name: str, version: int, result: dict[str, Any], *,
+    dataset: DatasetRef | dict[str, Any] | None = None,
+) -> Evaluation:
+    """Store gates a client ran itself on a model it trusts: advisory and self-reported, always."""
+    from modelward.evaluation import EvaluationResult
+
+    with backend.read() as session:
+        _, used = policies.effective_in(session, name)
+        target = registry_store.get_version(session, name, version)
+    try:
+        parsed = EvaluationResult.model_validate(result)
+    except ValueError as exc:
+        raise InvalidInput(f"local_result is not an evaluation result: {exc}") from None
+    body = {**_finite(parsed.model_dump(mode="json")), "self_reported": True, "reported_by": actor.name}
+    evaluation = Evaluation(
+        id=new_id(), model_name=name, version=version, artifact_digest=target.artifact_digest, policy_versions=used,
+        dataset=DatasetRef.model_validate(dataset) if dataset is not None else None, passed=parsed.passed,
+        advisory=True, failures=parsed.failures, result=body, created_by=actor.name, created_at=datetime.now(UTC),
     )
     return _store(backend, actor, evaluation)
 
@@ -164,12 +266,16 @@ def _store(backend: Backend, actor: Actor, evaluation: Evaluation) -> Evaluation
         row = locked_version(session, name, version)
         if row.artifact_digest != evaluation.artifact_digest:  # cannot happen (immutable), but never trust it
             raise PolicyViolation(f"version {version} of model '{name}' changed during its evaluation")
+        if not evaluation.advisory:
+            _refuse_frozen(name, version, row.status)
         store.add_evaluation(session, row, name, evaluation)
         audit.record(session, actor, "model_version.evaluated", subject_type="model_version",
                      subject_id=subject_id(name, version), model_name=name,
                      details={"evaluation_id": evaluation.id, "passed": evaluation.passed,
-                              "failures": evaluation.failures, "policy_versions": evaluation.policy_versions})
-        if row.status in AUTO_STATES:
+                              "advisory": evaluation.advisory, "failures": evaluation.failures,
+                              "policy_versions": evaluation.policy_versions,
+                              "dataset_digest": evaluation.dataset.digest if evaluation.dataset else None})
+        if row.status in AUTO_STATES and not evaluation.advisory:
             if evaluation.passed:
                 transition(session, actor, name, row, S.IN_REVIEW, action="review.requested",
                            reason="automated gates passed", details={"evaluation_id": evaluation.id})

@@ -51,13 +51,17 @@ def queue_page(request: Request, backend: BackendDep, actor: ActorDep) -> HTMLRe
 
 def _review_context(backend: Backend, actor: Actor, name: str, version: int) -> dict[str, Any]:
     evaluation_list = evaluations.list_(backend, name, version)
-    latest = evaluation_list[0] if evaluation_list else None
+    status = governance.status(backend, name, version, actor=actor)
+    # The governing evaluation (on the policy's data) is the one shown; advisory ones only when
+    # there is no governing one yet, and labelled as such.
+    latest = status.latest_evaluation or (evaluation_list[0] if evaluation_list else None)
     return {
         "section": "reviews",
         "version": registry.get_version(backend, name, version),
-        "status": governance.status(backend, name, version, actor=actor),
+        "status": status,
         "policy": policies.effective_policy(backend, name),
         "evaluations": evaluation_list,
+        "others": [e for e in evaluation_list if latest is None or e.id != latest.id],
         "latest": latest,
         "fairness": _fairness_chart_data(latest.result if latest else {}),
         "reviews": governance.reviews(backend, name, version),

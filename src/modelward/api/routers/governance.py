@@ -31,8 +31,14 @@ class _Body(BaseModel):
 
 
 class EvaluateBody(_Body):
+    """No ``dataset``: the policy's evaluation_dataset, and the result counts (unless ``advisory``).
+    With your own ``dataset``, or ``local_result`` (gates you ran in your own process, see
+    modelward.sdk.local_evaluation), the evaluation is advisory: stored, but no evidence."""
+
     dataset: DatasetRef | None = None
     kpis: dict[str, Any] = Field(default_factory=dict)
+    advisory: bool = False
+    local_result: dict[str, Any] | None = None
 
 
 class CommentBody(_Body):
@@ -71,7 +77,10 @@ class StateBody(_Body):
 
 @router.post(VERSION + "/evaluate", status_code=201, dependencies=[WRITE])
 def evaluate(name: str, version: int, body: EvaluateBody, backend: BackendDep, actor: ActorDep) -> Evaluation:
-    return evaluations.evaluate(backend, actor, name, version, dataset=body.dataset, kpis=body.kpis)
+    if body.local_result is not None:
+        return evaluations.record_client_result(backend, actor, name, version, body.local_result, dataset=body.dataset)
+    return evaluations.evaluate(backend, actor, name, version, dataset=body.dataset, kpis=body.kpis,
+                                advisory=body.advisory)
 
 
 @router.get(VERSION + "/evaluations", dependencies=[READ])
