@@ -81,7 +81,7 @@ def test_stage_is_set_only_through_set_stage_and_archive_existing_moves_the_rest
     assert stages == {1: "Archived", 2: "Archived"}
     assert audit.list_(backend, model="staged", limit=1)[0].details["archived_versions"] == [1, 2]
     with pytest.raises(InvalidInput, match="transition-stage"):
-        registry.set_version_tags(backend, "staged", 1, {"mlflow.current_stage": "Production"})
+        registry.set_version_tags(backend, BOB, "staged", 1, {"mlflow.current_stage": "Production"})
     with pytest.raises(InvalidInput, match="'Live' is not one of"):
         registry.set_stage(backend, ALICE, "staged", 1, "Live")
 

@@ -168,7 +168,7 @@ def test_version_files_protect_blobs_from_gc_and_model_delete_releases_them(back
     run_id = run_with_model(backend, {"model/w.bin": b"precious"})
     version = registry.register_version(backend, ALICE, "kept", run_id=run_id)
     registry.set_alias(backend, ALICE, "kept", "prod", 1)
-    runs.delete(backend, run_id, permanent=True)
+    runs.delete(backend, run_id, permanent=True, actor=ALICE)
     digest = version.files[0].digest
     with backend.read() as session:
         assert digest not in artifact_index.unreferenced_blobs(session)
@@ -187,10 +187,10 @@ def test_archive_update_and_tags(backend):
     assert registry.archive_version(backend, ALICE, "arch", 1).status == "archived"
     updated = registry.update_version(backend, "arch", 1, description="notes")
     assert updated.description == "notes" and updated.tags == {"team": "risk"}
-    registry.delete_version_tag(backend, "arch", 1, "team")
+    registry.delete_version_tag(backend, ALICE, "arch", 1, "team")
     assert registry.get_version(backend, "arch", 1).tags == {}
     with pytest.raises(NotFound, match="tag 'team'"):
-        registry.delete_version_tag(backend, "arch", 1, "team")
+        registry.delete_version_tag(backend, ALICE, "arch", 1, "team")
 
 
 def test_search_models_and_versions(backend):
@@ -246,5 +246,5 @@ def test_duplicate_model_and_rename(backend):
 def test_uploads_experiment_source_is_upload(backend):
     run_id = run_with_model(backend, {"model/a.txt": b"a"}, experiment=registry.UPLOADS_EXPERIMENT)
     assert registry.register_version(backend, ALICE, "up", run_id=run_id).source == "upload"
-    artifacts.upload(backend, run_id, "model/b.txt", io.BytesIO(b"b"))
+    artifacts.upload(backend, run_id, "model/b.txt", io.BytesIO(b"b"), actor=ALICE)
     assert len(registry.register_version(backend, ALICE, "up", run_id=run_id).files) == 2

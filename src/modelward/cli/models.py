@@ -40,11 +40,20 @@ def list_models(filter: str = typer.Option(None, "--filter", "-f", help="e.g. \"
 
 
 @app.command("show")
-def show(ref: str = typer.Argument(..., help="NAME, NAME/VERSION or NAME@ALIAS")) -> None:
+def show(
+    ref: str = typer.Argument(..., help="NAME, NAME/VERSION or NAME@ALIAS"),
+    as_of: str = typer.Option(None, "--as-of", help="With NAME@ALIAS: the version the alias named then "
+                              "(ISO 8601, e.g. 2026-03-01T12:00+01:00; UTC unless an offset is given)."),
+) -> None:
     """A model, or one version of it (with its files)."""
+    moment = _as_of(as_of, ref)
     with _client() as client:
         if "@" in ref or "/" in ref:
-            version = client.models.resolve(f"models:/{ref}").version
+            if moment is not None:
+                name, _, alias = ref.partition("@")
+                version = client.models.get_by_alias(name, alias, as_of=moment)
+            else:
+                version = client.models.resolve(f"models:/{ref}").version
             assert version is not None
             table = Table("field", "value", show_header=False)
             for field in ("model_name", "version", "status", "source", "source_run_id", "artifact_digest",
@@ -92,6 +101,53 @@ def versions(name: str, filter: str = typer.Option(None, "--filter", "-f")) -> N
         table.add_row(str(v.version), v.status, ", ".join(v.aliases), v.flavor or "", v.source,
                       _when(v.created_at), v.created_by or "")
     console.print(table)
+
+
+def _as_of(value: str | None, ref: str):  # type: ignore[no-untyped-def]
+    if value is None:
+        return None
+    if "@" not in ref:
+        raise InvalidInput("--as-of needs NAME@ALIAS: it asks which version an alias named at that time")
+    from modelward.cli.audit import parse_time
+
+    return parse_time(value, "--as-of")
+
+
+@app.command("rename")
+def rename(name: str, new_name: str, reason: str = typer.Option(None, "--reason", "-r",
+                                                                 help="Required for a governed model.")) -> None:
+    """Rename a model; its policy, versions, aliases and history go with it."""
+    with _client() as client:
+        client.models.update(name, new_name=new_name, reason=reason)
+    console.print(f"renamed {name} → {new_name}", highlight=False)
+
+
+@app.command("tag")
+def tag(ref: str = typer.Argument(..., help="NAME or NAME/VERSION"),
+        pairs: list[str] = typer.Argument(..., help="KEY=VALUE ...")) -> None:
+    """Set tags on a model or a version (audited; risk_tier needs an approver)."""
+    tags = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise InvalidInput(f"tag '{pair}' must look like KEY=VALUE")
+        tags[key] = value
+    name, _, version = ref.partition("/")
+    with _client() as client:
+        if version:
+            client.models.update_version(name, int(version), tags=tags)
+        else:
+            client.models.update(name, tags=tags)
+    console.print(f"tagged {ref}: " + ", ".join(f"{k}={v}" for k, v in tags.items()), highlight=False)
+
+
+@app.command("untag")
+def untag(ref: str = typer.Argument(..., help="NAME or NAME/VERSION"), key: str = typer.Argument(...)) -> None:
+    """Remove a tag of a model or a version (audited)."""
+    name, _, version = ref.partition("/")
+    with _client() as client:
+        client.models.delete_tag(name, key, version=int(version) if version else None)
+    console.print(f"removed tag {key} of {ref}", highlight=False)
 
 
 @app.command("archive")

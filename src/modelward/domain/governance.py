@@ -6,7 +6,8 @@ still stands between a version in review and its approval.
 
     candidate ──gates fail──> rejected          (terminal: register a new version)
         └──────gates pass──> in_review ──> approved ──> released ──> retired
-                                 │  │         └────────────────────> retired
+                                 │  │   ^     │ └──────────────────> retired
+                                 │  │   └─────┘ (approval voided: the policy changed)
                                  │  └──> rejected
                                  └──> changes_requested ──> in_review (re-evaluated / resubmitted)
                                                    └──> rejected (re-evaluation failed)
@@ -47,6 +48,7 @@ TRANSITIONS: dict[tuple[VersionState, VersionState], str] = {
     # Not in the design sketch, but the evaluate rule needs it: a re-evaluation whose gates
     # fail rejects the version, exactly as it would have as a candidate.
     (S.CHANGES_REQUESTED, S.REJECTED): "automated gates failed on re-evaluation",
+    (S.APPROVED, S.IN_REVIEW): "approval voided: what it covered changed (e.g. the policy)",
     (S.APPROVED, S.RELEASED): "released for deployment",
     (S.APPROVED, S.RETIRED): "retired before release",
     (S.RELEASED, S.RETIRED): "retired from service",
@@ -245,8 +247,9 @@ class GovernanceStatus(BaseModel):
 # -- approval rules ---------------------------------------------------------------------------
 
 
-def authors_of(created_by: str | None, trained_by: str | None) -> set[str]:
-    return {name for name in (created_by, trained_by) if name}
+def authors_of(*names: str | None, writers: set[str] | None = None) -> set[str]:
+    """Everyone who made a version: its registrant, its run's creator and every writer of the run."""
+    return {name for name in names if name} | (writers or set())
 
 
 def counting_roles(policy: Policy, actor: Actor) -> list[str]:
@@ -255,9 +258,11 @@ def counting_roles(policy: Policy, actor: Actor) -> list[str]:
     return [role.value for role in named if actor.has(role)]
 
 
-def valid_approvals(reviews: Sequence[Review], *, artifact_digest: str, authors: set[str]) -> list[Review]:
-    """Approvals that still count: after the last request for changes, for these exact bytes,
-    not by an author, one per person (their latest)."""
+def valid_approvals(
+    reviews: Sequence[Review], *, artifact_digest: str, authors: set[str], evidence: dict[str, str] | None = None,
+) -> list[Review]:
+    """Approvals that still count: after the last request for changes, for these exact bytes and
+    (when ``evidence`` is given) this exact evidence, not by an author, one per person (their latest)."""
     since_changes: list[Review] = []
     for review in sorted(reviews, key=lambda r: r.at):
         if review.decision == "request_changes":
@@ -265,9 +270,20 @@ def valid_approvals(reviews: Sequence[Review], *, artifact_digest: str, authors:
         elif review.decision == "approve":
             since_changes.append(review)
     by_person = {
-        r.reviewer: r for r in since_changes if r.artifact_digest == artifact_digest and r.reviewer not in authors
+        r.reviewer: r for r in since_changes
+        if r.artifact_digest == artifact_digest and r.reviewer not in authors and _saw(r, evidence)
     }
     return list(by_person.values())
+
+
+def _saw(review: Review, evidence: dict[str, str] | None) -> bool:
+    # Approvals recorded before evidence was kept are judged by their artifact digest alone.
+    return evidence is None or not review.evidence or review.evidence == evidence
+
+
+def stale_evidence(review: Review, evidence: dict[str, str]) -> list[str]:
+    """What changed since ``review`` was given (names of the evidence items)."""
+    return sorted(k for k in set(review.evidence) | set(evidence) if review.evidence.get(k) != evidence.get(k))
 
 
 def missing_approvals(policy: Policy, approvals: Sequence[Review]) -> list[str]:
@@ -311,26 +327,41 @@ def missing_for_approval(
     actor: Actor | None = None,
     *,
     latest_evaluation: Evaluation | None = None,
-    trained_by: str | None = None,
+    authors: set[str] | None = None,
+    evidence: dict[str, str] | None = None,
 ) -> list[str]:
     """What is missing before ``version`` can be approved; counts ``actor``'s approval as if given now."""
-    authors = authors_of(version.created_by, trained_by)
-    approvals = valid_approvals(reviews, artifact_digest=version.artifact_digest, authors=authors)
+    authors = authors if authors is not None else authors_of(version.created_by)
+    approvals = valid_approvals(reviews, artifact_digest=version.artifact_digest, authors=authors, evidence=evidence)
     if actor is not None and actor.name not in authors and counting_roles(policy, actor):
         approvals = [a for a in approvals if a.reviewer != actor.name] + [
             Review(id="pending", model_name=version.model_name, version=version.version, decision="approve",
                    reviewer=actor.name, roles=counting_roles(policy, actor), artifact_digest=version.artifact_digest,
-                   at=version.updated_at)
+                   evidence=evidence or {}, at=version.updated_at)
         ]
-    evidence = missing_evidence(
+    found = missing_evidence(
         policy, risk=risk, checklist=checklist, impact=impact, latest_evaluation=latest_evaluation,
         artifact_digest=version.artifact_digest,
     )
-    return evidence + missing_approvals(policy, approvals)
+    return found + missing_approvals(policy, approvals)
+
+
+FROZEN_STATES = (S.APPROVED, S.RELEASED, S.RETIRED)
+"""Once approved, a version's evidence (card, risk, checklist, impact, governing evaluation) is fixed."""
+
+
+def check_evidence_open(current: str, what: str) -> None:
+    state = parse_state(current)
+    if state in FROZEN_STATES:
+        raise InvalidTransition(
+            f"the {what} of a version in state '{current}' cannot change: its approval covered exactly the "
+            "evidence it saw (register a new version to change it)"
+        )
 
 
 __all__ = [
     "DECISIONS",
+    "FROZEN_STATES",
     "REVIEW_ROLES",
     "RISK_CATEGORIES",
     "RISK_RATINGS",
@@ -349,6 +380,7 @@ __all__ = [
     "VersionState",
     "allowed_targets",
     "check_archivable",
+    "check_evidence_open",
     "check_transition",
     "missing_for_approval",
 ]

@@ -266,6 +266,12 @@ class Runs:
         data = self._http.call("GET", f"/api/v1/runs/{_path(run_id)}/notes")
         return [Note.model_validate(item) for item in data["notes"]]
 
+    def writers(self, run_id: str) -> dict[str, list[str]]:
+        """Who wrote into the run, its creator included: user -> kinds (``created``, ``params``,
+        ``metrics``, ``tags``, ``artifacts``, ...), in the order they first wrote."""
+        data = self._http.call("GET", f"/api/v1/runs/{_path(run_id)}/writers")
+        return {user: list(kinds) for user, kinds in data["writers"].items()}
+
     def append_logs(self, run_id: str, chunks: list[tuple[str, str]]) -> None:
         self._http.call("POST", f"/api/v1/runs/{_path(run_id)}/logs", json={"chunks": chunks})
 
@@ -337,7 +343,13 @@ def _chunks(handle: Any, size: int = 1 << 20) -> Iterator[bytes]:
 
 
 class Client:
-    """``Client()`` embedded, ``Client("http://host:5000")`` remote; the same calls either way."""
+    """``Client()`` embedded, ``Client("http://host:5000")`` remote; the same calls either way.
+
+    Without auth, a client acts as the machine's operator (the local admin, recorded under
+    the OS user name); ``user="rita"`` acts as the stored user ``rita`` instead, with exactly
+    her roles (``modelward auth add-user``); a name the store does not know may only log
+    work. With auth the token decides and ``user`` changes nothing.
+    """
 
     def __init__(
         self,
@@ -357,7 +369,7 @@ class Client:
         self.artifacts = Artifacts(self.http)
         self.lineage = Lineage(self.http)
         self.datasets = Datasets(self.http, self.artifacts)
-        self.models = Models(self.http, self.runs, self.artifacts, self.experiments)
+        self.models = Models(self.http, self.runs, self.artifacts, self.experiments, flush=self.flush)
         self.cards = ModelCards(self.http)
         self.audit = Audit(self.http)
         self.webhooks = Webhooks(self.http)

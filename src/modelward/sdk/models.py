@@ -80,11 +80,15 @@ class Resolved(BaseModel):
 
 
 class Models:
-    def __init__(self, http: HttpSession, runs: Any = None, artifacts: Any = None, experiments: Any = None) -> None:
+    def __init__(
+        self, http: HttpSession, runs: Any = None, artifacts: Any = None, experiments: Any = None,
+        flush: Any = None,
+    ) -> None:
         self._http = http
         self._runs = runs
         self._artifacts = artifacts
         self._experiments = experiments
+        self._flush = flush  # the client's metric queue: emptied before a registration reads the run
 
     # -- registered models -------------------------------------------------------------
     def create(
@@ -114,10 +118,12 @@ class Models:
 
     def update(
         self, name: str, *, description: str | None = None, new_name: str | None = None,
-        tags: dict[str, str] | None = None,
+        tags: dict[str, str] | None = None, reason: str | None = None,
     ) -> RegisteredModel:
+        """Description, a new name (a governed model needs an approver and a ``reason``), tags."""
         data = self._http.call(
-            "PATCH", f"/api/v1/models/{_name(name)}", json={"description": description, "name": new_name}
+            "PATCH", f"/api/v1/models/{_name(name)}",
+            json={"description": description, "name": new_name, "reason": reason},
         )
         if tags:
             data = self._http.call("PUT", f"/api/v1/models/{_q(new_name or name)}/tags", json={"tags": tags})
@@ -143,6 +149,8 @@ class Models:
             raise InvalidInput("register needs exactly one of run_id= or local_path=")
         if local_path is not None:
             run_id, artifact_path = self._upload(name, Path(local_path)), UPLOAD_ARTIFACT_PATH
+        if self._flush is not None:  # metrics still queued for the run belong in the version's snapshot
+            self._flush()
         body = {"run_id": run_id, "artifact_path": artifact_path, "description": description, "tags": tags or {}}
         return ModelVersion.model_validate(
             self._http.call("POST", f"/api/v1/models/{_name(name)}/versions", json=body)
@@ -210,6 +218,11 @@ class Models:
             "PUT", f"/api/v1/models/{_name(name)}/aliases/{_q(alias)}", json={"version": int(version), "reason": reason}
         )
         return ModelVersion.model_validate(data)
+
+    def delete_tag(self, name: str, key: str, *, version: int | None = None) -> None:
+        """Remove a tag of the model, or of one version."""
+        where = f"/versions/{int(version)}" if version is not None else ""
+        self._http.call("DELETE", f"/api/v1/models/{_name(name)}{where}/tags/{quote(key)}")
 
     def delete_alias(self, name: str, alias: str, *, reason: str | None = None) -> None:
         self._http.call("DELETE", f"/api/v1/models/{_name(name)}/aliases/{_q(alias)}", params=_reason(reason))

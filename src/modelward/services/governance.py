@@ -3,18 +3,24 @@ approve, reject, release, retire; risk assessment, compliance checklist, busines
 
 Every status change goes through ``domain.governance.check_transition`` and writes an audit
 event in the same transaction. Four-eyes is enforced here for everyone, admins included: the
-person who registered a version, or trained it (the source run's user), cannot approve it.
-Evaluations (the automated gates) live in ``services.evaluations``.
+authors of a version (its registrant, its run's creator and everyone who wrote into that run)
+cannot approve it. An approval records the digests of what it saw (``evidence_of``); a later
+change to any of them voids it, and once approved the evidence is frozen. Who may approve may
+reject: the policy's named roles (approver when it names none). Evaluations (the automated
+gates) live in ``services.evaluations``.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from datetime import UTC, datetime
 from typing import Any
 
 from modelward.domain.actors import Actor, Role
 from modelward.domain.governance import (
     RISK_CATEGORIES,
+    Evaluation,
     BusinessImpact,
     ChecklistItem,
     ComplianceChecklist,
@@ -25,6 +31,7 @@ from modelward.domain.governance import (
     VersionState,
     allowed_targets,
     authors_of,
+    check_evidence_open,
     check_transition,
     checklist_for,
     counting_roles,
@@ -38,9 +45,11 @@ from modelward.domain.names import new_id
 from modelward.domain.policy import Policy
 from modelward.errors import InvalidInput, NotFound, PermissionDenied, PolicyViolation
 from modelward.services import audit, policies
+from modelward.services.lifecycle import subject_id, transition
 from modelward.services.backend import Backend
 from modelward.store import governance as store
 from modelward.store import registry as registry_store
+from modelward.store import run_writers
 from modelward.store import runs as run_store
 
 MAX_COMMENT_CHARS = 20_000
@@ -51,38 +60,43 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def subject_id(name: str, version: int) -> str:
-    return f"{name}/{version}"
-
-
 def locked_version(session: Any, name: str, version: int) -> Any:
     """The version's row, with its model's row locked: one life-cycle change at a time per model."""
     registry_store.model_row(session, name, lock=True)
     return registry_store.version_row(session, name, version)
 
 
-def trained_by(session: Any, row: Any) -> str | None:
+def authors(session: Any, row: Any) -> set[str]:
+    """The registrant, the source run's creator and everyone who wrote into that run: as recorded
+    at registration (kept if the run is purged) and as the run's writers stand now."""
+    known = authors_of(row.created_by, writers=set(row.authors or []))
     if row.source_run_id is None:
-        return None
+        return known
     try:
-        return run_store.get(session, row.source_run_id).user
-    except NotFound:  # the source run was purged: the registrant still counts as author
-        return None
+        run = run_store.row_of(session, row.source_run_id)
+    except NotFound:  # the source run was purged: what registration recorded still counts
+        return known
+    return known | authors_of(run.user, writers=run_writers.users(session, run.pk))
 
 
-def transition(
-    session: Any, actor: Actor, name: str, row: Any, target: VersionState, *, action: str,
-    reason: str | None = None, details: dict[str, Any] | None = None,
-) -> None:
-    """Move ``row`` to ``target`` if the table allows it, and audit who, when and why."""
-    previous = row.status
-    rule = check_transition(previous, target)
-    registry_store.update_version(session, row, _now(), status=target.value)
-    audit.record(
-        session, actor, action, subject_type="model_version", subject_id=subject_id(name, row.version),
-        model_name=name, reason=reason or rule,
-        details={"from": previous, "to": target.value, **(details or {})},
-    )
+def _digest(value: Any) -> str:
+    text = json.dumps(value, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def evidence_of(row: Any, used: dict[str, int], found: dict[str, Any]) -> dict[str, str]:
+    """Digests of everything an approval covers: change one and the approval no longer counts."""
+    evaluation: Evaluation | None = found["latest_evaluation"]
+    impact: BusinessImpact | None = found["impact"]
+    return {
+        "artifact": row.artifact_digest,
+        "card": _digest(row.card),
+        "evaluation": evaluation.id if evaluation is not None else "none",
+        "policy": policies.policy_fingerprint(used),
+        "risk": _digest(found["risk"].model_dump(mode="json")),
+        "checklist": _digest(found["checklist"].model_dump(mode="json")),
+        "impact": _digest(impact.model_dump(mode="json") if impact is not None else None),
+    }
 
 
 def _require_review_role(actor: Actor) -> None:
@@ -99,13 +113,13 @@ def _comment_text(comment: str | None, *, required: bool, what: str) -> str | No
 
 
 def _add_review(session: Any, row: Any, name: str, actor: Actor, decision: str, *, roles: list[str],
-                comment: str | None, parent_id: str | None = None) -> Review:
+                comment: str | None, parent_id: str | None = None, evidence: dict[str, str] | None = None) -> Review:
     if parent_id is not None and not store.review_exists(session, row, parent_id):
         raise NotFound(f"version {row.version} of model '{name}' has no review or comment '{parent_id}'")
     review = Review(
         id=new_id(), model_name=name, version=row.version, decision=decision,  # type: ignore[arg-type]
         reviewer=actor.name, roles=roles, comment=comment, parent_id=parent_id,
-        artifact_digest=row.artifact_digest, at=_now(),
+        artifact_digest=row.artifact_digest, evidence=evidence or {}, at=_now(),
     )
     return store.add_review(session, row, review)
 
@@ -150,11 +164,10 @@ def request_changes(backend: Backend, actor: Actor, name: str, version: int, com
 
 
 def reject(backend: Backend, actor: Actor, name: str, version: int, comment: str) -> Review:
-    if not actor.has(Role.APPROVER):
-        raise PermissionDenied(f"user '{actor.name}' needs the approver role to reject a version")
     _comment_text(comment, required=True, what="rejection")
     with backend.write() as session:
         row = locked_version(session, name, version)
+        _deciding_roles(session, actor, name, "reject")
         transition(session, actor, name, row, S.REJECTED, action="model_version.rejected", reason=comment)
         return _add_review(session, row, name, actor, "reject", roles=[], comment=comment)
 
@@ -171,45 +184,51 @@ def _assemble(session: Any, policy: Policy, row: Any, name: str) -> dict[str, An
     }
 
 
+def _deciding_roles(session: Any, actor: Actor, name: str, verb: str) -> list[str]:
+    """The policy's roles ``actor`` decides with; refused if none (who may approve may reject)."""
+    policy, _ = policies.effective_in(session, name)
+    roles = counting_roles(policy, actor)
+    if not roles:
+        named = ", ".join(r.value for r in policy.review.roles) or "approver"
+        raise PermissionDenied(f"the policy of model '{name}' lets only {named} {verb}; '{actor.name}' holds none")
+    return roles
+
+
 def approve(backend: Backend, actor: Actor, name: str, version: int, *, comment: str | None = None) -> Review:
     """Record an approval; the one that completes the policy's requirements approves the version."""
     _comment_text(comment, required=False, what="approval")
     with backend.write() as session:
         row = locked_version(session, name, version)
-        authors = authors_of(row.created_by, trained_by(session, row))
-        if actor.name in authors:
+        made_by = authors(session, row)
+        if actor.name in made_by:
             raise PermissionDenied(
-                f"four-eyes rule: '{actor.name}' registered or trained version {version} of model '{name}' "
-                "and cannot approve it (this applies to admins too); ask another approver"
+                f"four-eyes rule: '{actor.name}' registered version {version} of model '{name}', or created or "
+                "wrote into its run, and cannot approve it (this applies to admins too); ask another approver"
             )
         check_transition(row.status, S.APPROVED)  # only a version in review can collect approvals
-        policy, _ = policies.effective_in(session, name)
-        roles = counting_roles(policy, actor)
-        if not roles:
-            named = ", ".join(r.value for r in policy.review.roles) or "approver"
-            raise PermissionDenied(f"the policy of model '{name}' needs approvals from: {named}; '{actor.name}' holds none")
+        roles = _deciding_roles(session, actor, name, "approve")
+        policy, used = policies.effective_in(session, name)
         found = _assemble(session, policy, row, name)
-        version_entity = registry_store.version_entity(session, row)
+        evidence = evidence_of(row, used, found)
         missing = missing_for_approval(
-            policy, version_entity, found["reviews"], found["risk"], found["checklist"], found["impact"], actor,
-            latest_evaluation=found["latest_evaluation"], trained_by=trained_by(session, row),
+            policy, registry_store.version_entity(session, row), found["reviews"], found["risk"], found["checklist"],
+            found["impact"], actor, latest_evaluation=found["latest_evaluation"], authors=made_by, evidence=evidence,
         )
-        evidence = missing_evidence(
-            policy, risk=found["risk"], checklist=found["checklist"], impact=found["impact"],
-            latest_evaluation=found["latest_evaluation"], artifact_digest=row.artifact_digest,
-        )
-        if evidence:
+        if missing_evidence(policy, risk=found["risk"], checklist=found["checklist"], impact=found["impact"],
+                            latest_evaluation=found["latest_evaluation"], artifact_digest=row.artifact_digest):
             raise PolicyViolation(
                 f"version {version} of model '{name}' cannot be approved yet; missing: " + "; ".join(missing)
             )
-        review = _add_review(session, row, name, actor, "approve", roles=roles, comment=comment)
+        review = _add_review(session, row, name, actor, "approve", roles=roles, comment=comment, evidence=evidence)
         audit.record(session, actor, "review.approval_recorded", subject_type="model_version",
                      subject_id=subject_id(name, version), model_name=name,
-                     details={"review_id": review.id, "roles": roles, "artifact_digest": row.artifact_digest})
-        approvals = valid_approvals(store.reviews(session, row, name), artifact_digest=row.artifact_digest, authors=authors)
+                     details={"review_id": review.id, "roles": roles, "artifact_digest": row.artifact_digest,
+                              "evidence": evidence})
+        approvals = valid_approvals(store.reviews(session, row, name), artifact_digest=row.artifact_digest,
+                                    authors=made_by, evidence=evidence)
         if not missing_approvals(policy, approvals):
             transition(session, actor, name, row, S.APPROVED, action="model_version.approved", reason=comment,
-                       details={"approvers": sorted(a.reviewer for a in approvals)})
+                       details={"approvers": sorted(a.reviewer for a in approvals), "evidence": evidence})
         return review
 
 
@@ -245,7 +264,8 @@ def set_risk(backend: Backend, actor: Actor, name: str, version: int, category: 
     _require_review_role(actor)
     validate_risk(category, rating, rationale)
     with backend.write() as session:
-        row = registry_store.version_row(session, name, version)
+        row = locked_version(session, name, version)
+        check_evidence_open(row.status, "risk assessment")
         item = RiskItem(category=category, rating=rating, rationale=rationale,  # type: ignore[arg-type]
                         mitigation=mitigation, assessed_by=actor.name, assessed_at=_now())
         store.set_risk(session, row, item)
@@ -258,7 +278,8 @@ def check_item(backend: Backend, actor: Actor, name: str, version: int, item: st
                evidence: str | None = None) -> ComplianceChecklist:
     _require_review_role(actor)
     with backend.write() as session:
-        row = registry_store.version_row(session, name, version)
+        row = locked_version(session, name, version)
+        check_evidence_open(row.status, "compliance checklist")
         policy, _ = policies.effective_in(session, name)
         if item not in policy.review.compliance_checklist:
             listed = "; ".join(policy.review.compliance_checklist) or "none"
@@ -278,7 +299,8 @@ def set_impact(backend: Backend, actor: Actor, name: str, version: int, *, summa
     if not summary or not summary.strip():
         raise InvalidInput("a business impact review needs a summary")
     with backend.write() as session:
-        row = registry_store.version_row(session, name, version)
+        row = locked_version(session, name, version)
+        check_evidence_open(row.status, "business impact review")
         impact = BusinessImpact(summary=summary, expected_revenue_impact=expected_revenue_impact, kpis=kpis or {},
                                 affected_users=affected_users, reviewer=actor.name, at=_now())
         store.set_impact(session, row, impact)
@@ -299,15 +321,16 @@ def reviews(backend: Backend, name: str, version: int) -> list[Review]:
 def status(backend: Backend, name: str, version: int, *, actor: Actor | None = None) -> GovernanceStatus:
     with backend.read() as session:
         row = registry_store.version_row(session, name, version)
-        policy, _ = policies.effective_in(session, name)
+        policy, used = policies.effective_in(session, name)
         found = _assemble(session, policy, row, name)
-        by = trained_by(session, row)
+        made_by = authors(session, row)
+        evidence = evidence_of(row, used, found)
         entity = registry_store.version_entity(session, row)
         missing = missing_for_approval(policy, entity, found["reviews"], found["risk"], found["checklist"],
                                        found["impact"], actor, latest_evaluation=found["latest_evaluation"],
-                                       trained_by=by)
-        approvals = valid_approvals(found["reviews"], artifact_digest=row.artifact_digest,
-                                    authors=authors_of(row.created_by, by))
+                                       authors=made_by, evidence=evidence)
+        approvals = valid_approvals(found["reviews"], artifact_digest=row.artifact_digest, authors=made_by,
+                                    evidence=evidence)
         return GovernanceStatus(
             model_name=name, version=version, state=row.status,
             allowed_next=[t.value for t in allowed_targets(row.status)], missing=missing, approvals=approvals,
@@ -322,7 +345,7 @@ def queue(backend: Backend, actor: Actor) -> list[dict[str, Any]]:
     with backend.read() as session:
         for name, version, created_by in store.versions_in_state(session, S.IN_REVIEW.value):
             row = registry_store.version_row(session, name, version)
-            if actor.name in authors_of(created_by, trained_by(session, row)):
+            if actor.name in authors(session, row):
                 continue
             policy, _ = policies.effective_in(session, name)
             roles = counting_roles(policy, actor)

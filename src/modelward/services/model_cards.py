@@ -7,12 +7,14 @@ Attachments (usage guidelines, performance reports) are text blobs in the artifa
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 from datetime import UTC, datetime
 from typing import Any
 
 from modelward.domain.actors import Actor
-from modelward.domain.governance import Evaluation
+from modelward.domain.governance import Evaluation, check_evidence_open
 from modelward.errors import InvalidInput, NotFound
 from modelward.models.cards import (
     Attachment,
@@ -25,7 +27,7 @@ from modelward.models.cards import (
     render_markdown,
     set_field,
 )
-from modelward.services import lineage
+from modelward.services import audit, lineage
 from modelward.services.backend import Backend
 from modelward.store import governance as governance_store
 from modelward.store import model_cards as store
@@ -110,13 +112,22 @@ def get(backend: Backend, name: str, version: int) -> ModelCard:
 
 
 def _save(session: Any, name: str, version: int, card: ModelCard, actor: Actor, comment: str | None) -> ModelCard:
+    """A new revision, audited. Refused once the version is approved: its approval covered this card."""
     registry_store.model_row(session, name, lock=True)  # serialises revision numbers per model
     row = registry_store.version_row(session, name, version)
+    check_evidence_open(row.status, "model card")
     data = card.model_dump(mode="json")
     now = _now()
     registry_store.update_version(session, row, now, card=data)
-    store.add_revision(session, row.pk, data, author=actor.name, comment=comment, now=now)
+    revision = store.add_revision(session, row.pk, data, author=actor.name, comment=comment, now=now)
+    audit.record(session, actor, "model_card.updated", subject_type="model_version", subject_id=f"{name}/{version}",
+                 model_name=name, reason=comment,
+                 details={"revision": revision.revision, "digest": _card_digest(data)})
     return card
+
+
+def _card_digest(data: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str, separators=(",", ":")).encode()).hexdigest()
 
 
 def generate(backend: Backend, actor: Actor, name: str, version: int, *, comment: str | None = None) -> ModelCard:

@@ -22,7 +22,7 @@ from typing import Any
 import yaml
 
 from modelward.domain.actors import Actor
-from modelward.domain.governance import check_archivable
+from modelward.domain.governance import authors_of, check_archivable
 from modelward.domain.lineage import ArtifactKind, ArtifactSpec, ExecutionSpec, ExecutionType
 from modelward.domain.names import MAX_TAG_VALUE_LENGTH, new_id, validate_key, validate_value
 from modelward.domain.registry import (
@@ -45,12 +45,14 @@ from modelward.domain.registry import (
     validate_alias,
     validate_model_name,
 )
-from modelward.errors import AlreadyExists, InvalidInput, NotFound
+from modelward.errors import AlreadyExists, Conflict, InvalidInput, NotFound
 from modelward.services import audit, lineage, policies
 from modelward.services.backend import Backend
 from modelward.store import artifact_index
 from modelward.store import experiments as experiment_store
+from modelward.store import governance as governance_store
 from modelward.store import registry as store
+from modelward.store import run_writers
 from modelward.store import runs as run_store
 
 UPLOADS_EXPERIMENT = "_uploads"
@@ -113,8 +115,9 @@ def create_model(
             session, model_id=new_id(), name=name, description=description, tags=tags,
             created_by=actor.name, now=_now(),
         )
+        governance_store.bind_model_policies(session, f"model:{name}", model.id)  # a policy set before the model
         audit.record(session, actor, "model.created", subject_type="registered_model", subject_id=name,
-                     model_name=name)
+                     model_name=name, details={"tags": tags} if tags else None)
         return model
 
 
@@ -145,39 +148,108 @@ def search_models(
 
 
 def update_model(
-    backend: Backend, actor: Actor, name: str, *, description: str | None = None, new_name: str | None = None
+    backend: Backend, actor: Actor, name: str, *, description: str | None = None, new_name: str | None = None,
+    reason: str | None = None,
 ) -> RegisteredModel:
     with backend.write() as session:
         row = store.model_row(session, name, lock=True)
         if description is not None:
+            policies.require_write(actor, f"change the description of model '{name}'")
             store.touch_model(session, row, _now(), description=description)
         if new_name is not None and new_name != name:
-            store.rename_model(session, row, validate_model_name(new_name), _now())
-            audit.record(session, actor, "model.renamed", subject_type="registered_model", subject_id=new_name,
-                         model_name=new_name, details={"from": name, "to": new_name})
+            _rename(session, actor, row, name, validate_model_name(new_name), reason)
         return store.get_model(session, row.name)
 
 
-def set_model_tags(backend: Backend, name: str, tags: dict[str, str]) -> RegisteredModel:
+def _rename(session: Any, actor: Actor, row: Any, name: str, new_name: str, reason: str | None) -> None:
+    """A governed model keeps its policy and history under the new name; renaming it is governed."""
+    _require_for_governed(session, actor, row, name, f"renaming model '{name}'", reason,
+                          write_needed=f"rename model '{name}'")
+    old_scope, new_scope = f"model:{name}", f"model:{new_name}"
+    if governance_store.scope_in_use(session, new_scope):
+        raise Conflict(f"a policy is stored for scope '{new_scope}': model '{name}' cannot take that name")
+    store.rename_model(session, row, new_name, _now())
+    governance_store.rescope_model_policies(session, row.id, old_scope, new_scope)
+    audit.record(session, actor, "model.renamed", subject_type="registered_model", subject_id=new_name,
+                 model_name=new_name, reason=reason, details={"from": name, "to": new_name})
+
+
+def _require_for_governed(session: Any, actor: Actor, row: Any, name: str, what: str, reason: str | None,
+                          *, write_needed: str) -> None:
+    """A governed model changes only by someone who could approve it, with a reason; any other
+    model by anyone with write access. (Routes ask only READ for this: the rule is here.)"""
+    governed = _governed_parts(session, row, name)
+    if governed:
+        policies.require_decider(session, actor, name, f"{what} ({governed})", reason=reason)
+    else:
+        policies.require_write(actor, write_needed)
+
+
+def _governed_parts(session: Any, row: Any, name: str) -> str:
+    """What makes a model governed: approved or released versions, protected aliases set."""
+    parts = []
+    versions = store.versions_with_status(session, row.id, policies.ALIAS_TARGET_STATES)
+    if versions:
+        parts.append("approved or released version(s) " + ", ".join(map(str, versions)))
+    protected = sorted(set(store.aliases_of(session, row.id)) & policies.protected_alias_names(session, name))
+    if protected:
+        parts.append("protected alias(es) " + ", ".join(protected))
+    return "; ".join(parts)
+
+
+def set_model_tags(backend: Backend, actor: Actor, name: str, tags: dict[str, str]) -> RegisteredModel:
     tags = _check_tags(tags)
     with backend.write() as session:
         row = store.model_row(session, name, lock=True)
+        before = store.model_entity(session, row).tags
+        if set(tags) - {policies.RISK_TIER_TAG}:
+            policies.require_write(actor, f"tag model '{name}'")
+        _check_risk_tier(session, actor, name, before.get(policies.RISK_TIER_TAG),
+                         tags.get(policies.RISK_TIER_TAG, before.get(policies.RISK_TIER_TAG)))
         store.set_model_tags(session, row.id, tags)
         store.touch_model(session, row, _now())
+        changed = {k: v for k, v in tags.items() if before.get(k) != v}
+        if changed:
+            audit.record(session, actor, "model.tags_set", subject_type="registered_model", subject_id=name,
+                         model_name=name, details={"tags": changed, "previous": {k: before.get(k) for k in changed}})
         return store.get_model(session, name)
 
 
-def delete_model_tag(backend: Backend, name: str, key: str) -> None:
+def delete_model_tag(backend: Backend, actor: Actor, name: str, key: str) -> None:
     with backend.write() as session:
-        store.delete_model_tag(session, store.model_row(session, name).id, key)
+        row = store.model_row(session, name, lock=True)
+        before = store.model_tag(session, row.id, key)
+        if key == policies.RISK_TIER_TAG:
+            _check_risk_tier(session, actor, name, before, None)
+        else:
+            policies.require_write(actor, f"untag model '{name}'")
+        store.delete_model_tag(session, row.id, key)
+        audit.record(session, actor, "model.tag_deleted", subject_type="registered_model", subject_id=name,
+                     model_name=name, details={"key": key, "previous": before})
+
+
+def _check_risk_tier(session: Any, actor: Actor, name: str, before: str | None, after: str | None) -> None:
+    """The risk tier chooses the tier policy: only who may approve the model may change it."""
+    if before == after:
+        return
+    if policies.effective_in(session, name)[1]:
+        policies.require_decider(session, actor, name, f"changing the risk tier of model '{name}'",
+                                 reason=None, reason_required=False)
+    else:
+        policies.require_write(actor, f"change the risk tier of model '{name}'")
+    audit.record(session, actor, "model.risk_tier_changed", subject_type="registered_model", subject_id=name,
+                 model_name=name, details={"from": before, "to": after})
 
 
 def delete_model(backend: Backend, actor: Actor, name: str, *, reason: str | None = None) -> None:
     """The model, its versions, files, tags, aliases and their history. Blobs stay for gc.
 
-    The audit event keeps what was deleted (its versions and aliases), as the rows do not stay."""
+    A governed model (approved or released versions, protected aliases set) is deleted only by
+    someone who could approve it, with a reason. The audit event keeps what was deleted."""
     with backend.write() as session:
         row = store.model_row(session, name, lock=True)
+        _require_for_governed(session, actor, row, name, f"deleting model '{name}'", reason,
+                              write_needed=f"delete model '{name}'")
         model = store.get_model(session, name)
         versions, _ = store.search_versions(session, [], limit=MAX_RESULTS_LIMIT, offset=0, model_name=name)
         store.delete_model(session, row)
@@ -204,10 +276,12 @@ def register_version(
     register such sources): then a version with no files, which cannot be downloaded."""
     validate_model_name(name)
     tags = _check_tags(tags)
+    if STAGE_TAG in tags:
+        raise InvalidInput(f"tag '{STAGE_TAG}' holds the version's stage: set it with transition-stage")
     prefix = _normalize_prefix(artifact_path)
     with backend.read() as session:
         run = run_store.row_of(session, run_id)
-        run_pk, experiment_id = run.pk, run.experiment_id
+        run_pk, experiment_id, run_user = run.pk, run.experiment_id, run.user
         metrics = run_store.latest_metrics(session, run_pk)
         try:
             files = _files_under(session, run_pk, run_id, prefix)
@@ -227,6 +301,7 @@ def register_version(
             session, model=model, version=store.next_version_number(session, model, touched_at=now), files=files,
             tags=tags, description=description, status=CANDIDATE, source=source, source_run_id=run_id,
             artifact_digest=manifest_digest(files), metrics=_finite(metrics), card=None,
+            authors=sorted(authors_of(actor.name, run_user, writers=run_writers.users(session, run_pk))),
             created_by=actor.name, created_at=now, updated_at=now, **metadata,
         )
         _record_lineage(session, version, prefix)
@@ -447,27 +522,46 @@ def archive_version(
         return store.version_entity(session, row)
 
 
-def set_version_tags(backend: Backend, name: str, version: int, tags: dict[str, str]) -> ModelVersion:
+def set_version_tags(backend: Backend, actor: Actor, name: str, version: int, tags: dict[str, str]) -> ModelVersion:
     tags = _check_tags(tags)
     if STAGE_TAG in tags:
         raise InvalidInput(f"tag '{STAGE_TAG}' holds the version's stage: change it with transition-stage")
     with backend.write() as session:
         row = store.version_row(session, name, version)
+        before = store.version_entity(session, row).tags
         store.set_version_tags(session, row.pk, tags)
         store.update_version(session, row, _now())
+        changed = {k: v for k, v in tags.items() if before.get(k) != v}
+        if changed:
+            audit.record(session, actor, "model_version.tags_set", subject_type="model_version",
+                         subject_id=_version_subject(name, version), model_name=name,
+                         details={"tags": changed, "previous": {k: before.get(k) for k in changed}})
         return store.version_entity(session, row)
 
 
-def delete_version_tag(backend: Backend, name: str, version: int, key: str) -> None:
+def delete_version_tag(backend: Backend, actor: Actor, name: str, version: int, key: str) -> None:
+    if key == STAGE_TAG:
+        raise InvalidInput(f"tag '{STAGE_TAG}' holds the version's stage: change it with transition-stage")
     with backend.write() as session:
-        store.delete_version_tag(session, store.version_row(session, name, version).pk, key)
+        row = store.version_row(session, name, version)
+        before = store.version_entity(session, row).tags.get(key)
+        store.delete_version_tag(session, row.pk, key)
+        audit.record(session, actor, "model_version.tag_deleted", subject_type="model_version",
+                     subject_id=_version_subject(name, version), model_name=name,
+                     details={"key": key, "previous": before})
 
 
 def delete_version(backend: Backend, actor: Actor, name: str, version: int, *, reason: str | None = None) -> None:
-    """Refused (Conflict naming the alias) while an alias points at the version."""
+    """Refused (Conflict naming the alias) while an alias points at the version; an approved or
+    released version is deleted only by someone who could approve it, with a reason."""
     with backend.write() as session:
         store.model_row(session, name, lock=True)
         row = store.version_row(session, name, version)
+        if row.status in policies.ALIAS_TARGET_STATES:
+            policies.require_decider(session, actor, name, f"deleting {row.status} version {version} of model '{name}'",
+                                     reason=reason)
+        else:
+            policies.require_write(actor, f"delete version {version} of model '{name}'")
         details = {"status": row.status, "artifact_digest": row.artifact_digest, "source": row.source}
         store.delete_version(session, name, row)
         audit.record(session, actor, "model_version.deleted", subject_type="model_version",
@@ -565,6 +659,8 @@ def set_stage(
             policies.check_alias_move(session, actor, name, previous.lower(), target_status=None)
         if stage in POINTER_STAGES:
             policies.check_alias_move(session, actor, name, stage.lower(), target_status=target.status)
+        elif previous not in POINTER_STAGES:
+            policies.require_write(actor, f"change the stage of version {version} of model '{name}'")
         archived = _archive_stage(session, name, stage, keep=version) if archive_existing and stage in POINTER_STAGES else []
         store.set_version_tags(session, target.pk, {STAGE_TAG: stage})
         store.update_version(session, target, _now())
@@ -595,7 +691,8 @@ def get_by_alias(backend: Backend, name: str, alias: str, *, as_of: datetime | N
         model = store.model_row(session, name)
         if as_of is None:
             return store.version_entity(session, store.alias_target(session, model, alias))
-        moment = as_of if as_of.tzinfo else as_of.replace(tzinfo=UTC)
+        # An instant, in UTC: SQLite compares the stored UTC text, so an offset must not reach it.
+        moment = as_of.astimezone(UTC) if as_of.tzinfo else as_of.replace(tzinfo=UTC)
         number = store.alias_version_at(session, model, alias, moment)
         if number is None:
             raise NotFound(f"alias '{alias}' of model '{name}' named no version at {moment.isoformat()}")

@@ -44,14 +44,47 @@ def _policy(row: PolicyRow) -> StoredPolicy:
     )
 
 
-def add_policy(session: Session, *, scope: str, yaml_text: str, created_by: str, now: datetime) -> StoredPolicy:
+def add_policy(
+    session: Session, *, scope: str, yaml_text: str, created_by: str, now: datetime,
+    model_id: str | None = None, dataset_digest: str | None = None,
+) -> StoredPolicy:
     """A new active version of ``scope``'s policy; earlier versions become inactive."""
     newest = session.scalar(select(func.max(PolicyRow.version)).where(PolicyRow.scope == scope)) or 0
     session.execute(update(PolicyRow).where(PolicyRow.scope == scope).values(active=False))
-    row = PolicyRow(scope=scope, version=newest + 1, yaml=yaml_text, active=True, created_by=created_by, created_at=now)
+    row = PolicyRow(scope=scope, version=newest + 1, yaml=yaml_text, active=True, created_by=created_by,
+                    created_at=now, model_id=model_id, dataset_digest=dataset_digest)
     session.add(row)
     session.flush()
     return _policy(row)
+
+
+def active_policy_row(session: Session, scope: str, *, model_id: str | None = None) -> PolicyRow | None:
+    """The active row of ``scope``; for a model scope, only one bound to ``model_id`` or not bound yet
+    (a policy of a deleted model, under the same name, does not pass to a new model)."""
+    stmt = select(PolicyRow).where(PolicyRow.scope == scope, PolicyRow.active.is_(True))
+    if model_id is not None:
+        stmt = stmt.where((PolicyRow.model_id == model_id) | PolicyRow.model_id.is_(None))
+    return session.scalar(stmt)
+
+
+def stored(row: PolicyRow) -> StoredPolicy:
+    return _policy(row)
+
+
+def bind_model_policies(session: Session, scope: str, model_id: str) -> None:
+    """Bind the not-yet-bound versions of a model scope to the model that now carries the name."""
+    session.execute(update(PolicyRow).where(PolicyRow.scope == scope, PolicyRow.model_id.is_(None))
+                    .values(model_id=model_id))
+
+
+def rescope_model_policies(session: Session, model_id: str, old_scope: str, new_scope: str) -> None:
+    """A renamed model takes its policy versions along."""
+    session.execute(update(PolicyRow).where(PolicyRow.scope == old_scope, PolicyRow.model_id == model_id)
+                    .values(scope=new_scope))
+
+
+def scope_in_use(session: Session, scope: str) -> bool:
+    return session.scalar(select(PolicyRow.id).where(PolicyRow.scope == scope).limit(1)) is not None
 
 
 def any_active_policy(session: Session) -> bool:

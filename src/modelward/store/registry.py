@@ -28,6 +28,7 @@ from modelward.store.rows import (
     ModelVersionTagRow,
     RegisteredModelRow,
     RegisteredModelTagRow,
+    RunRow,
 )
 
 STAGE_NONE = "None"
@@ -114,6 +115,15 @@ def find_model(session: Session, name: str) -> RegisteredModel | None:
     return _models(session, [row])[0] if row is not None else None
 
 
+def model_id_of(session: Session, name: str) -> str | None:
+    return session.scalar(select(RegisteredModelRow.id).where(RegisteredModelRow.name == name))
+
+
+def model_tag(session: Session, model_id: str, key: str) -> str | None:
+    return session.scalar(select(RegisteredModelTagRow.value).where(
+        RegisteredModelTagRow.model_id == model_id, RegisteredModelTagRow.key == key))
+
+
 def touch_model(session: Session, row: RegisteredModelRow, now: datetime, **fields: Any) -> None:
     for name, value in fields.items():
         setattr(row, name, value)
@@ -125,6 +135,37 @@ def rename_model(session: Session, row: RegisteredModelRow, new_name: str, now: 
     if session.scalar(select(RegisteredModelRow.id).where(RegisteredModelRow.name == new_name)):
         raise AlreadyExists(f"registered model '{new_name}' already exists")
     touch_model(session, row, now, name=new_name)
+
+
+def versions_with_status(session: Session, model_id: str, statuses: Sequence[str]) -> list[int]:
+    return list(session.scalars(
+        select(ModelVersionRow.version).where(ModelVersionRow.model_id == model_id, ModelVersionRow.status.in_(statuses))
+        .order_by(ModelVersionRow.version)
+    ))
+
+
+def versions_backed_by(
+    session: Session, statuses: Sequence[str], *, run_id: str | None = None, experiment_id: str | None = None,
+) -> list[tuple[str, int, str]]:
+    """(model, version, status) of versions in ``statuses`` whose source run is ``run_id`` or in the experiment."""
+    stmt = (select(RegisteredModelRow.name, ModelVersionRow.version, ModelVersionRow.status)
+            .join(RegisteredModelRow, RegisteredModelRow.id == ModelVersionRow.model_id)
+            .where(ModelVersionRow.status.in_(statuses)))
+    if run_id is not None:
+        stmt = stmt.where(ModelVersionRow.source_run_id == run_id)
+    if experiment_id is not None:
+        stmt = stmt.where(ModelVersionRow.source_run_id.in_(
+            select(RunRow.id).where(RunRow.experiment_id == experiment_id)))
+    return [(name, version, status) for name, version, status in session.execute(stmt.limit(20))]
+
+
+def aliases_of(session: Session, model_id: str) -> dict[str, int]:
+    """alias -> version number, for one model."""
+    rows = session.execute(
+        select(ModelAliasRow.alias, ModelVersionRow.version)
+        .join(ModelVersionRow, ModelVersionRow.pk == ModelAliasRow.version_pk).where(ModelAliasRow.model_id == model_id)
+    )
+    return {alias: version for alias, version in rows}
 
 
 def set_model_tags(session: Session, model_id: str, tags: dict[str, str]) -> None:

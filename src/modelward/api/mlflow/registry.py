@@ -175,19 +175,21 @@ def get_registered_model(params: Params, backend: BackendDep) -> dict[str, Any]:
     return {"registered_model": model_json(model, latest)}
 
 
-@router.post(f"{RM}/rename", dependencies=[WRITE])
+# rename, update, delete and the model tags: write access, or for a governed model the policy's
+# approving role; the registry service decides (see routers/models.py).
+@router.post(f"{RM}/rename", dependencies=[READ])
 def rename_registered_model(params: Params, backend: BackendDep, actor: ActorDep) -> dict[str, Any]:
     model = service.update_model(backend, actor, _required(params, "name"), new_name=_required(params, "new_name"))
     return {"registered_model": model_json(model)}
 
 
-@router.patch(f"{RM}/update", dependencies=[WRITE])
+@router.patch(f"{RM}/update", dependencies=[READ])
 def update_registered_model(params: Params, backend: BackendDep, actor: ActorDep) -> dict[str, Any]:
     model = service.update_model(backend, actor, _required(params, "name"), description=params.get("description") or "")
     return {"registered_model": model_json(model)}
 
 
-@router.delete(f"{RM}/delete", dependencies=[WRITE])
+@router.delete(f"{RM}/delete", dependencies=[READ])
 def delete_registered_model(params: Params, backend: BackendDep, actor: ActorDep) -> dict[str, Any]:
     service.delete_model(backend, actor, _required(params, "name"))
     return {}
@@ -214,25 +216,27 @@ def get_latest_versions(params: Params, backend: BackendDep) -> dict[str, Any]:
     return {"model_versions": [version_json(v) for v in _latest_per_stage(backend, name, stages or None)]}
 
 
-@router.post(f"{RM}/set-tag", dependencies=[WRITE])
-def set_registered_model_tag(params: Params, backend: BackendDep) -> dict[str, Any]:
-    service.set_model_tags(backend, _required(params, "name"), {_required(params, "key"): str(params.get("value", ""))})
+@router.post(f"{RM}/set-tag", dependencies=[READ])
+def set_registered_model_tag(params: Params, backend: BackendDep, actor: ActorDep) -> dict[str, Any]:
+    service.set_model_tags(backend, actor, _required(params, "name"),
+                           {_required(params, "key"): str(params.get("value", ""))})
     return {}
 
 
-@router.delete(f"{RM}/delete-tag", dependencies=[WRITE])
-def delete_registered_model_tag(params: Params, backend: BackendDep) -> dict[str, Any]:
-    service.delete_model_tag(backend, _required(params, "name"), _required(params, "key"))
+@router.delete(f"{RM}/delete-tag", dependencies=[READ])
+def delete_registered_model_tag(params: Params, backend: BackendDep, actor: ActorDep) -> dict[str, Any]:
+    service.delete_model_tag(backend, actor, _required(params, "name"), _required(params, "key"))
     return {}
 
 
-@router.post(f"{RM}/alias", dependencies=[WRITE])
+# Write access, or a protected alias's role: decided by the registry service (see routers/models.py).
+@router.post(f"{RM}/alias", dependencies=[READ])
 def set_registered_model_alias(params: Params, backend: BackendDep, actor: ActorDep) -> dict[str, Any]:
     service.point_alias(backend, actor, _required(params, "name"), _required(params, "alias"), _version_number(params))
     return {}
 
 
-@router.delete(f"{RM}/alias", dependencies=[WRITE])
+@router.delete(f"{RM}/alias", dependencies=[READ])
 def delete_registered_model_alias(params: Params, backend: BackendDep, actor: ActorDep) -> dict[str, Any]:
     service.delete_alias(backend, actor, _required(params, "name"), _required(params, "alias"))
     return {}
@@ -308,7 +312,7 @@ def update_model_version(params: Params, backend: BackendDep) -> dict[str, Any]:
     return {"model_version": version_json(version)}
 
 
-@router.delete(f"{MV}/delete", dependencies=[WRITE])
+@router.delete(f"{MV}/delete", dependencies=[READ])  # an approved version: the approving role
 def delete_model_version(params: Params, backend: BackendDep, actor: ActorDep) -> dict[str, Any]:
     service.delete_version(backend, actor, _required(params, "name"), _version_number(params))
     return {}
@@ -342,7 +346,7 @@ def get_model_version_download_uri(params: Params, backend: BackendDep) -> dict[
     return {"artifact_uri": f"mlflow-artifacts:/{run.experiment_id}/{run.id}/artifacts/{path}".rstrip("/")}
 
 
-@router.post(f"{MV}/transition-stage", dependencies=[WRITE])
+@router.post(f"{MV}/transition-stage", dependencies=[READ])  # Staging/Production: a protected alias's rule
 def transition_model_version_stage(params: Params, backend: BackendDep, actor: ActorDep) -> dict[str, Any]:
     archive = str(params.get("archive_existing_versions", "false")).lower() == "true"
     version = service.set_stage(
@@ -353,14 +357,16 @@ def transition_model_version_stage(params: Params, backend: BackendDep, actor: A
 
 
 @router.post(f"{MV}/set-tag", dependencies=[WRITE])
-def set_model_version_tag(params: Params, backend: BackendDep) -> dict[str, Any]:
+def set_model_version_tag(params: Params, backend: BackendDep, actor: ActorDep) -> dict[str, Any]:
     service.set_version_tags(
-        backend, _required(params, "name"), _version_number(params), {_required(params, "key"): str(params.get("value", ""))}
+        backend, actor, _required(params, "name"), _version_number(params),
+        {_required(params, "key"): str(params.get("value", ""))},
     )
     return {}
 
 
 @router.delete(f"{MV}/delete-tag", dependencies=[WRITE])
-def delete_model_version_tag(params: Params, backend: BackendDep) -> dict[str, Any]:
-    service.delete_version_tag(backend, _required(params, "name"), _version_number(params), _required(params, "key"))
+def delete_model_version_tag(params: Params, backend: BackendDep, actor: ActorDep) -> dict[str, Any]:
+    service.delete_version_tag(backend, actor, _required(params, "name"), _version_number(params),
+                               _required(params, "key"))
     return {}

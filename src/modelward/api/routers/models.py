@@ -36,6 +36,7 @@ class ModelCreate(_Body):
 class ModelUpdate(_Body):
     description: str | None = None
     name: str | None = Field(default=None, description="a new name: renames the model")
+    reason: str | None = Field(default=None, description="why: required to rename a governed model")
 
 
 class TagsBody(_Body):
@@ -106,25 +107,28 @@ def get_model(name: str, backend: BackendDep) -> RegisteredModel:
     return service.get_model(backend, name)
 
 
-@router.patch("/{name}", dependencies=[WRITE])
+# Renaming, deleting and re-tiering a governed model need the policy's approving role, not
+# write access: for these routes the registry service decides, so they ask only READ.
+@router.patch("/{name}", dependencies=[READ])
 def update_model(name: str, body: ModelUpdate, backend: BackendDep, actor: ActorDep) -> RegisteredModel:
-    return service.update_model(backend, actor, name, description=body.description, new_name=body.name)
+    return service.update_model(backend, actor, name, description=body.description, new_name=body.name,
+                                reason=body.reason)
 
 
-@router.delete("/{name}", status_code=204, dependencies=[WRITE])
+@router.delete("/{name}", status_code=204, dependencies=[READ])
 def delete_model(name: str, backend: BackendDep, actor: ActorDep, reason: str | None = None) -> Response:
     service.delete_model(backend, actor, name, reason=reason)
     return Response(status_code=204)
 
 
-@router.put("/{name}/tags", dependencies=[WRITE])
-def set_model_tags(name: str, body: TagsBody, backend: BackendDep) -> RegisteredModel:
-    return service.set_model_tags(backend, name, body.tags)
+@router.put("/{name}/tags", dependencies=[READ])
+def set_model_tags(name: str, body: TagsBody, backend: BackendDep, actor: ActorDep) -> RegisteredModel:
+    return service.set_model_tags(backend, actor, name, body.tags)
 
 
-@router.delete("/{name}/tags/{key:path}", status_code=204, dependencies=[WRITE])
-def delete_model_tag(name: str, key: str, backend: BackendDep) -> Response:
-    service.delete_model_tag(backend, name, key)
+@router.delete("/{name}/tags/{key:path}", status_code=204, dependencies=[READ])
+def delete_model_tag(name: str, key: str, backend: BackendDep, actor: ActorDep) -> Response:
+    service.delete_model_tag(backend, actor, name, key)
     return Response(status_code=204)
 
 
@@ -168,7 +172,7 @@ def archive_version(
     return service.archive_version(backend, actor, name, version, reason=reason)
 
 
-@router.delete("/{name}/versions/{version}", status_code=204, dependencies=[WRITE])
+@router.delete("/{name}/versions/{version}", status_code=204, dependencies=[READ])
 def delete_version(
     name: str, version: int, backend: BackendDep, actor: ActorDep, reason: str | None = None
 ) -> Response:
@@ -177,13 +181,13 @@ def delete_version(
 
 
 @router.put("/{name}/versions/{version}/tags", dependencies=[WRITE])
-def set_version_tags(name: str, version: int, body: TagsBody, backend: BackendDep) -> ModelVersion:
-    return service.set_version_tags(backend, name, version, body.tags)
+def set_version_tags(name: str, version: int, body: TagsBody, backend: BackendDep, actor: ActorDep) -> ModelVersion:
+    return service.set_version_tags(backend, actor, name, version, body.tags)
 
 
 @router.delete("/{name}/versions/{version}/tags/{key:path}", status_code=204, dependencies=[WRITE])
-def delete_version_tag(name: str, version: int, key: str, backend: BackendDep) -> Response:
-    service.delete_version_tag(backend, name, version, key)
+def delete_version_tag(name: str, version: int, key: str, backend: BackendDep, actor: ActorDep) -> Response:
+    service.delete_version_tag(backend, actor, name, version, key)
     return Response(status_code=204)
 
 
@@ -202,12 +206,14 @@ def download_file(name: str, version: int, path: str, backend: BackendDep) -> St
     )
 
 
-@router.put("/{name}/aliases/{alias}", dependencies=[WRITE])
+# Alias moves need write access, or for a protected alias the policy's role (which an
+# approver without write access holds): the registry service decides, so the route asks only READ.
+@router.put("/{name}/aliases/{alias}", dependencies=[READ])
 def set_alias(name: str, alias: str, body: AliasBody, backend: BackendDep, actor: ActorDep) -> ModelVersion:
     return service.set_alias(backend, actor, name, alias, body.version, reason=body.reason)
 
 
-@router.delete("/{name}/aliases/{alias}", status_code=204, dependencies=[WRITE])
+@router.delete("/{name}/aliases/{alias}", status_code=204, dependencies=[READ])
 def delete_alias(name: str, alias: str, backend: BackendDep, actor: ActorDep, reason: str | None = None) -> Response:
     service.delete_alias(backend, actor, name, alias, reason=reason)
     return Response(status_code=204)

@@ -47,6 +47,9 @@ class ModelVersionRow(Base):
     requirements: Mapped[list[str]] = mapped_column(JSON, default=list)
     metrics: Mapped[dict[str, float]] = mapped_column(JSON, default=dict)
     card: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # Who made it, as known when registered (registrant, run creator, run writers): kept even if
+    # the run is later purged, so four-eyes cannot be reset by deleting the run.
+    authors: Mapped[list[str] | None] = mapped_column(JSON)
     created_by: Mapped[str | None] = mapped_column(String(256))
     created_at: Mapped[datetime] = mapped_column(Timestamp)
     updated_at: Mapped[datetime] = mapped_column(Timestamp)

@@ -1,5 +1,5 @@
 """governance integrity: policy identity and dataset pin, advisory evaluations,
-approval evidence, run writers
+approval evidence, run writers, version authors
 
 Revision ID: 0010
 Revises: 0009
@@ -20,6 +20,8 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('model_id', sa.String(length=32), nullable=True))
         batch_op.add_column(sa.Column('dataset_digest', sa.String(length=64), nullable=True))
         batch_op.create_index(batch_op.f('ix_governance_policies_model_id'), ['model_id'], unique=False)
+    with op.batch_alter_table('model_versions', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('authors', sa.JSON(), nullable=True))
     with op.batch_alter_table('governance_evaluations', schema=None) as batch_op:
         batch_op.add_column(sa.Column('advisory', sa.Boolean(), server_default=sa.false(), nullable=False))
     with op.batch_alter_table('governance_reviews', schema=None) as batch_op:
@@ -43,6 +45,8 @@ def downgrade() -> None:
         batch_op.drop_column('evidence')
     with op.batch_alter_table('governance_evaluations', schema=None) as batch_op:
         batch_op.drop_column('advisory')
+    with op.batch_alter_table('model_versions', schema=None) as batch_op:
+        batch_op.drop_column('authors')
     with op.batch_alter_table('governance_policies', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_governance_policies_model_id'))
         batch_op.drop_column('dataset_digest')
