@@ -43,6 +43,9 @@ def test_the_demo_records_a_sweep_and_says_where_to_look(tmp_path: Path) -> None
         actions = {event.action for event in client.audit.list(model=MODEL, limit=1000)}
         assert {"model_version.evaluated", "model_version.approved", "alias.moved"} <= actions
         assert client.audit.verify().ok
+        # the organisation's default policy protects production on models without their own
+        assert {a["alias"] for a in client.policies.effective("any-other-model")["protected_aliases"]} >= {"production"}
+        assert client.policies.get("default").version == 1
     report = tmp_path / ".modelward" / "reports" / f"{MODEL}-v2-compliance.html"
     assert "Fairness" in report.read_text() and f"{MODEL}-v2-compliance.md" in out
 
