@@ -17,15 +17,13 @@ from modelward.domain.actors import Role
 from modelward.services import users
 from modelward.services.backend import Backend
 from modelward.settings import Settings
+from tests.fixtures.apps import in_process_app
 
 
 @pytest.fixture
 def secured(tmp_path: Path) -> Iterator[tuple[TestClient, Backend]]:
-    settings = Settings(home=tmp_path / "store", auth=True)
-    backend = Backend.from_settings(settings)
-    with TestClient(create_app(settings, backend=backend), raise_server_exceptions=False) as http:
-        yield http, backend
-    backend.close()
+    with in_process_app(Settings(home=tmp_path / "store", auth=True)) as app:
+        yield app
 
 
 def _token(backend: Backend, name: str, *roles: Role) -> tuple[str, str]:

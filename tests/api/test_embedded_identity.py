@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from modelward.api.app import create_app
 from modelward.domain.actors import Role
 from modelward.errors import PermissionDenied
 from modelward.sdk.client import Client
@@ -17,6 +16,7 @@ from modelward.services import users
 from modelward.services.backend import Backend
 from modelward.settings import Settings
 from tests.cli.conftest import Cli, modelward, store  # noqa: F401  (fixtures)
+from tests.fixtures.apps import in_process_app
 from tests.governance.test_sdk import _register
 
 NAME = "id-model"
@@ -111,11 +111,8 @@ def test_a_viewer_cannot_log_a_run_and_a_disabled_user_is_refused(store: Client)
 
 @pytest.fixture
 def open_server(tmp_path: Path) -> Iterator[tuple[TestClient, Backend]]:
-    settings = Settings(home=tmp_path / "server", auth=False)
-    backend = Backend.from_settings(settings)
-    with TestClient(create_app(settings, backend=backend), raise_server_exceptions=False) as http:
-        yield http, backend
-    backend.close()
+    with in_process_app(Settings(home=tmp_path / "server", auth=False)) as app:
+        yield app
 
 
 def _as(user: str) -> dict[str, str]:

@@ -8,22 +8,19 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from modelward.api.app import create_app
 from modelward.domain.actors import Role
 from modelward.services import users
 from modelward.services.backend import Backend
 from modelward.settings import Settings
 from tests.cli.conftest import cli, store  # noqa: F401
+from tests.fixtures.apps import in_process_app
 
 
 @pytest.fixture
 def secured(tmp_path: Path) -> Iterator[tuple[TestClient, Backend]]:
     """An in-process app with auth on, and the Backend behind it (for setup and checks)."""
-    settings = Settings(home=tmp_path / "store", auth=True, webhooks_enabled=False)
-    backend = Backend.from_settings(settings)
-    with TestClient(create_app(settings, backend=backend), raise_server_exceptions=False) as http:
-        yield http, backend
-    backend.close()
+    with in_process_app(Settings(home=tmp_path / "store", auth=True, webhooks_enabled=False)) as app:
+        yield app
 
 
 def bearer(backend: Backend, name: str, role: Role) -> dict[str, str]:
