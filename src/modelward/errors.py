@@ -2,7 +2,8 @@
 
     ModelwardError                  base of everything we raise on purpose
     ├── InvalidInput                bad argument, malformed filter, bad path   (400)
-    │   └── PayloadTooLarge         request or batch over a limit              (413)
+    │   ├── PayloadTooLarge         request or batch over a limit              (413)
+    │   └── UnsupportedMediaType    a body of a type the route does not take   (415)
     ├── Unauthenticated             no or bad credentials                      (401)
     ├── PermissionDenied            authenticated, but the role may not        (403)
     ├── NotFound                    no such experiment, run, artifact, ...     (404)
@@ -41,6 +42,10 @@ class InvalidInput(ModelwardError):
 
 class PayloadTooLarge(InvalidInput):
     error_code = "PAYLOAD_TOO_LARGE"
+
+
+class UnsupportedMediaType(InvalidInput):
+    error_code = "UNSUPPORTED_MEDIA_TYPE"
 
 
 class Unauthenticated(ModelwardError):
@@ -110,5 +115,6 @@ __all__ = [
     "PolicyViolation",
     "ServiceUnavailable",
     "Unauthenticated",
+    "UnsupportedMediaType",
     "error_class_for_code",
 ]

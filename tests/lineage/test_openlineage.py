@@ -134,7 +134,7 @@ def test_malformed_events_get_a_400_naming_the_field_and_store_nothing(
 def test_bodies_that_are_not_events(live_server: ServerProcess, unique: str) -> None:
     url = f"{live_server.url}/api/v1/lineage/openlineage"
     assert httpx.post(url, content=b"{not json", headers={"content-type": "application/json"}).status_code == 400
-    bad_gzip = httpx.post(url, content=b"plain", headers={"content-encoding": "gzip"})
+    bad_gzip = httpx.post(url, content=b"plain", headers={"content-encoding": "gzip", "content-type": "application/json"})
     assert bad_gzip.status_code == 400 and "gzip" in bad_gzip.json()["message"]
     dataset_event = {"eventTime": _now(), "producer": PRODUCER, "dataset": {"namespace": "a", "name": "b"}}
     assert "'run'" in httpx.post(url, json=dataset_event).json()["message"]

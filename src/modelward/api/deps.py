@@ -49,10 +49,12 @@ def _credentials(request: Request) -> str | None:
     if header:
         return header
     cookie = request.cookies.get(SESSION_COOKIE)
-    if cookie and request.method not in _SAFE_METHODS and not request.headers.get("origin"):
+    page_named = request.headers.get("origin") or request.headers.get("sec-fetch-site")
+    if cookie and request.method not in _SAFE_METHODS and not page_named:
         from modelward.errors import PermissionDenied
 
-        # Browsers send Origin on state-changing requests; the guards middleware checked it.
+        # Browsers send Origin (and Sec-Fetch-Site) on state-changing requests; the guards
+        # middleware (api/guards.py) refused any that names another site.
         raise PermissionDenied("a cookie-authenticated change must carry an Origin header")
     return f"Bearer {cookie}" if cookie else None
 

@@ -20,6 +20,7 @@ log = logging.getLogger("modelward.api")
 
 STATUS_BY_ERROR: dict[type[errors.ModelwardError], int] = {
     errors.PayloadTooLarge: 413,
+    errors.UnsupportedMediaType: 415,
     errors.InvalidInput: 400,
     errors.Unauthenticated: 401,
     errors.PermissionDenied: 403,
@@ -109,8 +110,13 @@ async def _on_http_error(request: Request, exc: Exception) -> Response:
 async def _on_unexpected(request: Request, exc: Exception) -> Response:
     log.exception("%s %s crashed", request.method, request.url.path)
     if _wants_page(request):
-        return _page(request, 500, "The server hit an unexpected error; it is in the server log.")
-    return JSONResponse(error_body("INTERNAL_ERROR", "internal server error; see the server log"), 500)
+        response = _page(request, 500, "The server hit an unexpected error; it is in the server log.")
+    else:
+        response = JSONResponse(error_body("INTERNAL_ERROR", "internal server error; see the server log"), 500)
+    # Starlette re-raises the crash after this answer and the server then drops the connection:
+    # say so, or a keep-alive client sends its next request into a closed socket.
+    response.headers["connection"] = "close"
+    return response
 
 
 def install(app: FastAPI) -> None:
