@@ -49,13 +49,28 @@ def test_registered_model_and_version_round_trip(http):
     assert [v["version"] for v in model["latest_versions"]] == ["2"]
 
 
-@pytest.mark.parametrize("source", ["/etc/passwd", "file:///tmp/x", "s3://bucket/model", "models:/m-abc123"])
-def test_sources_outside_the_store_are_refused(http, source):
-    client, backend = http
+@pytest.mark.parametrize("source", ["/etc/passwd", "file:///tmp/x", "s3://bucket/model", "models:/m-abc123",
+                                    "models:/other/1", "http://example.com/model"])
+def test_sources_outside_the_store_are_unverified_references_without_files(http, source):
+    """MLflow accepts any source; modelward records it as given and never opens it."""
+    client, _ = http
     client.post(f"{RM}/create", json={"name": "m"})
     answer = client.post(f"{MV}/create", json={"name": "m", "source": source})
-    assert answer.status_code == 400
-    assert answer.json()["error_code"] == "INVALID_PARAMETER_VALUE" and source in answer.json()["message"]
+    assert answer.status_code == 200, answer.text
+    version = answer.json()["model_version"]
+    assert (version["source"], version["run_id"]) == (source, "")
+    assert {"key": "modelward.source_verified", "value": "false"} in version["tags"]
+    refused = client.get(f"{MV}/get-download-uri", params={"name": "m", "version": "1"})
+    assert refused.status_code == 400 and "external reference" in refused.json()["message"], refused.text
+    assert source in refused.json()["message"]
+
+
+@pytest.mark.parametrize("source", ["s3://bucket/\x00model", "s3://b/\nx", "s3://" + "x" * 1100])
+def test_an_external_source_is_checked_as_a_string(http, source):
+    client, _ = http
+    client.post(f"{RM}/create", json={"name": "m"})
+    answer = client.post(f"{MV}/create", json={"name": "m", "source": source})
+    assert (answer.status_code, answer.json()["error_code"]) == (400, "INVALID_PARAMETER_VALUE"), answer.text
 
 
 def test_source_with_no_artifacts_is_an_empty_version_that_cannot_be_downloaded(http):

@@ -320,10 +320,13 @@ def _download(client: Any, uri: str, dest: Path) -> Path:
     resolved = client.models.resolve(uri)
     version = getattr(resolved, "version", None) or resolved  # Resolved wraps the ModelVersion
     if not version.files:  # registered through MLflow's API from a source that held nothing
-        raise InvalidInput(
-            f"version {version.version} of model '{version.model_name}' has no files "
-            f"(its source {version.source!r} held no artifacts when registered): there is nothing to load"
-        )
+        label = f"version {version.version} of model '{version.model_name}'"
+        if version.source_run_id is None:
+            raise InvalidInput(f"{label} has no verified files: its source {version.source!r} is an external "
+                               "reference modelward never opens; there is nothing to load (register the files "
+                               "from a run to attach them)")
+        raise InvalidInput(f"{label} has no files: its source {version.source!r} held no artifacts when "
+                           "registered; there is nothing to load")
     client.models.download(version.model_name, version.version, dest)
     return dest
 

@@ -111,6 +111,10 @@ def _table(data: bytes, path: str) -> Any:
 def _download(backend: Backend, version: Any, dest: Path) -> Path:
     from modelward.models.flavors import confined
 
+    if not version.files:
+        from modelward.services.registry import no_files_reason
+
+        raise InvalidInput(f"{no_files_reason(version)}: there is nothing to evaluate")
     dest.mkdir(parents=True, exist_ok=True)
     for item in version.files:
         backend.artifacts.copy_to(item.digest, confined(dest, item.path))

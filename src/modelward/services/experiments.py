@@ -5,13 +5,16 @@ from __future__ import annotations
 from modelward.domain.actors import LOCAL_USER, Actor
 from modelward.domain.names import new_id, validate_hierarchical_name, validate_key
 from modelward.domain.tracking import Experiment, Lifecycle
-from modelward.errors import Conflict, NotFound
+from modelward.errors import AlreadyExists, Conflict, NotFound
 from modelward.services import audit
 from modelward.services.backend import Backend
 from modelward.services.lifecycle import refuse_purging_evidence
 from modelward.store import experiments as store
 
 DEFAULT_EXPERIMENT = "Default"
+DEFAULT_EXPERIMENT_ID = "0"
+"""MLflow's clients assume an experiment "0" named "Default"; the experiment named Default
+gets that id when it is created (first use, through any API) and the id is free."""
 
 
 def create(
@@ -25,9 +28,29 @@ def create(
     for key in tags or {}:
         validate_key(key, "experiment tag")
     with backend.write() as session:
+        experiment_id = new_id()
+        if name == DEFAULT_EXPERIMENT and not store.exists(session, DEFAULT_EXPERIMENT_ID):
+            experiment_id = DEFAULT_EXPERIMENT_ID
         return store.create(
-            session, experiment_id=new_id(), name=name, description=description, tags=tags
+            session, experiment_id=experiment_id, name=name, description=description, tags=tags
         )
+
+
+def ensure_default(backend: Backend) -> Experiment:
+    """MLflow's default experiment: the one with id "0"; else the one named Default (a store
+    older than the id rule); else a new "Default" with id "0". Idempotent and safe under races."""
+    for _ in range(2):
+        with backend.read() as session:
+            if store.exists(session, DEFAULT_EXPERIMENT_ID):
+                return store.get(session, DEFAULT_EXPERIMENT_ID)
+            found = store.find_by_name(session, DEFAULT_EXPERIMENT)
+        if found is not None:
+            return found
+        try:
+            return create(backend, DEFAULT_EXPERIMENT)
+        except AlreadyExists:  # another request created it meanwhile: read it again
+            continue
+    raise Conflict("the default experiment could not be created; try again")
 
 
 def get(backend: Backend, experiment_id: str) -> Experiment:
@@ -95,6 +118,13 @@ def set_tags(backend: Backend, experiment_id: str, tags: dict[str, str]) -> Expe
         store.get(session, experiment_id)
         store.set_tags(session, experiment_id, tags)
         return store.get(session, experiment_id)
+
+
+def delete_tag(backend: Backend, experiment_id: str, key: str) -> None:
+    """Remove one tag; NotFound when the experiment has no such tag."""
+    with backend.write() as session:
+        store.get(session, experiment_id)
+        store.delete_tag(session, experiment_id, key)
 
 
 def delete(

@@ -321,6 +321,70 @@ def register_version(
     return get_version(backend, name, version.version)
 
 
+SOURCE_VERIFIED_TAG = "modelward.source_verified"
+"""``false`` on a version registered from an external reference (see ``register_external``)."""
+MAX_SOURCE_LENGTH = 1024  # the model_versions.source column
+
+
+def register_external(
+    backend: Backend, actor: Actor, name: str, *, source: str, description: str | None = None,
+    tags: dict[str, str] | None = None,
+) -> ModelVersion:
+    """A version recording ``source`` as an UNVERIFIED external reference, with no files.
+
+    MLflow registers any source URI (s3://..., a local path, models:/name/1, http://...).
+    modelward records it as given and never opens, reads, resolves or fetches it: the server
+    chooses every storage location, so bytes reach the registry only through a run. Such a
+    version is tagged ``modelward.source_verified = false``; it cannot be downloaded, loaded,
+    evaluated or approved on evidence, as it has no files (``no_files_reason`` says why).
+    The native API does not offer this: it registers from a run only.
+    """
+    validate_model_name(name)
+    tags = _check_tags(tags)
+    if STAGE_TAG in tags:
+        raise InvalidInput(f"tag '{STAGE_TAG}' holds the version's stage: set it with transition-stage")
+    if not isinstance(source, str) or not source.strip():
+        raise InvalidInput("a model version needs a source")
+    if len(source) > MAX_SOURCE_LENGTH:
+        raise InvalidInput(f"model version source is {len(source)} characters; the limit is {MAX_SOURCE_LENGTH}")
+    if any(ord(c) < 32 or ord(c) == 127 for c in source):
+        raise InvalidInput(f"model version source {source!r} contains control characters")
+    tags[SOURCE_VERIFIED_TAG] = "false"
+    with backend.write() as session:
+        model = store.model_row(session, name, lock=True)
+        now = _now()
+        version = store.add_version(
+            session, model=model, version=store.next_version_number(session, model, touched_at=now), files=[],
+            tags=tags, description=description, status=CANDIDATE, source=source, source_run_id=None,
+            artifact_digest=manifest_digest([]), metrics={}, card=None,
+            authors=sorted(authors_of(actor.name)),
+            created_by=actor.name, created_at=now, updated_at=now, flavor=None, signature=None, requirements=[],
+        )
+        audit.record(
+            session, actor, "model_version.registered", subject_type="model_version",
+            subject_id=_version_subject(name, version.version), model_name=name,
+            details={"version": version.version, "source": source, "run_id": None, "verified": False,
+                     "artifact_digest": version.artifact_digest, "files": 0},
+        )
+        evaluate = policies.effective_in(session, name)[0].evaluation_dataset is not None
+    if not evaluate:
+        return version
+    from modelward.services import evaluations  # records why it cannot be evaluated
+
+    evaluations.evaluate_on_registration(backend, actor, name, version.version)
+    return get_version(backend, name, version.version)
+
+
+def no_files_reason(version: ModelVersion) -> str:
+    """Why ``version`` has nothing to download, load or evaluate (it has no files)."""
+    label = f"version {version.version} of model '{version.model_name}'"
+    if version.source_run_id is None:
+        return (f"{label} has no verified files: its source '{version.source}' is an external reference "
+                "modelward never opens; attach files by registering from a run (runs:/<run_id>/<path>)")
+    return (f"{label} has no files: its source '{version.source}' held no stored artifacts when it was "
+            "registered; log the files to the run and register again")
+
+
 def _normalize_prefix(artifact_path: str | None) -> str:
     from modelward.artifacts import normalize_logical_path
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from sqlalchemy import delete, func, or_, select
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session
 
 from modelward.domain.tracking import Experiment, Lifecycle
@@ -64,7 +65,10 @@ def create(
         created_at=now, updated_at=now,
     )
     session.add(row)
-    session.flush()
+    try:
+        session.flush()
+    except sa_exc.IntegrityError:  # a concurrent writer took the name (or the id "0") meanwhile
+        raise AlreadyExists(f"an experiment named '{name}' already exists") from None
     if tags:
         set_tags(session, experiment_id, tags)
     return _to_entity(row, dict(tags or {}))
@@ -73,6 +77,10 @@ def create(
 def get(session: Session, experiment_id: str) -> Experiment:
     row = _row(session, experiment_id)
     return _to_entity(row, _tags_of(session, [row.id])[row.id])
+
+
+def exists(session: Session, experiment_id: str) -> bool:
+    return session.scalar(select(ExperimentRow.id).where(ExperimentRow.id == experiment_id)) is not None
 
 
 def name_of(session: Session, experiment_id: str) -> str:
@@ -152,3 +160,11 @@ def set_tags(session: Session, experiment_id: str, tags: dict[str, str]) -> None
 
 def count(session: Session) -> int:
     return session.scalar(select(func.count()).select_from(ExperimentRow)) or 0
+
+
+def delete_tag(session: Session, experiment_id: str, key: str) -> None:
+    result = session.execute(
+        delete(ExperimentTagRow).where(ExperimentTagRow.experiment_id == experiment_id, ExperimentTagRow.key == key)
+    )
+    if result.rowcount == 0:  # type: ignore[attr-defined]
+        raise NotFound(f"No tag with name: {key} in experiment with id {experiment_id}")

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import exc as sa_exc
-from sqlalchemy import ColumnElement, and_, delete, exists, func, select, true
+from sqlalchemy import ColumnElement, and_, delete, exists, func, literal, or_, select, true
 from sqlalchemy.orm import Session
 
 from modelward.domain.registry import (
@@ -453,20 +453,33 @@ def alias_history(session: Session, model: RegisteredModelRow, alias: str | None
 
 
 # -- filters ----------------------------------------------------------------------------------
+#
+# A tag comparison means "the tag exists and its value matches": a model without the tag
+# matches neither ``tags.k = 'a'`` nor ``tags.k != 'a'``, as in MLflow (its SQL store
+# inner-joins the tag rows; its file store answers False for a missing tag). MLflow makes one
+# exception, and so do we: a model or version without ``mlflow.prompt.is_prompt`` is not a
+# prompt, so that tag reads as 'false' when missing. MLflow's client adds
+# ``tag.`mlflow.prompt.is_prompt` != 'true'`` to every search_registered_models and
+# search_model_versions call, which must keep matching ordinary models.
+
+TAG_DEFAULTS = {"mlflow.prompt.is_prompt": "false"}
+"""Tags that read as a value when missing (MLflow's ``SearchModelUtils`` special case)."""
 
 
 def _model_tag_clause(key: str, clause: Any) -> ColumnElement[bool]:
-    return exists().where(
-        RegisteredModelTagRow.model_id == RegisteredModelRow.id, RegisteredModelTagRow.key == key,
-        clause(RegisteredModelTagRow.value),
-    )
+    return _tag_clause(RegisteredModelTagRow.model_id == RegisteredModelRow.id, RegisteredModelTagRow, key, clause)
 
 
 def _version_tag_clause(key: str, clause: Any) -> ColumnElement[bool]:
-    return exists().where(
-        ModelVersionTagRow.version_pk == ModelVersionRow.pk, ModelVersionTagRow.key == key,
-        clause(ModelVersionTagRow.value),
-    )
+    return _tag_clause(ModelVersionTagRow.version_pk == ModelVersionRow.pk, ModelVersionTagRow, key, clause)
+
+
+def _tag_clause(owned: Any, row: Any, key: str, clause: Any) -> ColumnElement[bool]:
+    found = exists().where(owned, row.key == key, clause(row.value))
+    if key not in TAG_DEFAULTS:
+        return found
+    missing = ~exists().where(owned, row.key == key)
+    return or_(found, and_(missing, clause(literal(TAG_DEFAULTS[key]))))
 
 
 def _compare(column: Any, op: str, value: Any) -> ColumnElement[bool]:

@@ -2,7 +2,9 @@
 
 Values always travel as bound parameters. A comparison on a metric, param or tag means
 "the run has this key and its value matches", so ``!=`` and ``NOT IN`` need the key to
-exist (as in MLflow) and ``IS NULL`` means the run has no such key.
+exist and ``IS NULL`` means the run has no such key. That is MLflow's rule on both of its
+stores (mlflow/store/tracking/sqlalchemy_store.py inner-joins the key's rows;
+``SearchUtils._does_run_match_clause`` answers False for a missing key).
 """
 
 from __future__ import annotations
@@ -82,7 +84,9 @@ def run_filter_clause(expr: Expr | None) -> ColumnElement[bool]:
 def apply_order(stmt: SelectT, order_keys: Sequence[OrderKey]) -> SelectT:
     """Order a select over ``RunRow``; missing values sort last in both directions.
 
-    ``start_time DESC, pk DESC`` always ends the ordering, so pages are stable.
+    ``start_time DESC, pk DESC`` always ends the ordering, so pages are stable: runs that
+    started in the same millisecond come newest-created first, in one order on every page.
+    (MLflow breaks the tie by run id ascending; tests/store/test_search_sql.py pins pk.)
     """
     clauses: list[ColumnElement[Any]] = []
     for order in order_keys:

@@ -8,8 +8,11 @@ lists). Differences from MLflow, on purpose:
 * ``source`` is never opened. ``runs:/<run_id>/<path>`` and
   ``mlflow-artifacts:/<experiment_id>/<run_id>/artifacts/<path>`` name the run's stored
   artifacts; ``models:/m-<id>`` (MLflow 3's logged model, also sent as ``model_id``) names
-  the files of its owning run under ``logged-models/m-<id>``; anything else (a local path,
-  s3://, ``models:/<name>/<version>``) is refused with INVALID_PARAMETER_VALUE naming the source.
+  the files of its owning run under ``logged-models/m-<id>``. Anything else (a local path,
+  s3://, http://, ``models:/<name>/<version>``) is accepted, as by MLflow, but only as an
+  UNVERIFIED external reference: kept as given, never opened, read or fetched, and the
+  version has no files and the tag ``modelward.source_verified = false``
+  (``services.registry.register_external``).
 * A source whose run holds no files there is accepted, as by MLflow, as a version with no
   files (the native API refuses it); downloading such a version is refused, naming why.
 * Stages are deprecated in MLflow; here a stage is kept as the version tag
@@ -30,6 +33,7 @@ import orjson
 from fastapi import APIRouter, Depends, Request
 
 from modelward.api.deps import READ, WRITE, ActorDep, BackendDep
+from modelward.api.mlflow import params as p
 from modelward.domain.registry import STAGE_TAG, ModelVersion, RegisteredModel
 from modelward.errors import InvalidInput, NotFound
 from modelward.services import mlflow_models as logged_model_service
@@ -163,7 +167,8 @@ def _canonical_stage(stage: str) -> str:
 @router.post(f"{RM}/create", dependencies=[WRITE])
 def create_registered_model(params: Params, backend: BackendDep, actor: ActorDep) -> dict[str, Any]:
     model = service.create_model(
-        backend, actor, _required(params, "name"), description=params.get("description"), tags=_tags(params.get("tags"))
+        backend, actor, p.required_str(params, "name"), description=p.optional_str(params, "description"),
+        tags=_tags(params.get("tags")),
     )
     return {"registered_model": model_json(model, [])}
 
@@ -261,17 +266,14 @@ def _logged_model_run_and_path(backend: Any, source: str, model_id: str, run_id:
     return model.run_id, model.artifact_prefix
 
 
-def _run_and_path(backend: Any, source: str, run_id: str | None) -> tuple[str, str]:
-    """The run and artifact path a source names; only sources inside the store are accepted."""
+def _run_and_path(backend: Any, source: str, run_id: str | None) -> tuple[str, str] | None:
+    """The run and artifact path a source names in this store; None for any other source."""
     logged_model = _LOGGED_MODEL_SOURCE.match(source)
     if logged_model is not None:
         return _logged_model_run_and_path(backend, source, logged_model["id"], run_id)
     runs_match, proxy_match = _RUNS_SOURCE.match(source), _PROXY_SOURCE.match(source)
     if runs_match is None and proxy_match is None:
-        raise InvalidInput(
-            f"Unsupported model version source '{source}': modelward registers only artifacts stored "
-            "with a run (runs:/<run_id>/<path> or mlflow-artifacts:/<experiment_id>/<run_id>/artifacts/<path>)."
-        )
+        return None
     match = runs_match or proxy_match
     assert match is not None
     source_run = match["run"]
@@ -288,12 +290,24 @@ def _run_and_path(backend: Any, source: str, run_id: str | None) -> tuple[str, s
 
 @router.post(f"{MV}/create", dependencies=[WRITE])
 def create_model_version(params: Params, backend: BackendDep, actor: ActorDep) -> dict[str, Any]:
-    name, source = _required(params, "name"), _required(params, "source")
-    run_id, path = _run_and_path(backend, source, params.get("run_id"))
+    name, source = p.required_str(params, "name"), p.required_str(params, "source")
+    claimed_run = p.optional_str(params, "run_id")
+    description, tags = p.optional_str(params, "description"), _tags(params.get("tags"))
+    located = _run_and_path(backend, source, claimed_run)
+    if located is None:  # not this store's: recorded as an unverified reference, never opened
+        if claimed_run:
+            raise InvalidInput(
+                f"Model version source '{source}' is not an artifact of run '{claimed_run}': modelward records "
+                f"such a source only as an external reference. Register runs:/{claimed_run}/<path> to attach "
+                "the run's files, or leave out run_id."
+            )
+        version = service.register_external(backend, actor, name, source=source, description=description, tags=tags)
+        return {"model_version": version_json(version)}
+    run_id, path = located
     # MLflow registers a source whatever it holds; so do we, as a version with no files.
     version = service.register_version(
-        backend, actor, name, run_id=run_id, artifact_path=path, description=params.get("description"),
-        tags=_tags(params.get("tags")), create_model=False, allow_empty=True,
+        backend, actor, name, run_id=run_id, artifact_path=path, description=description,
+        tags=tags, create_model=False, allow_empty=True,
     )
     return {"model_version": version_json(version)}
 
@@ -334,10 +348,7 @@ def search_model_versions(params: Params, backend: BackendDep) -> dict[str, Any]
 def get_model_version_download_uri(params: Params, backend: BackendDep) -> dict[str, Any]:
     version = service.get_version(backend, _required(params, "name"), _version_number(params))
     if not version.files:
-        raise InvalidInput(
-            f"Version {version.version} of model '{version.model_name}' has no files: its source "
-            f"'{version.source}' held no stored artifacts when it was registered, so there is nothing to download."
-        )
+        raise InvalidInput(f"{service.no_files_reason(version)}: there is nothing to download.")
     if version.source_run_id is None:
         raise InvalidInput(f"model version {version.version} has no source run to download from")
     run = run_service.get(backend, version.source_run_id)

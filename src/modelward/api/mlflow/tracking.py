@@ -17,6 +17,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from modelward.api.deps import READ, WRITE, ActorDep, BackendDep
+from modelward.api.mlflow import params as p
 from modelward.api.mlflow import schemas as s
 from modelward.api.mlflow.errors import MlflowRoute
 from modelward.api.mlflow.schemas import MlflowJSON, Params
@@ -24,13 +25,13 @@ from modelward.domain.actors import Actor
 from modelward.domain.mlflow_models import LoggedModelMetric
 from modelward.domain.search import And, Comparison, Expr, parse_filter
 from modelward.domain.tracking import Experiment, Lifecycle, RunStatus
-from modelward.errors import InvalidInput
+from modelward.errors import InvalidInput, NotFound
 from modelward.services import datasets, experiments, mlflow_models, runs
 from modelward.services.backend import Backend
 
 router = APIRouter(route_class=MlflowRoute, tags=["mlflow tracking"])
 PREFIXES = ("/api/2.0/mlflow", "/ajax-api/2.0/mlflow")
-DEFAULT_EXPERIMENT_ID = "0"
+DEFAULT_EXPERIMENT_ID = experiments.DEFAULT_EXPERIMENT_ID
 
 # MLflow's per-request limits for log-batch (mlflow/utils/validation.py).
 MAX_BATCH_METRICS = 1000
@@ -62,9 +63,10 @@ def endpoint(method: str, path: str, permission: Any) -> Callable[[Callable[...,
 
 
 def experiment_id_of(backend: Backend, raw: str) -> str:
-    """MLflow's default experiment "0" is modelward's experiment named "Default"."""
+    """MLflow's default experiment "0": the experiment with id "0" (named "Default", made on
+    first use); on a store whose "Default" predates that rule, that experiment."""
     if raw == DEFAULT_EXPERIMENT_ID:
-        return experiments.get_or_create(backend, experiments.DEFAULT_EXPERIMENT).id
+        return experiments.ensure_default(backend).id
     return raw
 
 
@@ -88,7 +90,7 @@ def _max_results(params: dict[str, Any], default: int) -> int:
 @endpoint("POST", "/experiments/create", WRITE)
 def create_experiment(params: Params, backend: BackendDep) -> MlflowJSON:
     # A client-supplied artifact_location is ignored: the server chooses every storage location.
-    name = s.required(params, "name")
+    name = p.required_str(params, "name")
     tags = s.key_values(params.get("tags"), "tags")
     experiment = experiments.create(backend, name, description=tags.get(s.NOTE_TAG), tags=tags)
     return MlflowJSON({"experiment_id": experiment.id})
@@ -102,7 +104,10 @@ def get_experiment(params: Params, backend: BackendDep) -> MlflowJSON:
 
 @endpoint("GET", "/experiments/get-by-name", READ)
 def get_experiment_by_name(params: Params, backend: BackendDep) -> MlflowJSON:
-    found = experiments.get_by_name(backend, s.required(params, "experiment_name"))
+    name = p.required_str(params, "experiment_name")
+    if name == experiments.DEFAULT_EXPERIMENT:
+        experiments.ensure_default(backend)  # MLflow clients expect it on a fresh server
+    found = experiments.get_by_name(backend, name)
     return MlflowJSON({"experiment": s.experiment_json(found)})
 
 
@@ -143,6 +148,7 @@ def search_experiments(params: Params, backend: BackendDep) -> MlflowJSON:
     limit = _max_results(params, 1000)
     offset = _offset_of(s.optional_str(params, "page_token"))
     exact, pattern = _name_filter(s.optional_str(params, "filter"))
+    experiments.ensure_default(backend)  # MLflow clients expect it on a fresh server
     found: list[Experiment]
     if exact is not None:
         found = [e for e in experiments.list_(backend, lifecycle=lifecycle, name_like=pattern, limit=MAX_SEARCH_RESULTS) if e.name == exact]
@@ -176,11 +182,26 @@ def restore_experiment(params: Params, backend: BackendDep) -> MlflowJSON:
 
 @endpoint("POST", "/experiments/set-experiment-tag", WRITE)
 def set_experiment_tag(params: Params, backend: BackendDep) -> MlflowJSON:
-    experiment_id = experiment_id_of(backend, s.required(params, "experiment_id"))
-    key, value = s.required(params, "key"), str(params.get("value") or "")
+    experiment_id = experiment_id_of(backend, p.required_str(params, "experiment_id"))
+    key, value = p.required_str(params, "key"), p.optional_str(params, "value", "") or ""
     experiments.set_tags(backend, experiment_id, {key: value})
     if key == s.NOTE_TAG:  # MLflow keeps an experiment's description in this tag
         experiments.update(backend, experiment_id, description=value)
+    return MlflowJSON({})
+
+
+@endpoint("POST", "/experiments/delete-experiment-tag", WRITE)
+def delete_experiment_tag(params: Params, backend: BackendDep) -> MlflowJSON:
+    experiment_id = experiment_id_of(backend, p.required_str(params, "experiment_id"))
+    key = p.required_str(params, "key")
+    had_note = key == s.NOTE_TAG and bool(experiments.get(backend, experiment_id).description)
+    if had_note:  # the description is this tag's other copy
+        experiments.update(backend, experiment_id, description="")
+    try:
+        experiments.delete_tag(backend, experiment_id, key)
+    except NotFound:
+        if not had_note:
+            raise
     return MlflowJSON({})
 
 
@@ -192,15 +213,15 @@ def create_run(params: Params, backend: BackendDep, actor: ActorDep) -> MlflowJS
     # The body's ``user_id`` (MLflow's client sends the local login name) is ignored: the
     # run's creator is the authenticated caller, so no request makes a run in another's name.
     # The client's ``mlflow.user`` tag, if sent, is kept like any tag and decides nothing.
-    experiment_id = experiment_id_of(backend, str(params.get("experiment_id") or DEFAULT_EXPERIMENT_ID))
+    experiment_id = experiment_id_of(backend, p.optional_str(params, "experiment_id", DEFAULT_EXPERIMENT_ID) or "")
     tags = s.key_values(params.get("tags"), "tags")
-    name = s.optional_str(params, "run_name") or tags.get(s.RUN_NAME_TAG)
+    name = p.optional_str(params, "run_name") or tags.get(s.RUN_NAME_TAG)
     if name:
         tags[s.RUN_NAME_TAG] = name  # MLflow keeps the name in both places; so do we
     run = runs.start(
         backend, actor, experiment_id=experiment_id, name=name or None,
         parent_run_id=tags.get(s.PARENT_RUN_TAG) or None, tags=tags,
-        start_time=s.from_ms(params.get("start_time"), "start_time"),
+        start_time=s.from_ms(p.optional_int(params, "start_time"), "start_time"),
     )
     return MlflowJSON({"run": s.run_json(run)})
 
@@ -249,31 +270,30 @@ def restore_run(params: Params, backend: BackendDep, actor: ActorDep) -> MlflowJ
 
 @endpoint("POST", "/runs/log-metric", WRITE)
 def log_metric(params: Params, backend: BackendDep, actor: ActorDep) -> MlflowJSON:
-    run_id = s.required(params, "run_id", "run_uuid")
-    key = s.required(params, "key")
-    if params.get("value") is None:
-        raise InvalidInput("Missing value for required parameter 'value'.")
-    timestamp = params.get("timestamp")
+    run_id = p.required_str(params, "run_id", "run_uuid")
+    key = p.required_str(params, "key")
+    value = p.required_number(params, "value")
+    timestamp = p.optional_int(params, "timestamp")
     runs.log_batch(
-        backend, run_id, actor=actor, metric_keys=[key], metric_values=[s.as_float(params["value"], "value")],
-        metric_steps=[s.as_int(params.get("step") or 0, "step")],
-        metric_timestamps_ms=None if timestamp in (None, "") else [s.as_int(timestamp, "timestamp")],
+        backend, run_id, actor=actor, metric_keys=[key], metric_values=[value],
+        metric_steps=[p.optional_int(params, "step", 0) or 0],
+        metric_timestamps_ms=None if timestamp is None else [timestamp],
     )
     return MlflowJSON({})
 
 
 @endpoint("POST", "/runs/log-parameter", WRITE)
 def log_param(params: Params, backend: BackendDep, actor: ActorDep) -> MlflowJSON:
-    run_id = s.required(params, "run_id", "run_uuid")
-    value = params.get("value")
-    runs.log_batch(backend, run_id, actor=actor, params={s.required(params, "key"): "" if value is None else str(value)})
+    run_id = p.required_str(params, "run_id", "run_uuid")
+    key, value = p.required_str(params, "key"), p.optional_str(params, "value", "") or ""
+    runs.log_batch(backend, run_id, actor=actor, params={key: value})
     return MlflowJSON({})
 
 
 @endpoint("POST", "/runs/set-tag", WRITE)
 def set_tag(params: Params, backend: BackendDep, actor: ActorDep) -> MlflowJSON:
-    run_id = s.required(params, "run_id", "run_uuid")
-    key, value = s.required(params, "key"), str(params.get("value") or "")
+    run_id = p.required_str(params, "run_id", "run_uuid")
+    key, value = p.required_str(params, "key"), p.optional_str(params, "value", "") or ""
     if key == s.RUN_NAME_TAG and value:
         _rename(backend, run_id, value, actor)
     else:
@@ -395,6 +415,33 @@ def search_runs(params: Params, backend: BackendDep) -> MlflowJSON:
 
 @endpoint("GET", "/metrics/get-history", READ)
 def get_metric_history(params: Params, backend: BackendDep) -> MlflowJSON:
-    run_id = s.required(params, "run_id", "run_uuid")
-    history = runs.metric_history(backend, run_id, s.required(params, "metric_key"))
-    return MlflowJSON({"metrics": [s.metric_json(m) for m in history]})
+    """All points, or with ``max_results`` one page of them and a ``next_page_token``."""
+    run_id = p.required_str(params, "run_id", "run_uuid")
+    history = runs.metric_history(backend, run_id, p.required_str(params, "metric_key"))
+    size = p.optional_int(params, "max_results")
+    token = p.optional_str(params, "page_token")
+    if size is None and token is None:
+        return MlflowJSON({"metrics": [s.metric_json(m) for m in history]})
+    if size is not None and size <= 0:
+        raise InvalidInput(f"Invalid value {size} for parameter 'max_results' supplied. It must be a positive integer.")
+    offset = _history_offset(token)
+    end = len(history) if size is None else offset + size
+    answer: dict[str, Any] = {"metrics": [s.metric_json(m) for m in history[offset:end]]}
+    if end < len(history):
+        answer["next_page_token"] = base64.urlsafe_b64encode(f"history:{end}".encode()).decode()
+    return MlflowJSON(answer)
+
+
+def _history_offset(token: str | None) -> int:
+    if not token:
+        return 0
+    try:
+        text = base64.urlsafe_b64decode(token.encode()).decode()
+        if not text.startswith("history:"):
+            raise ValueError(text)
+        offset = int(text.removeprefix("history:"))
+    except ValueError:
+        raise InvalidInput(f"Invalid page token {token!r}.") from None
+    if offset < 0:
+        raise InvalidInput(f"Invalid page token {token!r}.")
+    return offset
