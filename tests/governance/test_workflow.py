@@ -209,3 +209,20 @@ def test_registration_evaluates_when_the_policy_names_a_dataset(backend) -> None
     version = register_model(backend, "auto", MODEL, FRAME)
     assert registry.get_version(backend, "auto", version).status == "in_review"
     assert len(evaluations.list_(backend, "auto", version)) == 1
+
+
+def test_the_review_page_offers_decisions_only_while_in_review(in_review, settings) -> None:  # type: ignore[no-untyped-def]
+    from starlette.testclient import TestClient
+
+    from modelward.api.app import create_app
+
+    backend, version, _ = in_review
+    _complete_evidence(backend, version)
+    with TestClient(create_app(settings, backend=backend)) as http:
+        page = http.get(f"/ui/models/credit/versions/{version}/review").text
+        assert 'id="approve-button"' in page and "your approval completes it" not in page  # two approvals needed
+        governance.approve(backend, RISK, "credit", version)
+        governance.approve(backend, COMPLIANCE, "credit", version)
+        page = http.get(f"/ui/models/credit/versions/{version}/review").text
+    assert 'id="approve-button"' not in page and ">Reject<" not in page and "completes it" not in page
+    assert "Approval applies to versions in review; this one is approved" in page
