@@ -66,6 +66,13 @@ class Settings(BaseSettings):
         default=300,
         description="While the server runs, sign a checkpoint of the audit chain's head this often if it moved; 0: never.",
     )
+    run_heartbeat_timeout_s: float = Field(
+        default=600,
+        description=(
+            "Mark a RUNNING run KILLED when its heartbeat (sent by the SDK every 30 s while a run is "
+            "active) stopped this long ago; 0: never. Runs that never sent one are left alone."
+        ),
+    )
     sandbox_user: str = Field(
         default="nobody",
         description=(

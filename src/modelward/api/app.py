@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse
 
 from modelward.version import __version__
 from modelward.api import errors
@@ -34,7 +34,7 @@ ROUTERS += [policies, governance]
 ROUTERS += [lineage, datasets]
 ROUTERS += [mlflow_compat]  # the MLflow-compatible API
 PUBLIC_PATHS = {
-    "/", "/health", "/ready", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc",
+    "/", "/health", "/ready", "/version", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc",
     "/ui/login", "/ui/logout",
 }
 
@@ -68,6 +68,11 @@ def create_app(settings: Settings | None = None, *, backend: Backend | None = No
     def health() -> dict[str, str]:
         return {"status": "ok", "version": __version__}
 
+    @app.get("/version", tags=["health"], response_class=PlainTextResponse)
+    def version() -> str:
+        """The server version as plain text, as ``mlflow server`` answers it."""
+        return __version__
+
     @app.get("/ready", tags=["health"])
     def ready() -> JSONResponse:
         try:
@@ -86,8 +91,10 @@ def create_app(settings: Settings | None = None, *, backend: Backend | None = No
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     """While the server runs, a thread sends due webhook deliveries (the outbox) every second,
-    and another signs a checkpoint of the audit chain's head every ``audit_anchor_interval_s``."""
+    another signs a checkpoint of the audit chain's head every ``audit_anchor_interval_s``, and
+    a third marks KILLED the runs whose heartbeat stopped ``run_heartbeat_timeout_s`` ago."""
     from modelward.services.checkpoints import Anchorer
+    from modelward.services.runs import HeartbeatSweeper
     from modelward.services.webhooks import WebhookDispatcher
 
     settings = app.state.settings
@@ -99,9 +106,15 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     if settings.audit_anchor_interval_s > 0 and app.state.backend.audit_signing_key is not None:
         anchorer = Anchorer(app.state.backend, interval_s=settings.audit_anchor_interval_s)
         anchorer.start()
+    sweeper = None  # runs whose heartbeat stopped become KILLED
+    if settings.run_heartbeat_timeout_s > 0:
+        sweeper = HeartbeatSweeper(app.state.backend, timeout_s=settings.run_heartbeat_timeout_s)
+        sweeper.start()
     try:
         yield
     finally:
+        if sweeper is not None:
+            sweeper.stop()
         if dispatcher is not None:
             dispatcher.stop()
         if anchorer is not None:

@@ -1,4 +1,4 @@
-"""``modelward runs``: find, show, compare, export, delete runs; read their logs and notes."""
+"""``modelward runs``: find, show, compare, export, end, delete runs; read their logs and notes."""
 
 from __future__ import annotations
 
@@ -36,6 +36,12 @@ COLUMNS_OPTION = typer.Option(
 )
 JSON_OPTION = typer.Option(False, "--json", help="Print JSON instead of a table.")
 DEFAULT_METRIC_COLUMNS = 3
+
+
+class EndStatus(enum.StrEnum):
+    FINISHED = "FINISHED"
+    FAILED = "FAILED"
+    KILLED = "KILLED"
 
 
 class ExportFormat(enum.StrEnum):
@@ -226,6 +232,20 @@ def delete(
     console.print(
         f"run {run_id} {'permanently deleted' if permanent else 'deleted'}", highlight=False
     )
+
+
+@app.command("end")
+def end(
+    run_id: str,
+    status: EndStatus = typer.Option(
+        EndStatus.FINISHED, "--status", "-s", case_sensitive=False, help="How the run ended."
+    ),
+    message: str = typer.Option(None, "--message", "-m", help="Why, e.g. the error; shown with the run."),
+) -> None:
+    """Mark a run FINISHED, FAILED or KILLED, e.g. one whose process is gone."""
+    with Client() as client:
+        run = client.runs.end(run_id, status.value, error_message=message)
+    console.print(f"run {run.id} ended {run.status.value}", highlight=False)
 
 
 @app.command("restore")

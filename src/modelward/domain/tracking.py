@@ -9,6 +9,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from modelward.errors import InvalidInput
+
 
 class RunStatus(str, enum.Enum):
     RUNNING = "RUNNING"
@@ -20,6 +22,17 @@ class RunStatus(str, enum.Enum):
     @property
     def is_terminal(self) -> bool:
         return self in (RunStatus.FINISHED, RunStatus.FAILED, RunStatus.KILLED)
+
+    @classmethod
+    def parse(cls, status: RunStatus | str) -> RunStatus:
+        """``status`` as a RunStatus (any case), or InvalidInput naming the statuses there are."""
+        if isinstance(status, RunStatus):
+            return status
+        try:
+            return cls(str(status).upper())
+        except ValueError:
+            allowed = ", ".join(s.value for s in cls)
+            raise InvalidInput(f"run status must be one of {allowed}; got {status!r}") from None
 
 
 class Lifecycle(str, enum.Enum):

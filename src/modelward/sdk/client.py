@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import operator
 import os
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -12,6 +13,7 @@ from typing import Any
 from urllib.parse import quote
 
 from modelward.artifacts import normalize_logical_path
+from modelward.domain.names import validate_key
 from modelward.domain.tracking import (
     ArtifactFile,
     Experiment,
@@ -24,6 +26,7 @@ from modelward.domain.tracking import (
     RunStatus,
     encode_float,
 )
+from modelward.errors import InvalidInput
 from modelward.sdk._http import HttpSession
 from modelward.sdk.audit import Audit, Webhooks
 from modelward.sdk.batcher import Batcher
@@ -111,6 +114,44 @@ class Experiments:
         )
 
 
+MAX_RUNS_PER_REQUEST = 1000  # the server's limit for ``Runs.create_many``
+_checked_keys: set[str] = set()  # metric keys already found valid (they repeat, point after point)
+
+
+def check_metric_key(key: str) -> str:
+    """``key`` if it is a valid metric key, else InvalidInput, before anything is queued or sent."""
+    if key not in _checked_keys:
+        validate_key(key, "metric")
+        if len(_checked_keys) < 100_000:
+            _checked_keys.add(key)
+    return key
+
+
+def metric_value(key: str, value: Any) -> float:
+    """A metric value as a float: ints, floats, numpy and torch scalars, never a string or None."""
+    if type(value) is float:
+        return value
+    if isinstance(value, str | bytes | bytearray) or not hasattr(value, "__float__"):
+        raise InvalidInput(f"metric '{key}' value must be a number, got {type(value).__name__} {value!r:.60}")
+    try:
+        return float(value)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise InvalidInput(f"metric '{key}' value {value!r:.60} is not a number: {exc}") from None
+
+
+def metric_step(key: str, step: Any) -> int:
+    if type(step) is int:
+        return step
+    try:
+        return operator.index(step)
+    except TypeError:
+        raise InvalidInput(f"metric '{key}' step must be an integer, got {type(step).__name__} {step!r:.60}") from None
+
+
+def run_status(status: RunStatus | str) -> RunStatus:
+    return RunStatus.parse(status)
+
+
 class Runs:
     def __init__(self, http: HttpSession) -> None:
         self._http = http
@@ -134,6 +175,32 @@ class Runs:
         }
         return Run.model_validate(self._http.call("POST", "/api/v1/runs", json=body))
 
+    def create_many(self, runs: Sequence[dict[str, Any]]) -> list[Run]:
+        """Create many runs, each with its params, tags and metrics, in one request and one
+        transaction (all of them or none), answered in the order given.
+
+        Use it when the runs already exist as data: importing or backfilling history,
+        recording a grid or a sweep whose trials were computed in this process, tests and
+        demos that need many runs. A run trained live belongs in ``start_run`` or
+        ``create`` instead (it gets a heartbeat, streaming metrics and logs). Each item takes
+        ``experiment_id`` and optionally ``name``, ``parent_run_id``, ``tags``, ``params``,
+        ``metrics`` (key -> value, or key -> list of values for steps 0, 1, ...), ``status``
+        (default RUNNING; a terminal one sets ``end_time`` unless given), ``start_time``,
+        ``end_time``, ``error_message``, ``process`` and ``environment``. At most
+        ``MAX_RUNS_PER_REQUEST`` runs and the server's ``max_request_bytes`` per call: split
+        larger sets into several calls.
+        """
+        if len(runs) > MAX_RUNS_PER_REQUEST:
+            raise InvalidInput(
+                f"create_many takes at most {MAX_RUNS_PER_REQUEST} runs per call, got {len(runs)}: "
+                "split them into several calls"
+            )
+        if not runs:
+            return []
+        now_ms = int(time.time() * 1000)
+        data = self._http.call("POST", "/api/v1/runs/batch", json={"runs": [_bulk_run(spec, now_ms) for spec in runs]})
+        return RunPage.model_validate(data).runs
+
     def get(self, run_id: str) -> Run:
         return Run.model_validate(self._http.call("GET", f"/api/v1/runs/{_path(run_id)}"))
 
@@ -152,9 +219,16 @@ class Runs:
         error_message: str | None = None,
         error_traceback: str | None = None,
     ) -> Run:
-        body = {"status": RunStatus(status).value, "error_message": error_message,
+        body = {"status": run_status(status).value, "error_message": error_message,
                 "error_traceback": error_traceback}
         return Run.model_validate(self._http.call("POST", f"/api/v1/runs/{_path(run_id)}/end", json=body))
+
+    def heartbeat(self, run_id: str) -> RunStatus:
+        """Say the run's process is alive; answers the run's status (only RUNNING runs are
+        watched: the server marks one KILLED when its heartbeats stop for
+        ``run_heartbeat_timeout_s``). The fluent API sends it for every active run."""
+        data = self._http.call("POST", f"/api/v1/runs/{_path(run_id)}/heartbeat")
+        return RunStatus(data["status"])
 
     def log_batch(
         self,
@@ -183,7 +257,12 @@ class Runs:
         params: dict[str, Any] | None = None,
         tags: dict[str, str] | None = None,
     ) -> None:
-        """The bulk path: metric points as parallel lists, in one request."""
+        """The bulk path: metric points as parallel lists, in one request. Keys and values
+        are checked before anything is sent (InvalidInput naming the first bad one)."""
+        for key in set(keys):
+            check_metric_key(key)
+        if any(type(v) is not float for v in values):
+            values = [metric_value(keys[i] if i < len(keys) else "?", v) for i, v in enumerate(values)]
         body: dict[str, Any] = {
             "params": {k: str(v) for k, v in (params or {}).items()},
             "tags": {k: str(v) for k, v in (tags or {}).items()},
@@ -191,14 +270,17 @@ class Runs:
         if keys:
             body["metrics"] = {
                 "keys": keys,
-                "values": [encode_float(float(v)) for v in values],
+                "values": [encode_float(v) for v in values],
                 "steps": steps,
                 "timestamps_ms": timestamps_ms,
             }
         self._http.call("POST", f"/api/v1/runs/{_path(run_id)}/batch", json=body)
 
     def log_metric(self, run_id: str, key: str, value: float, step: int = 0) -> None:
-        self.log_metric_columns(run_id, [key], [value], [step], [int(time.time() * 1000)])
+        self.log_metric_columns(
+            run_id, [check_metric_key(key)], [metric_value(key, value)], [metric_step(key, step)],
+            [int(time.time() * 1000)],
+        )
 
     def log_params(self, run_id: str, params: dict[str, Any]) -> None:
         self.log_metric_columns(run_id, [], [], params=params)
@@ -280,6 +362,43 @@ class Runs:
             "GET", f"/api/v1/runs/{_path(run_id)}/logs", params={"after_seq": after_seq, "limit": limit}
         )
         return [LogChunk.model_validate(item) for item in data["chunks"]]
+
+
+def _bulk_run(spec: dict[str, Any], now_ms: int) -> dict[str, Any]:
+    """One ``create_many`` item as the wire shape: params and tags as strings, metrics as columns."""
+    unknown = set(spec) - _BULK_FIELDS
+    if unknown:
+        raise InvalidInput(f"create_many: unknown run field(s) {', '.join(sorted(unknown))}")
+    keys: list[str] = []
+    values: list[float | str] = []
+    steps: list[int] = []
+    for key, given in (spec.get("metrics") or {}).items():
+        check_metric_key(key)
+        series = given if isinstance(given, list | tuple) else [given]
+        for step, value in enumerate(series):
+            keys.append(key)
+            values.append(encode_float(metric_value(key, value)))
+            steps.append(step)
+    item: dict[str, Any] = {k: v for k, v in spec.items() if k not in ("metrics", "params", "tags", "process")}
+    for moment in ("start_time", "end_time"):
+        if isinstance(item.get(moment), datetime):
+            item[moment] = item[moment].isoformat()
+    if "status" in item:
+        item["status"] = run_status(item["status"]).value
+    item["params"] = {k: str(v) for k, v in (spec.get("params") or {}).items()}
+    item["tags"] = {k: str(v) for k, v in (spec.get("tags") or {}).items()}
+    process = spec.get("process")
+    if process is not None:
+        item["process"] = process.model_dump() if isinstance(process, ProcessInfo) else process
+    if keys:
+        item["metrics"] = {"keys": keys, "values": values, "steps": steps, "timestamps_ms": [now_ms] * len(keys)}
+    return item
+
+
+_BULK_FIELDS = {
+    "experiment_id", "name", "parent_run_id", "tags", "params", "metrics", "status", "start_time",
+    "end_time", "error_message", "process", "environment",
+}
 
 
 class Artifacts:

@@ -8,6 +8,7 @@ started with ``synchronous=True``.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import tempfile
 import threading
@@ -19,13 +20,14 @@ from typing import Any
 
 from modelward.domain.tracking import Experiment, ProcessInfo, Run, RunStatus
 from modelward.errors import InvalidInput
-from modelward.sdk.client import Client
+from modelward.sdk.client import Client, check_metric_key, metric_step, metric_value, run_status
 from modelward.sdk.environment import capture_environment
 from modelward.sdk.output_capture import OutputCapture
 from modelward.sdk.system_metrics import SystemMetricsSampler
 from modelward.settings import Settings
 
 DEFAULT_EXPERIMENT = "Default"
+log = logging.getLogger("modelward.sdk")
 
 _lock = threading.RLock()
 _client: Client | None = None
@@ -103,11 +105,14 @@ class ActiveRun:
             )
 
     def log_metric(self, key: str, value: float, step: int = 0, timestamp_ms: int | None = None) -> None:
+        # Checked here, at the call: a bad point raises now instead of sinking its batch later.
+        check_metric_key(key)
+        number, step = metric_value(key, value), metric_step(key, step)
         stamp = timestamp_ms if timestamp_ms is not None else int(time.time() * 1000)
         if self.synchronous:
-            self.client.runs.log_metric_columns(self.id, [key], [float(value)], [step], [stamp])
+            self.client.runs.log_metric_columns(self.id, [key], [number], [step], [stamp])
         else:
-            self.client.batcher.add_metric(self.id, key, float(value), step, stamp)
+            self.client.batcher.add_metric(self.id, key, number, step, stamp)
 
     def log_metrics(self, metrics: dict[str, float], step: int = 0) -> None:
         stamp = int(time.time() * 1000)
@@ -139,10 +144,12 @@ class ActiveRun:
             error_traceback: str | None = None) -> None:
         if self.ended:
             return
+        status = run_status(status)
         self.ended = True
         try:
             if self._sampler is not None:
                 self._sampler.stop()
+            self.client.batcher.unwatch(self.id)
             _pop(self)
             self.client.flush()
         finally:
@@ -205,9 +212,19 @@ def start_run(
         )
     active = ActiveRun(client, run, synchronous=synchronous, system_metrics=sampler)
     _push(active, capture_output)
+    client.batcher.watch(run.id, lambda run_id: _heartbeat(client, run_id))
     if sampler is not None:
         sampler.start()
     return active
+
+
+def _heartbeat(client: Client, run_id: str) -> bool:
+    """Tell the server the run's process lives; False once the run is no longer RUNNING."""
+    status = client.runs.heartbeat(run_id)
+    if status is RunStatus.KILLED:
+        log.warning("modelward: run %s was marked KILLED (its heartbeat stopped for too long); "
+                    "what it logs is still stored, and ending it records its real status", run_id)
+    return status is RunStatus.RUNNING
 
 
 def _push(run: ActiveRun, capture_output: bool) -> None:
@@ -250,9 +267,10 @@ def _require_run() -> ActiveRun:
 
 
 def end_run(status: RunStatus | str = RunStatus.FINISHED) -> None:
+    checked = run_status(status)
     run = active_run()
     if run is not None:
-        run.end(RunStatus(status))
+        run.end(checked)
 
 
 def log_metric(key: str, value: float, step: int = 0) -> None:

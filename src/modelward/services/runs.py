@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import base64
+import logging
+import threading
 import time
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from modelward.domain.actors import Actor
 from modelward.domain.names import (
@@ -39,6 +43,10 @@ from modelward.store import runs as store
 
 MAX_RESULTS_LIMIT = 50_000
 MAX_METRICS_PER_BATCH = 100_000
+MAX_RUNS_PER_BATCH = 1000
+SILENT_RUNS_PER_SWEEP = 1000
+
+log = logging.getLogger("modelward.services")
 
 
 def wrote(session: writer_store.UnitOfWork, run_pk: int, actor: Actor, *kinds: str) -> None:
@@ -101,6 +109,10 @@ def experiment_of(backend: Backend, run_id: str) -> str:
         return store.experiment_id_of(session, run_id)
 
 
+def run_status(status: RunStatus | str) -> RunStatus:
+    return RunStatus.parse(status)
+
+
 def end(
     backend: Backend,
     run_id: str,
@@ -112,6 +124,7 @@ def end(
     end_time: datetime | None = None,
 ) -> Run:
     """Record how a run ended: FINISHED, FAILED (with the error) or KILLED."""
+    status = run_status(status)
     fields: dict[str, Any] = {"status": status.value}
     if status.is_terminal:
         fields["end_time"] = end_time or datetime.now(UTC)
@@ -123,6 +136,157 @@ def end(
         row = store.writable_row(session, run_id)
         wrote(session, row.pk, actor, writer_store.STATUS)
         return store.update_row(session, row, **fields)
+
+
+def heartbeat(backend: Backend, run_id: str, *, now: datetime | None = None) -> RunStatus:
+    """The run's process says it is alive: a RUNNING run's heartbeat time moves to now (the
+    server's clock). Answers the run's status; a run that is not RUNNING is left as it is.
+    Not an authorship: the heartbeat writes nothing anyone reads as the run's content."""
+    with backend.write() as session:
+        return RunStatus(store.record_heartbeat(session, run_id, now or datetime.now(UTC)))
+
+
+def kill_silent_runs(
+    backend: Backend, *, timeout_s: float, now: datetime | None = None, limit: int = SILENT_RUNS_PER_SWEEP
+) -> list[str]:
+    """Mark KILLED every RUNNING run whose heartbeat stopped more than ``timeout_s`` ago (its
+    process died without a word): end_time is its last heartbeat, the error message says
+    since when. Runs that never sent one (created without the fluent API, MLflow clients)
+    are not watched. Cheap when there is nothing to do: one read on an index."""
+    cutoff = (now or datetime.now(UTC)) - timedelta(seconds=timeout_s)
+    with backend.read() as session:
+        silent = store.silent_runs(session, cutoff, limit)
+    if not silent:
+        return []
+    killed = []
+    with backend.write() as session:
+        for run_pk, run_id, last_beat in silent:
+            message = f"no heartbeat since {last_beat.isoformat()} (the timeout is {timeout_s:g} s): its process is gone"
+            if store.kill_if_silent(session, run_pk, cutoff, end_time=last_beat, message=message):
+                killed.append(run_id)
+    if killed:
+        log.info("marked %d run(s) KILLED after their heartbeat stopped: %s", len(killed), ", ".join(killed))
+    return killed
+
+
+class HeartbeatSweeper:
+    """A daemon thread: ``kill_silent_runs`` at start and then every few seconds (a quarter of
+    the timeout, at most a minute), while the server (or an embedded client) runs."""
+
+    def __init__(self, backend: Backend, *, timeout_s: float) -> None:
+        self._backend = backend
+        self._timeout_s = timeout_s
+        self._interval_s = min(60.0, max(0.25, timeout_s / 4))
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="modelward-heartbeat-sweep", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                kill_silent_runs(self._backend, timeout_s=self._timeout_s)
+            except Exception:  # a read-only store, or the database restarting, must not end the thread
+                log.exception("the sweep for runs without heartbeat failed; trying again in %.0f s", self._interval_s)
+            if self._stop.wait(self._interval_s):
+                return
+
+
+class NewMetrics(BaseModel):
+    """Metric points as parallel columns (as in a batch)."""
+
+    model_config = ConfigDict(extra="forbid")
+    keys: list[str]
+    values: list[float]
+    steps: list[int] | None = None
+    timestamps_ms: list[int] | None = None
+
+
+class NewRun(BaseModel):
+    """One run of ``create_many``: what ``start`` takes, and its data and outcome."""
+
+    model_config = ConfigDict(extra="forbid")
+    experiment_id: str
+    name: str | None = None
+    parent_run_id: str | None = None
+    tags: dict[str, str] = Field(default_factory=dict)
+    params: dict[str, str] = Field(default_factory=dict)
+    metrics: NewMetrics | None = None
+    status: RunStatus = RunStatus.RUNNING
+    start_time: datetime | None = None
+    end_time: datetime | None = None
+    error_message: str | None = None
+    process: ProcessInfo = Field(default_factory=ProcessInfo)
+    environment: dict[str, Any] = Field(default_factory=dict)
+
+
+def create_many(backend: Backend, actor: Actor, runs: Sequence[NewRun]) -> list[Run]:
+    """Many runs with their params, tags and metrics in one transaction: all or none.
+
+    For runs that exist as data already (imports, backfills, a grid computed in one
+    process); a handful of statements in all plus two per run with metrics, instead of a
+    request per run and per batch. Bounded: ``MAX_RUNS_PER_BATCH`` runs and
+    ``MAX_METRICS_PER_BATCH`` points in all (and the server's request size limit)."""
+    if len(runs) > MAX_RUNS_PER_BATCH:
+        raise InvalidInput(f"a bulk create makes at most {MAX_RUNS_PER_BATCH} runs, got {len(runs)}")
+    points = sum(len(spec.metrics.keys) for spec in runs if spec.metrics)
+    if points > MAX_METRICS_PER_BATCH:
+        raise InvalidInput(f"a bulk create holds at most {MAX_METRICS_PER_BATCH} metric points, got {points}")
+    now = datetime.now(UTC)
+    now_ms = int(now.timestamp() * 1000)
+    columns: list[tuple[Sequence[str], Sequence[float], Sequence[int], Sequence[int]]] = []
+    for spec in runs:
+        _check_tags(spec.tags)
+        spec.params = _check_params(spec.params)
+        metrics = spec.metrics or NewMetrics(keys=[], values=[])
+        count = len(metrics.keys)
+        steps = metrics.steps if metrics.steps is not None else [0] * count
+        stamps = metrics.timestamps_ms if metrics.timestamps_ms is not None else [now_ms] * count
+        if not (len(metrics.values) == len(steps) == len(stamps) == count):
+            raise InvalidInput("metric keys, values, steps and timestamps must have the same length")
+        for key in set(metrics.keys):
+            validate_key(key, "metric")
+        columns.append((metrics.keys, metrics.values, steps, stamps))
+    if not runs:
+        return []
+    with backend.write() as session:
+        for experiment_id in dict.fromkeys(spec.experiment_id for spec in runs):
+            experiment = experiment_store.get(session, experiment_id)
+            if experiment.lifecycle is not Lifecycle.ACTIVE:
+                raise Conflict(f"experiment '{experiment.name}' is deleted; restore it to add runs")
+        for parent in dict.fromkeys(spec.parent_run_id for spec in runs if spec.parent_run_id):
+            store.pk_of(session, parent)
+        fields: list[dict[str, Any]] = [
+            {
+                "id": new_id(), "experiment_id": spec.experiment_id, "name": spec.name,
+                "status": spec.status.value, "lifecycle": Lifecycle.ACTIVE.value, "user": actor.name,
+                "parent_run_id": spec.parent_run_id, "start_time": spec.start_time or now,
+                "end_time": spec.end_time or (now if spec.status.is_terminal else None),
+                "error_message": spec.error_message,
+                "pipeline_run_id": spec.process.pipeline_run_id, "trigger_type": spec.process.trigger_type,
+                "process_type": spec.process.process_type, "step_name": spec.process.step_name,
+                "environment": spec.environment,
+            }
+            for spec in runs
+        ]
+        pks = store.insert_runs(session, fields)
+        store.insert_params_and_tags(
+            session, [(pk, spec.params) for pk, spec in zip(pks, runs, strict=True)],
+            [(pk, spec.tags) for pk, spec in zip(pks, runs, strict=True)],
+        )
+        for pk, spec, columns_of_run in zip(pks, runs, columns, strict=True):
+            store.log_metrics(session, pk, *columns_of_run)
+            kinds = [kind for kind, items in ((writer_store.PARAMS, spec.params), (writer_store.METRICS, columns_of_run[0]),
+                                              (writer_store.TAGS, spec.tags)) if items]
+            wrote(session, pk, actor, writer_store.CREATED, *kinds)
+        return store.get_many(session, [f["id"] for f in fields])
 
 
 def rename(backend: Backend, run_id: str, name: str, *, actor: Actor) -> Run:

@@ -8,6 +8,8 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, func, select, tuple_
+from sqlalchemy import insert as sql_insert
+from sqlalchemy import update as sql_update
 from sqlalchemy.orm import Session
 
 from modelward.domain.search import Expr, OrderKey
@@ -333,3 +335,58 @@ def count_by_experiment(session: Session, experiment_ids: Sequence[str]) -> dict
 
 def children_of(session: Session, run_id: str) -> list[str]:
     return list(session.scalars(select(RunRow.id).where(RunRow.parent_run_id == run_id)))
+
+
+def record_heartbeat(session: Session, run_id: str, when: datetime) -> str:
+    """Stamp a RUNNING run's heartbeat; answer the run's status (others are left alone)."""
+    row = session.execute(select(RunRow.pk, RunRow.status, RunRow.lifecycle).where(RunRow.id == run_id)).first()
+    if row is None:
+        raise NotFound(f"run '{run_id}' does not exist")
+    _refuse_deleted(run_id, row.lifecycle)
+    if row.status == RunStatus.RUNNING.value:
+        session.execute(sql_update(RunRow).where(RunRow.pk == row.pk).values(last_heartbeat_at=when))
+    return str(row.status)
+
+
+def silent_runs(session: Session, cutoff: datetime, limit: int) -> list[tuple[int, str, datetime]]:
+    """RUNNING runs whose last heartbeat is older than ``cutoff`` (never-beating runs are not
+    watched): (pk, id, last heartbeat), one index range scan."""
+    rows = session.execute(
+        select(RunRow.pk, RunRow.id, RunRow.last_heartbeat_at)
+        .where(RunRow.status == RunStatus.RUNNING.value, RunRow.last_heartbeat_at < cutoff,
+               RunRow.lifecycle == Lifecycle.ACTIVE.value)
+        .order_by(RunRow.last_heartbeat_at)
+        .limit(limit)
+    )
+    return [(pk, run_id, aware(beat)) for pk, run_id, beat in rows if beat is not None]
+
+
+def kill_if_silent(session: Session, run_pk: int, cutoff: datetime, *, end_time: datetime, message: str) -> bool:
+    """Mark the run KILLED if it is still RUNNING and still silent since before ``cutoff``
+    (a heartbeat that arrived meanwhile wins); whether it was marked."""
+    result = session.execute(
+        sql_update(RunRow)
+        .where(RunRow.pk == run_pk, RunRow.status == RunStatus.RUNNING.value, RunRow.last_heartbeat_at < cutoff)
+        .values(status=RunStatus.KILLED.value, end_time=end_time, error_message=message)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def insert_runs(session: Session, runs: Sequence[dict[str, Any]]) -> list[int]:
+    """New run rows in one flush (one multi-row INSERT where the driver allows); their keys."""
+    rows = [RunRow(**fields) for fields in runs]
+    session.add_all(rows)
+    session.flush()
+    return [row.pk for row in rows]
+
+
+def insert_params_and_tags(
+    session: Session, params: Sequence[tuple[int, dict[str, str]]], tags: Sequence[tuple[int, dict[str, str]]]
+) -> None:
+    """Params and tags of runs created in this transaction (they have none yet): one INSERT each."""
+    param_rows = [{"run_pk": pk, "key": k, "value": v} for pk, items in params for k, v in items.items()]
+    tag_rows = [{"run_pk": pk, "key": k, "value": v} for pk, items in tags for k, v in items.items()]
+    if param_rows:
+        session.execute(sql_insert(ParamRow), param_rows)
+    if tag_rows:
+        session.execute(sql_insert(TagRow), tag_rows)

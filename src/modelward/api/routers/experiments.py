@@ -42,29 +42,39 @@ def get_experiment_by_name(name: str, backend: BackendDep) -> Experiment:
     return service.get_by_name(backend, name)
 
 
-@router.get("/{experiment_id}", dependencies=[READ])
-def get_experiment(experiment_id: str, backend: BackendDep) -> Experiment:
-    return service.get(backend, experiment_id)
+# Experiment names hold '/' (team/churn/baseline), and so may what a client puts where an id
+# goes: every route takes the whole rest of the path (``:path``), so such a value reaches the
+# service and answers "experiment '…' does not exist" instead of "no endpoint". The routes
+# with a suffix (/tags, /restore) come first: a path route matches greedily.
 
 
-@router.patch("/{experiment_id}", dependencies=[WRITE])
-def update_experiment(experiment_id: str, body: ExperimentUpdate, backend: BackendDep) -> Experiment:
-    return service.update(backend, experiment_id, name=body.name, description=body.description)
-
-
-@router.put("/{experiment_id}/tags", dependencies=[WRITE])
+@router.put("/{experiment_id:path}/tags", dependencies=[WRITE])
 def set_experiment_tags(experiment_id: str, body: TagsBody, backend: BackendDep) -> Experiment:
     return service.set_tags(backend, experiment_id, body.tags)
 
 
-@router.delete("/{experiment_id}", status_code=204, dependencies=[WRITE])
+@router.post("/{experiment_id:path}/restore", dependencies=[WRITE])
+def restore_experiment(experiment_id: str, backend: BackendDep, actor: ActorDep) -> Experiment:
+    return service.restore(backend, experiment_id, actor=actor)
+
+
+@router.get("/{experiment_id:path}", dependencies=[READ])
+def get_experiment(experiment_id: str, backend: BackendDep) -> Experiment:
+    """By id; a value with '/' is never an id, so it is read as the experiment's name."""
+    if "/" in experiment_id:
+        return service.get_by_name(backend, experiment_id)
+    return service.get(backend, experiment_id)
+
+
+@router.patch("/{experiment_id:path}", dependencies=[WRITE])
+def update_experiment(experiment_id: str, body: ExperimentUpdate, backend: BackendDep) -> Experiment:
+    return service.update(backend, experiment_id, name=body.name, description=body.description)
+
+
+@router.delete("/{experiment_id:path}", status_code=204, dependencies=[WRITE])
 def delete_experiment(
     experiment_id: str, backend: BackendDep, actor: ActorDep, permanent: bool = False
 ) -> Response:
     service.delete(backend, experiment_id, permanent=permanent, actor=actor)
     return Response(status_code=204)
 
-
-@router.post("/{experiment_id}/restore", dependencies=[WRITE])
-def restore_experiment(experiment_id: str, backend: BackendDep, actor: ActorDep) -> Experiment:
-    return service.restore(backend, experiment_id, actor=actor)

@@ -22,10 +22,21 @@ from modelward.api.schemas import (
     RunSearch,
     RunUpdate,
 )
-from modelward.domain.tracking import Lifecycle, Note, Run, RunPage
+from modelward.domain.tracking import Lifecycle, Note, Run, RunPage, RunStatus
 from modelward.services import runs as service
 
 router = APIRouter(prefix="/api/v1/runs", tags=["runs"])
+
+
+class RunBatchCreate(BaseModel):
+    """``POST /api/v1/runs/batch``: up to ``MAX_RUNS_PER_BATCH`` runs, created in one transaction."""
+
+    runs: list[service.NewRun]
+
+
+class Heartbeat(BaseModel):
+    run_id: str
+    status: RunStatus
 
 
 class RunWriters(BaseModel):
@@ -42,6 +53,11 @@ def create_run(body: RunCreate, backend: BackendDep, actor: ActorDep) -> Run:
         parent_run_id=body.parent_run_id, tags=body.tags, process=body.process,
         environment=body.environment, start_time=body.start_time,
     )
+
+
+@router.post("/batch", status_code=201, dependencies=[WRITE])
+def create_runs(body: RunBatchCreate, backend: BackendDep, actor: ActorDep) -> RunPage:
+    return RunPage(runs=service.create_many(backend, actor, body.runs))
 
 
 @router.post("/search", dependencies=[READ])
@@ -79,6 +95,11 @@ def end_run(run_id: str, body: RunEnd, backend: BackendDep, actor: ActorDep) -> 
         backend, run_id, actor=actor, status=body.status, error_message=body.error_message,
         error_traceback=body.error_traceback, end_time=body.end_time,
     )
+
+
+@router.post("/{run_id}/heartbeat", dependencies=[WRITE])
+def heartbeat(run_id: str, backend: BackendDep) -> Heartbeat:
+    return Heartbeat(run_id=run_id, status=service.heartbeat(backend, run_id))
 
 
 @router.post("/{run_id}/batch", status_code=204, dependencies=[WRITE], openapi_extra=BATCH_BODY_SCHEMA)

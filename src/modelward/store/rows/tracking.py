@@ -66,8 +66,13 @@ class RunRow(Base):
     step_name: Mapped[str | None] = mapped_column(String(256))
     environment: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     deleted_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    # Set by the SDK's heartbeat while a run is active; NULL: nobody watches it, never timed out.
+    last_heartbeat_at: Mapped[datetime | None] = mapped_column(Timestamp)
 
-    __table_args__ = (Index("ix_runs_experiment_start", "experiment_id", "start_time"),)
+    __table_args__ = (
+        Index("ix_runs_experiment_start", "experiment_id", "start_time"),
+        Index("ix_runs_status_heartbeat", "status", "last_heartbeat_at"),  # the sweep for silent runs
+    )
 
 
 class ParamRow(Base):
