@@ -36,6 +36,7 @@ from pydantic import ValidationError
 from modelward.artifacts import ArtifactStore
 from modelward.domain.audit import Anchor, AuditEvent, Checkpoint, CheckpointLink
 from modelward.errors import InvalidInput, NotFound
+from modelward.services.background import Periodic
 from modelward.services.backend import Backend
 from modelward.store import audit as store
 from modelward.store.audit import Session
@@ -393,29 +394,6 @@ def _check_link(check: CheckpointCheck, checkpoint: Checkpoint, artifacts: Artif
 # -- periodic anchoring -------------------------------------------------------------------------
 
 
-class Anchorer:
-    """A daemon thread: ``anchor_now`` at start (heals a missed write) and every ``interval_s``."""
-
-    def __init__(self, backend: Backend, *, interval_s: float) -> None:
-        self._backend = backend
-        self._interval_s = interval_s
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._loop, name="modelward-audit-anchor", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-
-    def _loop(self) -> None:
-        while True:
-            try:
-                anchor_now(self._backend)
-            except Exception:  # the database or the store restarting must not end the thread
-                log.exception("audit anchoring failed; trying again in %.0f s", self._interval_s)
-            if self._stop.wait(self._interval_s):
-                return
+def Anchorer(backend: Backend, *, interval_s: float) -> Periodic:  # noqa: N802  (reads as the thing it starts)
+    """``anchor_now`` at start (heals a missed write) and every ``interval_s``."""
+    return Periodic("audit-anchor", lambda: anchor_now(backend), interval_s=interval_s)

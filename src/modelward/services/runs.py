@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import logging
-import threading
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -33,6 +32,7 @@ from modelward.domain.tracking import (
 )
 from modelward.errors import Conflict, InvalidInput
 from modelward.services import audit
+from modelward.services.background import Periodic
 from modelward.services.backend import Backend
 from modelward.services.lifecycle import refuse_purging_evidence
 from modelward.store import experiments as experiment_store
@@ -169,34 +169,11 @@ def kill_silent_runs(
     return killed
 
 
-class HeartbeatSweeper:
-    """A daemon thread: ``kill_silent_runs`` at start and then every few seconds (a quarter of
-    the timeout, at most a minute), while the server (or an embedded client) runs."""
-
-    def __init__(self, backend: Backend, *, timeout_s: float) -> None:
-        self._backend = backend
-        self._timeout_s = timeout_s
-        self._interval_s = min(60.0, max(0.25, timeout_s / 4))
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._loop, name="modelward-heartbeat-sweep", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                kill_silent_runs(self._backend, timeout_s=self._timeout_s)
-            except Exception:  # a read-only store, or the database restarting, must not end the thread
-                log.exception("the sweep for runs without heartbeat failed; trying again in %.0f s", self._interval_s)
-            if self._stop.wait(self._interval_s):
-                return
+def HeartbeatSweeper(backend: Backend, *, timeout_s: float) -> Periodic:  # noqa: N802
+    """``kill_silent_runs`` at start and then every few seconds (a quarter of the timeout, at
+    most a minute), while the server (or an embedded client) runs."""
+    return Periodic("heartbeat-sweep", lambda: kill_silent_runs(backend, timeout_s=timeout_s),
+                    interval_s=min(60.0, max(0.25, timeout_s / 4)))
 
 
 class NewMetrics(BaseModel):
