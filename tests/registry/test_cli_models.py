@@ -62,3 +62,32 @@ def test_archive_and_delete_ask_first_and_land_in_the_audit_trail(tmp_path: Path
     for action in ("model_version.archived", "model_version.deleted", "model.deleted"):
         assert action in trail, action
     assert runner.invoke(app, ["models", "show", "gone"]).exit_code != 0
+
+
+def test_as_of_rename_tag_and_untag(tmp_path: Path, monkeypatch):
+    from datetime import UTC, datetime, timedelta, timezone
+
+    model = _model_folder(tmp_path, monkeypatch)
+    _ok("models", "register", "asof", "--path", str(model))
+    _ok("models", "register", "asof", "--path", str(model))
+    _ok("models", "alias", "set", "asof", "champion", "1")
+    between = datetime.now(UTC).astimezone(timezone(timedelta(hours=-7)))  # an offset, not UTC
+    _ok("models", "alias", "set", "asof", "champion", "2")
+    then = _ok("models", "show", "asof@champion", "--as-of", between.isoformat())
+    assert "│ version " in then and " 1 " in then.split("│ version ", 1)[1].splitlines()[0]
+    refused = runner.invoke(app, ["models", "show", "asof", "--as-of", between.isoformat()])
+    assert refused.exit_code != 0 and "NAME@ALIAS" in f"{refused.output}{refused.exception}"
+    _ok("models", "tag", "asof", "team=risk", "owner=ana")
+    _ok("models", "tag", "asof/2", "reviewed=yes")
+    _ok("models", "untag", "asof", "owner")
+    _ok("models", "rename", "asof", "asof-2", "--reason", "naming")
+    shown = _ok("models", "show", "asof-2/2")
+    assert "asof-2" in shown
+    from modelward.sdk.client import Client
+
+    with Client() as client:
+        assert client.models.get("asof-2").tags == {"team": "risk"}
+        assert client.models.get_version("asof-2", 2).tags == {"reviewed": "yes"}
+        before = {e.action for e in client.audit.list(model="asof", limit=100)}  # events keep the name of then
+        after = {e.action for e in client.audit.list(model="asof-2", limit=100)}
+    assert {"model.tags_set", "model_version.tags_set", "model.tag_deleted"} <= before and "model.renamed" in after

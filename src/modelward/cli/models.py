@@ -122,6 +122,13 @@ def rename(name: str, new_name: str, reason: str = typer.Option(None, "--reason"
     console.print(f"renamed {name} → {new_name}", highlight=False)
 
 
+def _name_and_version(ref: str) -> tuple[str, int | None]:
+    name, _, version = ref.partition("/")
+    if version and not version.isdigit():
+        raise InvalidInput(f"'{ref}' is not NAME or NAME/VERSION (a version is a number)")
+    return name, int(version) if version else None
+
+
 @app.command("tag")
 def tag(ref: str = typer.Argument(..., help="NAME or NAME/VERSION"),
         pairs: list[str] = typer.Argument(..., help="KEY=VALUE ...")) -> None:
@@ -132,10 +139,10 @@ def tag(ref: str = typer.Argument(..., help="NAME or NAME/VERSION"),
         if not sep or not key:
             raise InvalidInput(f"tag '{pair}' must look like KEY=VALUE")
         tags[key] = value
-    name, _, version = ref.partition("/")
+    name, version = _name_and_version(ref)
     with _client() as client:
-        if version:
-            client.models.update_version(name, int(version), tags=tags)
+        if version is not None:
+            client.models.update_version(name, version, tags=tags)
         else:
             client.models.update(name, tags=tags)
     console.print(f"tagged {ref}: " + ", ".join(f"{k}={v}" for k, v in tags.items()), highlight=False)
@@ -144,9 +151,9 @@ def tag(ref: str = typer.Argument(..., help="NAME or NAME/VERSION"),
 @app.command("untag")
 def untag(ref: str = typer.Argument(..., help="NAME or NAME/VERSION"), key: str = typer.Argument(...)) -> None:
     """Remove a tag of a model or a version (audited)."""
-    name, _, version = ref.partition("/")
+    name, version = _name_and_version(ref)
     with _client() as client:
-        client.models.delete_tag(name, key, version=int(version) if version else None)
+        client.models.delete_tag(name, key, version=version)
     console.print(f"removed tag {key} of {ref}", highlight=False)
 
 
