@@ -61,3 +61,36 @@ def test_run_demo_is_idempotent(tmp_path: Path) -> None:
     assert {"accuracy", "precision", "recall", "f1", "roc_auc"} <= set(run.metrics)
     assert run.process.step_name and run.process.pipeline_run_id == parent.process.pipeline_run_id
     assert parent.metrics["best_roc_auc"] == run.metrics["roc_auc"]
+
+
+@pytest.mark.slow
+def test_the_demo_then_serves_the_api_and_the_ui(tmp_path: Path) -> None:
+    """The README's first command, whole: the demo, then the server it starts (as ``serve()`` is
+    called from Python there, not from the command line, every option must have a real default)."""
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    from tests.cli.conftest import _env
+    from tests.fixtures.servers import free_port
+
+    port = free_port()
+    log = tmp_path / "demo.log"
+    with open(log, "wb") as out:
+        process = subprocess.Popen([sys.executable, "-m", "modelward", "demo", "--port", str(port)], cwd=tmp_path,
+                                   env=_env(), stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline, answered = time.monotonic() + 240, None
+        while time.monotonic() < deadline and process.poll() is None:
+            try:
+                answered = httpx.get(f"http://127.0.0.1:{port}/health", timeout=2)
+                break
+            except httpx.HTTPError:
+                time.sleep(1)
+        assert answered is not None and answered.json()["status"] == "ok", log.read_text()
+        assert httpx.get(f"http://127.0.0.1:{port}/ui/models/{MODEL}", timeout=10).status_code == 200
+    finally:
+        process.terminate()
+        process.wait(timeout=20)

@@ -89,13 +89,14 @@ def demo(
         if not no_governance:
             governance_part(client, result.experiment.id)
     if not no_server:
-        from modelward.cli.server import serve
+        from modelward.cli.server import HEADER_TIMEOUT_S, KEEP_ALIVE_TIMEOUT_S, serve
 
         console.print(
             f"UI:       http://127.0.0.1:{port}/ui/experiments/{result.experiment.id}  (Ctrl-C stops the server)",
             highlight=False, soft_wrap=True,
         )
-        serve(host="127.0.0.1", port=port, workers=1)
+        serve(host="127.0.0.1", port=port, workers=1, timeout_headers=HEADER_TIMEOUT_S,
+              timeout_keep_alive=KEEP_ALIVE_TIMEOUT_S)
 
 
 def governance_part(client: Client, experiment_id: str) -> None:
