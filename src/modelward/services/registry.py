@@ -175,10 +175,15 @@ def _rename(session: Any, actor: Actor, row: Any, name: str, new_name: str, reas
 
 
 def _require_for_governed(session: Any, actor: Actor, row: Any, name: str, what: str, reason: str | None,
-                          *, write_needed: str) -> None:
+                          *, write_needed: str, own_policy_governs: bool = False) -> None:
     """A governed model changes only by someone who could approve it, with a reason; any other
-    model by anyone with write access. (Routes ask only READ for this: the rule is here.)"""
+    model by anyone with write access. (Routes ask only READ for this: the rule is here.)
+
+    ``own_policy_governs``: a model with a policy of its own counts as governed too. Deleting it
+    would shed that policy (a new model under the name starts bare); renaming carries it along."""
     governed = _governed_parts(session, row, name)
+    if own_policy_governs and governance_store.active_policy_row(session, f"model:{name}", model_id=row.id):
+        governed = "; ".join(filter(None, [governed, "a policy of its own"]))
     if governed:
         policies.require_decider(session, actor, name, f"{what} ({governed})", reason=reason)
     else:
@@ -249,7 +254,7 @@ def delete_model(backend: Backend, actor: Actor, name: str, *, reason: str | Non
     with backend.write() as session:
         row = store.model_row(session, name, lock=True)
         _require_for_governed(session, actor, row, name, f"deleting model '{name}'", reason,
-                              write_needed=f"delete model '{name}'")
+                              write_needed=f"delete model '{name}'", own_policy_governs=True)
         model = store.get_model(session, name)
         versions, _ = store.search_versions(session, [], limit=MAX_RESULTS_LIMIT, offset=0, model_name=name)
         store.delete_model(session, row)
