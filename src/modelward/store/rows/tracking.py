@@ -18,6 +18,7 @@ from sqlalchemy import (
     Index,
     String,
     Text,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -102,7 +103,13 @@ class MetricRow(Base):
     step: Mapped[int] = mapped_column(BigInteger)
     timestamp_ms: Mapped[int] = mapped_column(BigInteger)
 
-    __table_args__ = (Index("ix_metrics_run_key_step", "run_pk", "key", "step"),)
+    # One row per point, as MLflow's primary key: a retried batch stores nothing twice (NaN is
+    # NULL, which a unique index never equates, hence the second, partial index).
+    __table_args__ = (
+        Index("ux_metrics_point", "run_pk", "key", "step", "timestamp_ms", "value", unique=True),
+        Index("ux_metrics_nan_point", "run_pk", "key", "step", "timestamp_ms", unique=True,
+              sqlite_where=text("value IS NULL"), postgresql_where=text("value IS NULL")),
+    )
 
 
 class LatestMetricRow(Base):
