@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy import Engine
@@ -13,9 +14,11 @@ from sqlalchemy.orm import Session
 from modelward.artifacts import ArtifactStore
 from modelward.settings import Settings
 from modelward.store.db import ensure_schema, make_engine, read_only, unit_of_work
+from modelward.store.statistics import PlannerStatistics
 
 _AFTER_COMMIT = "modelward.after_commit"
 _BACKEND = "modelward.backend"
+_ROWS_WRITTEN = "modelward.rows_written"
 
 
 @dataclass
@@ -24,6 +27,10 @@ class Backend:
     artifacts: ArtifactStore
     audit_signing_key: Path | None = None  # the PEM file that signs audit checkpoints; None: no checkpoints
     sandbox_user: str = "nobody"  # who an isolated evaluation worker runs as (when the server is root)
+    statistics: PlannerStatistics = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.statistics = PlannerStatistics(self.engine)
 
     @classmethod
     def from_settings(cls, settings: Settings, *, migrate: bool = True) -> Backend:
@@ -31,7 +38,8 @@ class Backend:
         if migrate:
             ensure_schema(engine)
         return cls(
-            engine=engine, artifacts=ArtifactStore(settings.resolved_artifact_root),
+            engine=engine,
+            artifacts=ArtifactStore(settings.resolved_artifact_root, settings.resolved_artifact_storage_options),
             audit_signing_key=settings.resolved_audit_signing_key, sandbox_user=settings.sandbox_user,
         )
 
@@ -76,6 +84,16 @@ def after_commit(session: Session, key: str, callback: Callable[[Backend], None]
 
 def after_commit_pending(session: Session, key: str) -> bool:
     return key in session.info.get(_AFTER_COMMIT, {})
+
+
+def rows_written(session: Session, table: str, count: int) -> None:
+    """The transaction adds ``count`` rows to ``table``: once it commits, the backend's planner
+    statistics hear of it (and refresh what a bulk load made stale)."""
+    counts: Counter[str] | None = session.info.get(_ROWS_WRITTEN)
+    if counts is None:
+        counts = session.info[_ROWS_WRITTEN] = Counter()
+        after_commit(session, _ROWS_WRITTEN, lambda backend: backend.statistics.note(counts))
+    counts[table] += count
 
 
 def backend_of(session: Session) -> Backend | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import ColumnElement
@@ -18,12 +19,16 @@ def aware(moment: datetime) -> datetime:
 
 def _insert(session: Session) -> Callable[[Any], Any]:
     """The dialect's INSERT construct: both know ON CONFLICT, the generic one does not."""
-    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    return postgresql.insert if _dialect_name(session) == "postgresql" else sqlite.insert
+
+
+def _dialect_name(session: Session) -> str:
+    return session.get_bind().dialect.name
 
 
 def insert_ignoring_conflict(session: Session, row_class: Any, *, keys: list[str]) -> Any:
     """INSERT ... ON CONFLICT (keys) DO NOTHING, to execute with values (one row or many)."""
-    return _insert(session)(row_class).on_conflict_do_nothing(index_elements=keys)
+    return _ignoring_statement(_dialect_name(session), row_class, tuple(keys))
 
 
 def upsert(
@@ -35,14 +40,38 @@ def upsert(
     update: list[str],
     where: Callable[[Any], ColumnElement[bool]] | None = None,
 ) -> None:
-    """INSERT ... ON CONFLICT (keys) DO UPDATE SET update-columns [WHERE where(excluded)]."""
+    """INSERT ... ON CONFLICT (keys) DO UPDATE SET update-columns [WHERE where(excluded)].
+
+    The statement is built once per shape (pass ``where`` as a module-level function, not a
+    lambda, for that) and runs on the session's connection: on the ingestion hot path,
+    building the construct and the ORM's statement handling cost more than the SQL."""
     if not values:
         return
-    stmt = _insert(session)(row_class)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=keys,
+    stmt = _upsert_statement(_dialect_name(session), row_class, tuple(keys), tuple(update), where)
+    session.flush()  # what the ORM holds pending goes first, as session.execute would do
+    session.connection().execute(stmt, list(values))
+
+
+@lru_cache(maxsize=64)
+def _ignoring_statement(dialect_name: str, row_class: Any, keys: tuple[str, ...]) -> Any:
+    insert = postgresql.insert if dialect_name == "postgresql" else sqlite.insert
+    return insert(_table(row_class)).on_conflict_do_nothing(index_elements=list(keys))
+
+
+@lru_cache(maxsize=64)
+def _upsert_statement(
+    dialect_name: str, row_class: Any, keys: tuple[str, ...], update: tuple[str, ...],
+    where: Callable[[Any], ColumnElement[bool]] | None,
+) -> Any:
+    insert = postgresql.insert if dialect_name == "postgresql" else sqlite.insert
+    stmt = insert(_table(row_class))
+    return stmt.on_conflict_do_update(
+        index_elements=list(keys),
         set_={column: stmt.excluded[column] for column in update},
         where=where(stmt.excluded) if where is not None else None,
     )
-    session.execute(stmt, list(values))
+
+
+def _table(row_class: Any) -> Any:
+    return getattr(row_class, "__table__", row_class)
 

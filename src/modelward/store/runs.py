@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, tuple_
+from sqlalchemy import bindparam, delete, func, select, tuple_
 from sqlalchemy import insert as sql_insert
 from sqlalchemy import update as sql_update
 from sqlalchemy.orm import Session
@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from modelward.domain.search import Expr, OrderKey
 from modelward.domain.tracking import Lifecycle, Metric, ProcessInfo, Run, RunStatus
 from modelward.errors import Conflict, InvalidInput, NotFound
+from modelward.store.backend import rows_written
 from modelward.store.dialect import aware, upsert
 from modelward.store.rows import LatestMetricRow, MetricRow, ParamRow, RunRow, TagRow
 from modelward.store.search import apply_order, run_filter_clause, split_on_leading_key
@@ -34,9 +35,13 @@ def pk_of(session: Session, run_id: str) -> int:
     return pk
 
 
+_PK_AND_LIFECYCLE = select(RunRow.pk, RunRow.lifecycle).where(RunRow.id == bindparam("run_id"))
+
+
 def writable_pk(session: Session, run_id: str) -> int:
     """The run's key, refusing deleted runs: nothing is logged to a run in the bin."""
-    row = session.execute(select(RunRow.pk, RunRow.lifecycle).where(RunRow.id == run_id)).first()
+    # Every write starts here: one prepared statement on the connection, not a new ORM query.
+    row = session.connection().execute(_PK_AND_LIFECYCLE, {"run_id": run_id}).first()
     if row is None:
         raise NotFound(f"run '{run_id}' does not exist")
     _refuse_deleted(run_id, row.lifecycle)
@@ -183,13 +188,9 @@ def log_params(session: Session, run_pk: int, params: dict[str, str]) -> None:
     """Params are write-once: the same value again is fine, a different one is refused."""
     if not params:
         return
+    connection = session.connection()
     existing: dict[str, str] = {
-        key: value
-        for key, value in session.execute(
-            select(ParamRow.key, ParamRow.value).where(
-                ParamRow.run_pk == run_pk, ParamRow.key.in_(list(params))
-            )
-        )
+        key: value for key, value in connection.execute(_PARAMS_NAMED, {"run_pk": run_pk, "keys": list(params)})
     }
     for key, old in existing.items():
         if old != params[key]:
@@ -199,7 +200,13 @@ def log_params(session: Session, run_pk: int, params: dict[str, str]) -> None:
             )
     new = [{"run_pk": run_pk, "key": k, "value": v} for k, v in params.items() if k not in existing]
     if new:
-        session.execute(ParamRow.__table__.insert(), new)
+        connection.execute(_INSERT_PARAM, new)
+
+
+_PARAMS_NAMED = select(ParamRow.key, ParamRow.value).where(
+    ParamRow.run_pk == bindparam("run_pk"), ParamRow.key.in_(bindparam("keys", expanding=True))
+)
+_INSERT_PARAM = ParamRow.__table__.insert()
 
 
 def set_tags(session: Session, run_pk: int, tags: dict[str, str]) -> None:
@@ -237,10 +244,12 @@ def log_metrics(
     # as SQLAlchemy's per-row parameter processing, and the SQL has no user input.
     connection = session.connection()
     mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
-    connection.exec_driver_sql(
-        f'INSERT INTO metrics (run_pk, "key", value, step, timestamp_ms) VALUES ({", ".join([mark] * 5)})',
+    connection.exec_driver_sql(  # a point already stored (a retried batch) is stored once
+        f'INSERT INTO metrics (run_pk, "key", value, step, timestamp_ms) VALUES ({", ".join([mark] * 5)})'
+        " ON CONFLICT DO NOTHING",
         rows,
     )
+    rows_written(session, "metrics", len(rows))
     newest: dict[str, tuple[int, str, float | None, int, int]] = {}
     for row in rows:
         held = newest.get(row[1])
@@ -252,9 +261,12 @@ def log_metrics(
         [{"run_pk": r[0], "key": r[1], "value": r[2], "step": r[3], "timestamp_ms": r[4]} for r in newest.values()],
         keys=["run_pk", "key"],
         update=["value", "step", "timestamp_ms"],
-        where=lambda excluded: tuple_(excluded.step, excluded.timestamp_ms)
-        >= tuple_(LatestMetricRow.step, LatestMetricRow.timestamp_ms),
+        where=_newer_point,
     )
+
+
+def _newer_point(excluded: Any) -> Any:
+    return tuple_(excluded.step, excluded.timestamp_ms) >= tuple_(LatestMetricRow.step, LatestMetricRow.timestamp_ms)
 
 
 def metric_history(session: Session, run_pk: int, key: str) -> list[Metric]:
@@ -377,6 +389,7 @@ def insert_runs(session: Session, runs: Sequence[dict[str, Any]]) -> list[int]:
     rows = [RunRow(**fields) for fields in runs]
     session.add_all(rows)
     session.flush()
+    rows_written(session, "runs", len(rows))
     return [row.pk for row in rows]
 
 
@@ -388,5 +401,7 @@ def insert_params_and_tags(
     tag_rows = [{"run_pk": pk, "key": k, "value": v} for pk, items in tags for k, v in items.items()]
     if param_rows:
         session.execute(sql_insert(ParamRow), param_rows)
+        rows_written(session, "params", len(param_rows))
     if tag_rows:
         session.execute(sql_insert(TagRow), tag_rows)
+        rows_written(session, "tags", len(tag_rows))
