@@ -11,7 +11,7 @@ from fastapi.routing import APIRoute
 from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse
 
 from modelward.version import __version__
-from modelward.api import errors
+from modelward.api import errors, routing
 from modelward.api.deps import declared_permission
 from modelward.api.guards import RequestGuards
 from modelward.api.routers import artifacts, experiments, maintenance, runs
@@ -85,6 +85,7 @@ def create_app(settings: Settings | None = None, *, backend: Backend | None = No
         return JSONResponse({"status": "ready", "schema": revision})
 
     refuse_undeclared_routes(app)
+    routing.install(app)  # last: it sees every route
     return app
 
 
