@@ -17,7 +17,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from modelward.artifacts import CHUNK_SIZE, ArtifactStore, BlobInfo, normalize_logical_path
+from modelward.artifacts import CHUNK_SIZE, VERIFY_WHOLE_BYTES, ArtifactStore, BlobInfo, normalize_logical_path
 from modelward.errors import IntegrityError, InvalidInput, NotFound
 
 # --------------------------------------------------------------------------------------
@@ -246,6 +246,45 @@ def test_corrupted_blob_raises_integrity_error(backend, tmp_path):
     with pytest.raises(IntegrityError, match=info.digest):
         backend.store.copy_to(info.digest, dest_dir / "model.bin")
     assert list(dest_dir.iterdir()) == []  # no partial destination, no .part file
+
+
+def test_a_small_corrupted_blob_fails_before_its_first_byte(backend):
+    data = os.urandom(VERIFY_WHOLE_BYTES)
+    info = backend.store.put_bytes(data)
+    backend.put_raw(backend.blob_key(info.digest), b"!" + data[1:])
+    with pytest.raises(IntegrityError, match=f"{info.digest} is corrupted"):
+        backend.store.iter_chunks(info.digest)  # raised by the call itself: nothing was streamed
+
+
+def test_a_large_corrupted_blob_never_yields_its_last_chunk(backend):
+    data = os.urandom(VERIFY_WHOLE_BYTES + CHUNK_SIZE + 5)
+    info = backend.store.put_bytes(data)
+    backend.put_raw(backend.blob_key(info.digest), b"!" + data[1:])
+    received = []
+    with pytest.raises(IntegrityError, match=f"{info.digest} is corrupted"):
+        for chunk in backend.store.iter_chunks(info.digest):
+            received.append(chunk)
+    assert 0 < sum(map(len, received)) < len(data)  # streamed, but held back the end
+
+
+def test_a_large_intact_blob_streams_whole(backend):
+    data = os.urandom(VERIFY_WHOLE_BYTES + CHUNK_SIZE + 5)
+    info = backend.store.put_bytes(data)
+    assert b"".join(backend.store.iter_chunks(info.digest, expected_size=len(data))) == data
+
+
+def test_a_blob_of_another_size_than_recorded_fails_before_its_first_byte(backend):
+    data = os.urandom(VERIFY_WHOLE_BYTES + CHUNK_SIZE)
+    info = backend.store.put_bytes(data)
+    backend.put_raw(backend.blob_key(info.digest), data + b"appended")
+    with pytest.raises(IntegrityError, match=f"holds {len(data) + 8} bytes, {len(data)} were stored"):
+        backend.store.iter_chunks(info.digest, expected_size=info.size)
+
+
+def test_an_artifact_root_fsspec_cannot_open_is_invalid_input_naming_option_keys_only():
+    with pytest.raises(InvalidInput, match=r"'nope://bucket/root' with artifact_storage_options \['secret'\]") as raised:
+        ArtifactStore("nope://bucket/root", storage_options={"secret": "s3cret"})
+    assert "s3cret" not in str(raised.value)
 
 
 def test_corruption_does_not_clobber_existing_destination(backend, tmp_path):

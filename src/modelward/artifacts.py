@@ -3,7 +3,11 @@
 This is the only module of modelward that imports fsspec. Blobs live under the root at
 ``blobs/<first 2 hex>/<remaining 62 hex>``; writes go to ``tmp/<uuid>`` first and are moved to
 the final name only after the whole content has been hashed, so a final name never holds a
-partial blob. Every read is verified against the digest in the name.
+partial blob. Every read is verified against the digest in the name, and no reader is handed
+the last byte of a blob before the check passed: a blob of up to ``VERIFY_WHOLE_BYTES`` is
+verified whole before its first byte is returned, a larger one streams with its last chunk held
+back until the digest matched. A response streamed from a corrupted blob therefore ends short of
+its Content-Length, and the HTTP client sees a broken transfer, never a complete corrupt file.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from fsspec.implementations.local import LocalFileSystem
 from modelward.errors import IntegrityError, InvalidInput, NotFound
 
 CHUNK_SIZE = 1 << 20
+VERIFY_WHOLE_BYTES = 4 * CHUNK_SIZE  # up to this size a blob is hashed whole before any byte leaves
 _DIGEST_RE = re.compile(r"[0-9a-f]{64}")
 # After the single decode, an escape that would still decode to a separator, a dot or NUL
 # is a double-encoded traversal attempt ("%252e%252e%252f" -> "%2e%2e%2f").
@@ -123,7 +128,14 @@ class ArtifactStore:
     """Content-addressed blob store under an fsspec root (local path, file://, s3://, memory://)."""
 
     def __init__(self, root_uri: str, storage_options: dict | None = None) -> None:
-        self._fs, root = url_to_fs(str(root_uri), **(storage_options or {}))
+        try:
+            self._fs, root = url_to_fs(str(root_uri), **(storage_options or {}))
+        except (ImportError, TypeError, ValueError) as exc:  # unknown protocol, its package missing, bad options
+            # Names only the option keys: their values may be credentials.
+            keys = sorted(storage_options or {})
+            raise InvalidInput(
+                f"Cannot open the artifact root {root_uri!r} with artifact_storage_options {keys}: {exc}"
+            ) from None
         self._root = root.rstrip("/")
         self._local = isinstance(self._fs, LocalFileSystem)
         if self._local:
@@ -194,24 +206,45 @@ class ArtifactStore:
 
     # -- reading -------------------------------------------------------------------------
     def read_bytes(self, digest: str) -> bytes:
-        return b"".join(self.iter_chunks(digest))
+        return b"".join(self._verified_chunks(digest, CHUNK_SIZE))
 
-    def iter_chunks(self, digest: str, chunk_size: int = CHUNK_SIZE) -> Iterator[bytes]:
-        """Stream a blob; NotFound is raised at once, IntegrityError after the last chunk."""
-        self.size(digest)  # fail early, before a caller starts a response
+    def iter_chunks(
+        self, digest: str, chunk_size: int = CHUNK_SIZE, *, expected_size: int | None = None
+    ) -> Iterator[bytes]:
+        """Stream a blob, never yielding its last byte unverified.
+
+        Raised at once, before a caller starts a response: NotFound; IntegrityError when the
+        blob's size differs from ``expected_size`` (the size recorded when it was logged) or,
+        for a blob of up to VERIFY_WHOLE_BYTES, when its content does not match the digest.
+        A larger blob streams with its last chunk held back; on a mismatch the iterator raises
+        IntegrityError instead of yielding it.
+        """
+        size = self.size(digest)
+        if expected_size is not None and size != expected_size:
+            raise IntegrityError(
+                f"Artifact blob {digest} is corrupted: it holds {size} bytes, {expected_size} were stored. "
+                "Restore the blob from a backup or log the artifact again; do not use this copy."
+            )
+        if size <= VERIFY_WHOLE_BYTES:
+            data = b"".join(self._verified_chunks(digest, chunk_size))
+            return (data[start : start + chunk_size] for start in range(0, len(data), chunk_size))
         return self._verified_chunks(digest, chunk_size)
 
     def _verified_chunks(self, digest: str, chunk_size: int) -> Iterator[bytes]:
-        hasher = hashlib.sha256()
+        hasher, held = hashlib.sha256(), b""
         try:
             with self._fs.open(self._blob_path(digest), "rb") as f:
                 while chunk := f.read(chunk_size):
                     hasher.update(chunk)
-                    yield chunk
+                    if held:
+                        yield held
+                    held = chunk
         except FileNotFoundError:
             raise _not_found(digest) from None
         if hasher.hexdigest() != digest:
             raise _corrupted(digest, hasher.hexdigest())
+        if held:
+            yield held
 
     def copy_to(self, digest: str, dest_path: str | os.PathLike) -> None:
         """Verified download to a local file; the destination appears only when verified."""

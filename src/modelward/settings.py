@@ -7,8 +7,10 @@ import time: the CLI, the SDK and ``create_app`` each build a ``Settings()``.
 
 from __future__ import annotations
 
+import copy
 import os
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field
 from pydantic_settings import (
@@ -39,6 +41,22 @@ class Settings(BaseSettings):
     artifact_root: str | None = Field(
         default=None,
         description="fsspec URI where artifact blobs live; default: `home`/artifacts.",
+    )
+    artifact_storage_options: dict[str, Any] = Field(
+        default_factory=dict,
+        description=(
+            "Options for the file system of `artifact_root`, passed to fsspec as they are (for s3://, "
+            "s3fs's: `key`, `secret`, `token`, `profile`, `endpoint_url`, `client_kwargs`, ...); "
+            "a `[artifact_storage_options]` table in modelward.toml, JSON in the environment."
+        ),
+    )
+    s3_endpoint_url: str | None = Field(
+        default=None,
+        description="Endpoint of an S3-compatible store (MinIO, Ceph, ...) for an s3:// `artifact_root`.",
+    )
+    s3_region: str | None = Field(
+        default=None,
+        description="Region of the bucket of an s3:// `artifact_root`; default: AWS_REGION or the AWS config.",
     )
     tracking_uri: str | None = Field(
         default=None,
@@ -108,3 +126,20 @@ class Settings(BaseSettings):
         if self.artifact_root:
             return self.artifact_root
         return str((self.home / "artifacts").resolve())
+
+    @property
+    def resolved_artifact_storage_options(self) -> dict[str, Any]:
+        """`artifact_storage_options`, with `s3_endpoint_url` and `s3_region` folded in for an
+        s3:// root (they win over the same options given in the table)."""
+        options = copy.deepcopy(self.artifact_storage_options)
+        if not self.resolved_artifact_root.startswith(("s3://", "s3a://")):
+            return options
+        client_kwargs = dict(options.get("client_kwargs") or {})
+        if self.s3_endpoint_url:
+            options.pop("endpoint_url", None)  # s3fs refuses it twice (top level and client_kwargs)
+            client_kwargs["endpoint_url"] = self.s3_endpoint_url
+        if self.s3_region:
+            client_kwargs["region_name"] = self.s3_region
+        if client_kwargs:
+            options["client_kwargs"] = client_kwargs
+        return options

@@ -37,3 +37,31 @@ def test_gc_dry_run_reports_what_would_be_removed(cli: Cli, seeded: Seeded) -> N
     done = cli("gc", "--grace-seconds", "0").output
     assert "removed 3 blob(s)" in done
     assert "removed 0 blob(s)" in cli("gc").output
+
+
+def test_log_a_file_and_a_folder_then_get_them_back(cli: Cli, seeded: Seeded, tmp_path: Path) -> None:
+    (tmp_path / "src" / "sub").mkdir(parents=True)
+    (tmp_path / "src" / "a.txt").write_text("a")
+    (tmp_path / "src" / "sub" / "b.txt").write_text("bb")
+    out = cli("artifacts", "log", seeded.slow, str(tmp_path / "src"), "--artifact-path", "data").output
+    assert "logged data/a.txt (1 bytes" in out and "logged data/sub/b.txt (2 bytes" in out
+    cli("artifacts", "log", seeded.slow, str(tmp_path / "src" / "a.txt"))
+    assert [f.path for f in seeded.client.artifacts.list(seeded.slow)] == ["a.txt", "data/a.txt", "data/sub/b.txt"]
+    cli("artifacts", "get", seeded.slow, "data", "-o", str(tmp_path / "back"))
+    assert (tmp_path / "back" / "sub" / "b.txt").read_text() == "bb"
+
+
+def test_log_of_a_missing_local_file_is_an_error_line(cli: Cli, seeded: Seeded, tmp_path: Path) -> None:
+    from modelward.errors import InvalidInput
+
+    missing = cli("artifacts", "log", seeded.slow, str(tmp_path / "nope.bin"), ok=False)
+    assert isinstance(missing.exception, InvalidInput) and "nope.bin" in str(missing.exception)
+    assert seeded.client.artifacts.list(seeded.slow) == []
+
+
+def test_get_of_a_missing_artifact_leaves_no_partial_file(cli: Cli, seeded: Seeded, tmp_path: Path) -> None:
+    from modelward.errors import NotFound
+
+    missing = cli("artifacts", "get", seeded.fast, "model/nope.bin", "-o", str(tmp_path / "dl"), ok=False)
+    assert isinstance(missing.exception, NotFound) and "model/nope.bin" in str(missing.exception)
+    assert not (tmp_path / "dl").exists() or list((tmp_path / "dl").iterdir()) == []

@@ -8,6 +8,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
+mlflow = pytest.importorskip("mlflow")
+
 PROXY = "/api/2.0/mlflow-artifacts/artifacts"
 
 
@@ -93,3 +95,36 @@ def test_upload_to_a_run_of_another_experiment_is_refused(client, url, run_ids, 
     other = client.create_experiment(f"other-{unique}")
     status, _ = _raw(url, "PUT", f"{PROXY}/{other}/{run_id}/artifacts/x.txt", body=b"x")
     assert status == 404
+
+
+@pytest.mark.parametrize("size", [1000, 5 * 1024 * 1024 + 3], ids=["small", "large"])
+def test_download_of_a_corrupted_blob_fails(client, live_server, run_ids, tmp_path: Path, size, caplog):
+    """A small file answers DATA_LOSS before any byte; a large one is cut short of its length."""
+    import hashlib
+    import logging
+    import os
+
+    _, run_id = run_ids
+    local = tmp_path / "weights.bin"
+    local.write_bytes(os.urandom(size))
+    client.log_artifact(run_id, str(local), artifact_path="model")
+    digest = hashlib.sha256(local.read_bytes()).hexdigest()
+    blob = Path(live_server.home) / "artifacts" / "blobs" / digest[:2] / digest[2:]
+    corrupt = b"!" + blob.read_bytes()[1:]
+    blob.write_bytes(corrupt)
+    out = tmp_path / "out"
+    out.mkdir()
+    # MLflow's client logs the cause at debug level and raises a generic error in its place.
+    mlflow_log = logging.getLogger("mlflow.store.artifact.runs_artifact_repo")
+    mlflow_log.addHandler(caplog.handler)
+    caplog.set_level(logging.DEBUG, logger=mlflow_log.name)
+    try:
+        with pytest.raises(mlflow.exceptions.MlflowException, match="Failed to download artifacts"):
+            client.download_artifacts(run_id, "model/weights.bin", str(out))
+    finally:
+        mlflow_log.removeHandler(caplog.handler)
+    if size < 4 * 1024 * 1024:  # refused before any byte; the client names only the status it retried
+        assert f"{digest} is corrupted" in caplog.text or "too many 500 error responses" in caplog.text
+    else:
+        assert "IncompleteRead" in caplog.text
+    assert all(p.read_bytes() != corrupt for p in out.rglob("*") if p.is_file())

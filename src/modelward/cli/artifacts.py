@@ -1,4 +1,4 @@
-"""``modelward artifacts``: list and download a run's files."""
+"""``modelward artifacts``: list, download and upload a run's files."""
 
 from __future__ import annotations
 
@@ -9,17 +9,14 @@ from rich.progress import (
     BarColumn,
     DownloadColumn,
     Progress,
-    TaskID,
     TextColumn,
     TransferSpeedColumn,
 )
 
 from modelward.cli.output import console, err_console
 from modelward.cli.run_view import artifacts_table
-from modelward.domain.tracking import ArtifactFile
-from modelward.sdk.client import Client
 
-app = typer.Typer(help="A run's artifacts: list and download.", no_args_is_help=True)
+app = typer.Typer(help="A run's artifacts: list, download and upload.", no_args_is_help=True)
 
 
 @app.command("list")
@@ -27,26 +24,10 @@ def list_artifacts(
     run_id: str, prefix: str = typer.Argument("", help="Only files under this folder.")
 ) -> None:
     """List a run's files (path, size, digest)."""
+    from modelward.sdk.client import Client
     with Client() as client:
         files = client.artifacts.list(run_id, prefix)
     console.print(artifacts_table(files) if files else "no artifacts")
-
-
-def _targets(files: list[ArtifactFile], path: str, dest: Path) -> list[tuple[str, Path]]:
-    folder = path.strip("/")
-    return [(item.path, dest / item.path[len(folder) :].lstrip("/")) for item in files]
-
-
-def _save(
-    client: Client, run_id: str, path: str, target: Path, progress: Progress, task: TaskID
-) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(target.name + ".part")
-    with open(partial, "wb") as out:
-        for chunk in client.artifacts.iter_bytes(run_id, path):
-            out.write(chunk)
-            progress.advance(task, len(chunk))
-    partial.replace(target)
 
 
 @app.command("get")
@@ -57,7 +38,8 @@ def get(
     ),
     output: Path = typer.Option(Path("."), "--output", "-o", help="Folder to write into."),
 ) -> None:
-    """Download a file, or every file under a folder path."""
+    """Download a file, or every file under a folder path; each is verified against its digest."""
+    from modelward.sdk.client import Client, download_targets
     columns = [
         TextColumn("{task.description}"),
         BarColumn(),
@@ -65,15 +47,30 @@ def get(
         TransferSpeedColumn(),
     ]
     with Client() as client:
-        files = client.artifacts.list(run_id, path)
-        if files:
-            targets = _targets(files, path, output)
-            total = sum(item.size for item in files)
-        else:
-            targets, total = [(path, output / Path(path).name)], None
-        with Progress(*columns, console=err_console, transient=True) as progress:
+        files = client.artifacts.list(run_id, path.strip("/"))
+        targets = download_targets(files, path, output)
+        total = sum(item.size for item in files) if files else None
+        with Progress(*columns, console=err_console, transient=True, disable=not err_console.is_terminal) as progress:
             task = progress.add_task("downloading", total=total)
             for source, target in targets:
-                _save(client, run_id, source, target, progress, task)
+                client.artifacts.download_file(
+                    run_id, source, target, on_chunk=lambda n: progress.advance(task, n)
+                )
     for _, target in targets:
         console.print(f"wrote {target}", highlight=False)
+
+
+@app.command("log")
+def log(
+    run_id: str,
+    local_path: Path = typer.Argument(..., help="A file, or a folder to upload with everything under it."),
+    artifact_path: str = typer.Option(
+        None, "--artifact-path", "-p", help="Folder in the run to put it under (default: the top)."
+    ),
+) -> None:
+    """Upload a local file or folder into a run's artifacts."""
+    from modelward.sdk.client import Client
+    with Client() as client:
+        stored = client.artifacts.upload(run_id, local_path, artifact_path)
+    for item in stored:
+        console.print(f"logged {item.path} ({item.size} bytes, {item.digest[:12]})", highlight=False)

@@ -3,14 +3,18 @@
 
 from __future__ import annotations
 
+import hashlib
 import operator
 import os
 import time
-from collections.abc import Iterable, Iterator, Sequence
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
+
+import httpx
 
 from modelward.artifacts import normalize_logical_path
 from modelward.domain.names import validate_key
@@ -26,8 +30,8 @@ from modelward.domain.tracking import (
     RunStatus,
     encode_float,
 )
-from modelward.errors import InvalidInput
-from modelward.sdk._http import HttpSession
+from modelward.errors import IntegrityError, InvalidInput, ServiceUnavailable
+from modelward.sdk._http import HttpSession, raise_for_error
 from modelward.sdk.audit import Audit, Webhooks
 from modelward.sdk.batcher import Batcher
 from modelward.sdk.datasets import Datasets
@@ -401,6 +405,9 @@ _BULK_FIELDS = {
 }
 
 
+DIGEST_HEADER = "X-Modelward-Digest"  # the SHA-256 the server sends with every artifact download
+
+
 class Artifacts:
     def __init__(self, http: HttpSession) -> None:
         self._http = http
@@ -408,6 +415,8 @@ class Artifacts:
     def upload(self, run_id: str, local_path: str | os.PathLike[str], artifact_path: str | None = None) -> list[ArtifactFile]:
         """A file, or a folder's files, under the run's logical ``artifact_path``."""
         source = Path(local_path)
+        if not source.exists():
+            raise InvalidInput(f"local path '{source}' does not exist")
         if source.is_dir():
             files = sorted(p for p in source.rglob("*") if p.is_file())
             base = artifact_path or ""
@@ -419,7 +428,13 @@ class Artifacts:
         return [self.upload_file(run_id, source, target)]
 
     def upload_file(self, run_id: str, local_file: Path, logical_path: str) -> ArtifactFile:
-        with open(local_file, "rb") as handle:
+        try:
+            handle = open(local_file, "rb")
+        except FileNotFoundError:
+            raise InvalidInput(f"local file '{local_file}' does not exist") from None
+        except IsADirectoryError:
+            raise InvalidInput(f"local path '{local_file}' is a folder; use upload() for folders") from None
+        with handle:
             return self.upload_bytes(run_id, logical_path, _chunks(handle))
 
     def upload_bytes(self, run_id: str, logical_path: str, data: bytes | Iterator[bytes]) -> ArtifactFile:
@@ -432,28 +447,112 @@ class Artifacts:
         return [ArtifactFile.model_validate(item) for item in data["files"]]
 
     def iter_bytes(self, run_id: str, logical_path: str) -> Iterator[bytes]:
-        return self._http.stream(f"/api/v1/runs/{_path(run_id)}/artifacts/{quote(logical_path)}")
+        """The file's bytes in chunks, checked against the digest the server sends with them.
+
+        The last chunk is held back until the bytes verified: when they do not match, or the
+        transfer ended early (a server aborts a download of a corrupted blob), IntegrityError is
+        raised in its place, so a consumer never holds the whole of a corrupt file.
+        """
+        url = f"/api/v1/runs/{_path(run_id)}/artifacts/{quote(normalize_logical_path(logical_path))}"
+        return _verified_download(self._http, url, f"artifact '{logical_path}' of run {run_id}")
 
     def read_bytes(self, run_id: str, logical_path: str) -> bytes:
         return b"".join(self.iter_bytes(run_id, logical_path))
 
-    def download(self, run_id: str, logical_path: str, dest: str | os.PathLike[str]) -> Path:
-        """One file, or every file under a folder path, into ``dest`` (a folder)."""
-        dest = Path(dest)
-        files = [f for f in self.list(run_id, logical_path)] or [None]
-        written = []
-        for item in files:
-            path = item.path if item else logical_path
-            relative = path[len(logical_path):].lstrip("/") if item else Path(path).name
-            target = dest / (relative or Path(path).name)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            partial = target.with_name(target.name + ".part")
+    def download_file(
+        self, run_id: str, logical_path: str, target: str | os.PathLike[str],
+        *, on_chunk: Callable[[int], object] | None = None,
+    ) -> Path:
+        """One file to ``target``; it appears there only once verified, and a failed download
+        leaves nothing behind (an existing file at ``target`` is kept). ``on_chunk(n)`` is called
+        with the size of each chunk written (progress bars)."""
+        target = Path(target)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(f".{target.name}.{uuid.uuid4().hex}.part")
+        try:
             with open(partial, "wb") as out:
-                for chunk in self.iter_bytes(run_id, path):
+                for chunk in self.iter_bytes(run_id, logical_path):
                     out.write(chunk)
+                    if on_chunk is not None:
+                        on_chunk(len(chunk))
             partial.replace(target)
-            written.append(target)
-        return written[0] if len(written) == 1 else dest
+        finally:
+            partial.unlink(missing_ok=True)
+        return target
+
+    def download(self, run_id: str, logical_path: str, dest: str | os.PathLike[str]) -> Path:
+        """One file, or every file under a folder path, into ``dest`` (a folder); each verified."""
+        files = self.list(run_id, logical_path.strip("/"))
+        written = [self.download_file(run_id, source, target)
+                   for source, target in download_targets(files, logical_path, Path(dest))]
+        return written[0] if len(written) == 1 else Path(dest)
+
+
+def download_targets(files: list[ArtifactFile], logical_path: str, dest: Path) -> list[tuple[str, Path]]:
+    """(logical path, local file) pairs for a download of ``logical_path`` into the folder ``dest``:
+    ``files`` are those listed under it as a folder; none means it names one file."""
+    folder = logical_path.strip("/")
+    if not files:
+        return [(logical_path, dest / Path(folder).name)]
+    return [(item.path, dest / item.path[len(folder):].lstrip("/")) for item in files]
+
+
+def _verified_download(http: HttpSession, url: str, what: str) -> Iterator[bytes]:
+    # Reads the response itself (not HttpSession.stream) for its digest and length headers.
+    check: _TransferCheck | None = None
+    try:
+        with http._client.stream("GET", url) as response:
+            if response.status_code >= 400:
+                response.read()
+                raise_for_error(response)
+            check = _TransferCheck(response, what)
+            held = b""
+            for chunk in response.iter_bytes():
+                check.update(chunk)
+                if held:
+                    yield held
+                held = chunk
+            check.verify()
+            if held:
+                yield held
+    except httpx.TransportError as exc:
+        if check is None:
+            raise ServiceUnavailable(f"cannot reach the modelward server at {http.where}: {exc}") from exc
+        raise check.broken_off() from None
+
+
+class _TransferCheck:
+    """The digest and length a download must arrive with, checked as its chunks come in."""
+
+    def __init__(self, response: httpx.Response, what: str) -> None:
+        self.what, self._response = what, response
+        expected = response.headers.get(DIGEST_HEADER, "").removeprefix("sha256:")
+        if not expected:
+            raise IntegrityError(f"the server sent {what} without its {DIGEST_HEADER} header; it cannot be verified")
+        self.expected = expected
+        length = response.headers.get("content-length", "")
+        self.length = int(length) if length.isdigit() else None
+        self._hasher = hashlib.sha256()
+
+    def update(self, chunk: bytes) -> None:
+        self._hasher.update(chunk)
+
+    def broken_off(self) -> IntegrityError:
+        got = self._response.num_bytes_downloaded
+        of = f" of {self.length}" if self.length is not None else ""
+        return IntegrityError(
+            f"the download of {self.what} broke off after {got}{of} bytes: the server aborts a download "
+            "whose stored copy is corrupted (see the server's log), or the connection failed"
+        )
+
+    def verify(self) -> None:
+        if self.length is not None and self._response.num_bytes_downloaded < self.length:
+            raise self.broken_off()
+        actual = self._hasher.hexdigest()
+        if actual != self.expected:
+            raise IntegrityError(
+                f"{self.what} is corrupted: its bytes hash to {actual}, the server's digest is {self.expected}"
+            )
 
 
 def _chunks(handle: Any, size: int = 1 << 20) -> Iterator[bytes]:

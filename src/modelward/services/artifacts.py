@@ -47,9 +47,13 @@ def stat(backend: Backend, run_id: str, path: str) -> ArtifactFile:
 
 
 def open_chunks(backend: Backend, run_id: str, path: str) -> tuple[ArtifactFile, Iterator[bytes]]:
-    """The artifact's record and its verified bytes, streamed."""
+    """The artifact's record and its bytes, streamed; never the last byte before they verified.
+
+    A small file or one whose size changed fails here, before a response starts; a large one
+    raises IntegrityError from the iterator instead of yielding its last chunk.
+    """
     info = stat(backend, run_id, path)
-    return info, backend.artifacts.iter_chunks(info.digest)
+    return info, backend.artifacts.iter_chunks(info.digest, expected_size=info.size)
 
 
 def read_bytes(backend: Backend, run_id: str, path: str) -> bytes:
