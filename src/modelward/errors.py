@@ -11,8 +11,9 @@
     ├── Conflict                    state forbids the change (deleted run ...) (409)
     │   └── InvalidTransition       illegal life-cycle transition              (409)
     ├── PolicyViolation             a governance rule refuses the action       (422)
-    ├── IntegrityError              stored bytes do not match their digest     (500)
-    └── ServiceUnavailable          store unreachable or not migrated          (503)
+    ├── IntegrityError              stored bytes do not match their digest     (409)
+    ├── ServiceUnavailable          store unreachable or not migrated          (503)
+    └── InsufficientStorage         the disk or database is full               (507)
 
 Each class carries a stable ``error_code``; the REST server sends it in every error
 body and the SDK turns it back into the same class, so embedded and remote use raise
@@ -84,6 +85,10 @@ class ServiceUnavailable(ModelwardError):
     error_code = "TEMPORARILY_UNAVAILABLE"
 
 
+class InsufficientStorage(ModelwardError):
+    error_code = "INSUFFICIENT_STORAGE"
+
+
 def _all_error_classes() -> list[type[ModelwardError]]:
     found: list[type[ModelwardError]] = [ModelwardError]
     queue: list[type[ModelwardError]] = [ModelwardError]
@@ -105,6 +110,7 @@ def error_class_for_code(error_code: str) -> type[ModelwardError]:
 __all__ = [
     "AlreadyExists",
     "Conflict",
+    "InsufficientStorage",
     "IntegrityError",
     "InvalidInput",
     "InvalidTransition",

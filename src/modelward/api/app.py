@@ -11,7 +11,7 @@ from fastapi.routing import APIRoute
 from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse
 
 from modelward.version import __version__
-from modelward.api import errors, routing
+from modelward.api import errors, openapi, routing
 from modelward.api.deps import declared_permission
 from modelward.api.guards import RequestGuards
 from modelward.api.routers import artifacts, experiments, maintenance, runs
@@ -50,6 +50,7 @@ def create_app(settings: Settings | None = None, *, backend: Backend | None = No
     app.state.settings = settings
     app.state.backend = backend or Backend.from_settings(settings)
     errors.install(app)
+    openapi.install(app)
     app.add_middleware(RequestGuards, max_bytes=settings.max_request_bytes, loopback_only=not settings.auth)
     for module in ROUTERS:
         app.include_router(module.router)

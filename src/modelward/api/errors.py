@@ -6,6 +6,7 @@ MLflow's clients already parse, used by the native API too so there is one shape
 
 from __future__ import annotations
 
+import errno
 import logging
 from urllib.parse import urlencode
 
@@ -29,13 +30,50 @@ STATUS_BY_ERROR: dict[type[errors.ModelwardError], int] = {
     errors.InvalidTransition: 409,
     errors.Conflict: 409,
     errors.PolicyViolation: 422,
-    errors.IntegrityError: 500,
+    # Stored bytes that no longer match their digest stay so on every retry: a 4xx, so that
+    # clients which retry a 500 (the mlflow client, for minutes) report it at once.
+    errors.IntegrityError: 409,
     errors.ServiceUnavailable: 503,
+    errors.InsufficientStorage: 507,
     errors.ModelwardError: 500,
 }
 
 _HTTP_CODES = {400: "BAD_REQUEST", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED",
                404: "ENDPOINT_NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 413: "PAYLOAD_TOO_LARGE"}
+
+# A write that failed for want of space: the file system's errors (a full disk, a quota, the
+# process's file-size limit), SQLite's SQLITE_FULL and PostgreSQL's disk_full (SQLSTATE 53100).
+_FULL_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+_FULL_SQLSTATES = {"53100"}
+
+
+def storage_exhausted(exc: BaseException) -> errors.InsufficientStorage | None:
+    """The full-disk cause anywhere in ``exc``'s chain (a DB driver error wrapped by the store
+    included), as the error the client gets: retrying at once cannot help, so it is no 500."""
+    seen: set[int] = set()
+    pending: list[BaseException | None] = [exc]
+    while pending:
+        current = pending.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        cause = _full_cause(current)
+        if cause is not None:
+            return errors.InsufficientStorage(f"the server is out of storage ({cause}); free space and retry")
+        original = getattr(current, "orig", None)  # SQLAlchemy's DBAPIError keeps the driver's error
+        pending += [current.__cause__, current.__context__, original if isinstance(original, BaseException) else None]
+    return None
+
+
+def _full_cause(exc: BaseException) -> str | None:
+    if isinstance(exc, OSError) and exc.errno in _FULL_ERRNOS:
+        where = f": {exc.filename}" if exc.filename else ""
+        return f"{exc.strerror or errno.errorcode.get(exc.errno or 0, 'ENOSPC')}{where}"
+    if getattr(exc, "sqlite_errorname", None) == "SQLITE_FULL" or "database or disk is full" in str(exc):
+        return "the SQLite database or its disk is full"
+    if getattr(exc, "sqlstate", None) in _FULL_SQLSTATES or getattr(exc, "pgcode", None) in _FULL_SQLSTATES:
+        return "PostgreSQL's disk is full"
+    return None
 
 
 def status_of(exc: errors.ModelwardError) -> int:
@@ -108,7 +146,12 @@ async def _on_http_error(request: Request, exc: Exception) -> Response:
 
 
 async def _on_unexpected(request: Request, exc: Exception) -> Response:
-    log.exception("%s %s crashed", request.method, request.url.path)
+    if isinstance(exc.__cause__, errors.ModelwardError):
+        # Raised by a streamed body after its headers went out (a download aborted on a
+        # digest mismatch): the cut connection tells the client; one line tells the operator.
+        log.error("%s %s aborted mid-response: %s", request.method, request.url.path, exc.__cause__)
+    else:
+        log.exception("%s %s crashed", request.method, request.url.path)
     if _wants_page(request):
         response = _page(request, 500, "The server hit an unexpected error; it is in the server log.")
     else:

@@ -3,7 +3,8 @@
 In order, before the app sees a request:
 
 - **the request line and Host**: the target is a path (no absolute-form ``http://...``: this
-  server is no proxy), and there is exactly one ``Host`` header of the form ``host[:port]``
+  server is no proxy) that, like its query string, is UTF-8 without NUL once percent-decoded
+  (Starlette would replace what is not, silently), and there is exactly one ``Host`` header of the form ``host[:port]``
   (a DNS name, an IPv4 literal or a bracketed IPv6 literal; port digits only), else 400;
 - **loopback only without authentication**: the ``Host`` must name loopback (``localhost``,
   ``127.0.0.0/8``, ``[::1]``), so a DNS-rebinding page cannot reach the local server through
@@ -25,6 +26,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from typing import Any
+from urllib.parse import unquote_to_bytes
 
 import orjson
 
@@ -118,6 +120,9 @@ class RequestGuards:
         target = scope.get("raw_path") or scope.get("path", "").encode("latin-1")
         if not target.startswith(b"/"):
             return InvalidInput("the request target must be a path ('/api/...'): this server is not a proxy")
+        problem = _undecodable_target(target, scope.get("query_string") or b"")
+        if problem is not None:
+            return InvalidInput(problem)
         hosts = [value for name, value in raw_headers if name == b"host"]
         if len(hosts) != 1:
             return InvalidInput(f"a request must carry exactly one Host header, not {len(hosts)}")
@@ -138,6 +143,21 @@ class RequestGuards:
     async def _refuse(self, scope: Scope, send: Any) -> None:
         await _send_error(scope, send, PayloadTooLarge(
             f"request body is larger than the server's limit of {self.max_bytes} bytes"))
+
+
+def _undecodable_target(raw_path: bytes, query: bytes) -> str | None:
+    """Starlette decodes a path and query with errors="replace": refuse instead what is not
+    UTF-8 once percent-decoded (lone surrogates included), or holds a NUL, which no name may."""
+    for what, raw in (("path", raw_path), ("query string", query.replace(b"+", b" "))):
+        if b"%" not in raw and raw.isascii():
+            continue
+        try:
+            text = unquote_to_bytes(raw).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            return f"the request {what} is not valid UTF-8 once percent-decoded ({exc.reason} at byte {exc.start})"
+        if "\x00" in text:
+            return f"the request {what} holds a NUL character (%00)"
+    return None
 
 
 def parse_host(value: str) -> tuple[str, int | None] | None:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from modelward.domain.tracking import ArtifactFile, Experiment, LogChunk, Metric, Note, ProcessInfo, RunStatus
+from modelward.api.decoding import FreeJSON, decode_json
+from modelward.domain.tracking import (
+    ArtifactFile, Experiment, Lifecycle, LogChunk, Metric, Note, ProcessInfo, RunStatus,
+)
 from modelward.errors import InvalidInput
 
 
@@ -40,7 +43,7 @@ class RunCreate(Body):
     parent_run_id: str | None = None
     tags: dict[str, str] = Field(default_factory=dict)
     process: ProcessInfo = Field(default_factory=ProcessInfo)
-    environment: dict[str, Any] = Field(default_factory=dict)
+    environment: FreeJSON = Field(default_factory=dict)
     start_time: datetime | None = None
 
 
@@ -78,9 +81,9 @@ BodyT = TypeVar("BodyT", bound=BaseModel)
 
 
 def parse_body(model: type[BodyT], raw: bytes) -> BodyT:
-    """Validate a raw JSON body; errors become InvalidInput naming the field."""
+    """Validate a raw JSON body (through the shared decoder); errors become InvalidInput naming the field."""
     try:
-        return model.model_validate_json(raw or b"{}")
+        return model.model_validate(decode_json(raw) if raw.strip() else {})
     except ValidationError as exc:
         problems = []
         for error in exc.errors()[:5]:
@@ -96,6 +99,15 @@ class RunSearch(Body):
     lifecycle: str | None = "active"
     max_results: int = 1000
     page_token: str | None = None
+
+
+def lifecycle_of(value: str) -> Lifecycle:
+    """A lifecycle named in a request, or InvalidInput listing the choices."""
+    try:
+        return Lifecycle(value)
+    except ValueError:
+        choices = ", ".join(item.value for item in Lifecycle)
+        raise InvalidInput(f"lifecycle must be one of {choices} or all, not {value!r}") from None
 
 
 class RunIds(Body):
@@ -126,3 +138,46 @@ class LogRead(BaseModel):
 
 class ArtifactList(BaseModel):
     files: list[ArtifactFile]
+
+
+class ErrorBody(BaseModel):
+    """Every error the server sends, on every route (the shape MLflow's clients parse)."""
+
+    error_code: str = Field(description="a stable code, e.g. INVALID_PARAMETER_VALUE, RESOURCE_DOES_NOT_EXIST")
+    message: str = Field(description="what went wrong, naming the field or the resource")
+
+
+# The bodies of the routes that read raw bytes rather than a pydantic model, for the OpenAPI schema.
+OCTET_STREAM_BODY = {
+    "requestBody": {
+        "required": True,
+        "description": "the file's bytes",
+        "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+    }
+}
+_OPENLINEAGE_REF = {"type": "object", "required": ["namespace", "name"], "additionalProperties": True,
+                    "properties": {"namespace": {"type": "string"}, "name": {"type": "string"},
+                                   "facets": {"type": "object"}}}
+OPENLINEAGE_BODY = {
+    "requestBody": {
+        "required": True,
+        "description": "an OpenLineage run event (https://openlineage.io/spec), optionally sent with "
+                       "Content-Encoding: gzip",
+        "content": {"application/json": {"schema": {
+            "type": "object",
+            "required": ["eventTime", "run", "job"],
+            "additionalProperties": True,
+            "properties": {
+                "eventType": {"type": "string", "enum": ["START", "RUNNING", "COMPLETE", "ABORT", "FAIL", "OTHER"]},
+                "eventTime": {"type": "string", "format": "date-time"},
+                "run": {"type": "object", "required": ["runId"], "additionalProperties": True,
+                        "properties": {"runId": {"type": "string"}, "facets": {"type": "object"}}},
+                "job": _OPENLINEAGE_REF,
+                "inputs": {"type": "array", "items": _OPENLINEAGE_REF},
+                "outputs": {"type": "array", "items": _OPENLINEAGE_REF},
+                "producer": {"type": "string"},
+                "schemaURL": {"type": "string"},
+            },
+        }}},
+    }
+}

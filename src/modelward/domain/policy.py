@@ -315,7 +315,10 @@ KeyPath = tuple[str | int, ...]
 
 
 def _load_with_lines(text: str) -> tuple[Any, dict[KeyPath, int]]:
-    loader = yaml.SafeLoader(text)
+    try:
+        loader = yaml.SafeLoader(text)  # refuses control characters at once
+    except yaml.YAMLError as exc:
+        raise InvalidInput(f"invalid policy: {exc}") from None
     try:
         node = loader.get_single_node()
         if node is None:

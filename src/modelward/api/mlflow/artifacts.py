@@ -22,6 +22,7 @@ from fastapi.responses import StreamingResponse
 from modelward.api.deps import READ, WRITE, ActorDep, BackendDep
 from modelward.api.mlflow.errors import MlflowRoute
 from modelward.api.mlflow.schemas import MlflowJSON, run_artifact_uri
+from modelward.api.schemas import OCTET_STREAM_BODY
 from modelward.api.streams import RequestBodyReader
 from modelward.artifacts import normalize_logical_path
 from modelward.domain.tracking import ArtifactFile
@@ -143,7 +144,7 @@ def server_info() -> MlflowJSON:
 for _prefix in PROXY_PREFIXES:
     schema = _prefix.startswith("/api/")
     router.add_api_route(f"{_prefix}/{{path:path}}", upload_artifact, methods=["PUT"], dependencies=[WRITE],
-                         response_model=None, include_in_schema=schema)
+                         response_model=None, include_in_schema=schema, openapi_extra=OCTET_STREAM_BODY)
     router.add_api_route(f"{_prefix}/{{path:path}}", download_artifact, methods=["GET"], dependencies=[READ],
                          response_model=None, include_in_schema=schema)
     router.add_api_route(_prefix, list_proxied_artifacts, methods=["GET"], dependencies=[READ],

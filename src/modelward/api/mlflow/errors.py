@@ -10,15 +10,16 @@ The native API maps ``modelward.errors`` with ``modelward.api.errors.STATUS_BY_E
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Coroutine
 from typing import Any
 
 from fastapi import Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from fastapi.routing import APIRoute
 
 from modelward import errors
+from modelward.api.decoding import JsonRoute
 from modelward.api.errors import describe_validation_error, error_body
 
 log = logging.getLogger("modelward.api.mlflow")
@@ -34,8 +35,9 @@ MLFLOW_STATUS: dict[str, int] = {
     "RESOURCE_DOES_NOT_EXIST": 404,
     "ENDPOINT_NOT_FOUND": 404,
     "INTERNAL_ERROR": 500,
-    "DATA_LOSS": 500,
+    "DATA_LOSS": 409,  # MLflow sends 500, which its client retries for minutes; a corrupt blob stays corrupt
     "TEMPORARILY_UNAVAILABLE": 503,
+    "RESOURCE_EXHAUSTED": 507,  # MLflow's code; 507, which its client does not retry
 }
 
 # modelward error class -> MLflow error code; the first class in the MRO that is listed wins.
@@ -51,6 +53,7 @@ MLFLOW_CODE_BY_ERROR: dict[type[errors.ModelwardError], str] = {
     errors.PolicyViolation: "INVALID_PARAMETER_VALUE",
     errors.IntegrityError: "DATA_LOSS",
     errors.ServiceUnavailable: "TEMPORARILY_UNAVAILABLE",
+    errors.InsufficientStorage: "RESOURCE_EXHAUSTED",
     errors.ModelwardError: "INTERNAL_ERROR",
 }
 
@@ -62,15 +65,40 @@ def mlflow_code_of(exc: errors.ModelwardError) -> str:
     return "INTERNAL_ERROR"
 
 
+# Our wording of the commonest refusals -> MLflow's, which scripts and tests match on
+# (mlflow/store/tracking/sqlalchemy_store.py, mlflow/store/model_registry/sqlalchemy_store.py).
+MLFLOW_MESSAGES: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(pattern), template) for pattern, template in (
+    (r"^run '(?P<id>[^']*)' does not exist$", "Run with id={id} not found"),
+    (r"^run '(?P<id>[^']*)' is deleted; restore it before logging to it$",
+     "The run {id} must be in the 'active' state. Current state is deleted."),
+    (r"^tag '(?P<key>.*)' does not exist on this run$", "No tag with name: {key} in run"),
+    (r"^experiment '(?P<id>[^']*)' does not exist$", "No Experiment with id={id} exists"),
+    (r"^registered model '(?P<name>.*)' does not exist$", "Registered Model with name={name} not found"),
+    (r"^registered model '(?P<name>.*)' already exists$", "Registered Model (name={name}) already exists."),
+    (r"^an experiment named '(?P<name>.*)' already exists$", "Experiment(name={name}) already exists."),
+    (r"^version (?P<version>\d+) of model '(?P<name>.*)' does not exist$",
+     "Model Version (name={name}, version={version}) not found"),
+))
+
+
+def mlflow_message(message: str) -> str:
+    for pattern, template in MLFLOW_MESSAGES:
+        match = pattern.match(message)
+        if match is not None:
+            return template.format(**match.groupdict())
+    return message
+
+
 def mlflow_error_response(exc: errors.ModelwardError) -> JSONResponse:
     code = mlflow_code_of(exc)
     status = MLFLOW_STATUS[code]
     headers = {"WWW-Authenticate": 'Bearer realm="modelward"'} if status == 401 else None
-    return JSONResponse(error_body(code, exc.message), status, headers=headers)
+    return JSONResponse(error_body(code, mlflow_message(exc.message)), status, headers=headers)
 
 
-class MlflowRoute(APIRoute):
-    """An APIRoute whose errors leave in MLflow's codes and statuses."""
+class MlflowRoute(JsonRoute):
+    """A route of the shared input layer (:class:`JsonRoute`) whose errors leave in MLflow's
+    codes and statuses."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()

@@ -9,9 +9,31 @@ accepts an int or a string of digits (protobuf's JSON writes int64 as a string).
 
 from __future__ import annotations
 
+import json
+from collections.abc import Collection
 from typing import Any
 
+from fastapi import Request
+
+from modelward.api.decoding import INT64_MAX, INT64_MIN, decode_json
 from modelward.errors import InvalidInput
+
+
+async def request_params(request: Request, *, list_keys: Collection[str] = ()) -> dict[str, Any]:
+    """Query parameters merged with the JSON body, as every MLflow route reads its arguments
+    (MLflow sends GET and some DELETE arguments as a query). A key in ``list_keys`` is always
+    a list, even when it is given once. The body goes through the shared decoder."""
+    params: dict[str, Any] = {}
+    for key in request.query_params:
+        values = request.query_params.getlist(key)
+        params[key] = values if len(values) > 1 or key in list_keys else values[0]
+    body = await request.body()
+    if body.strip():
+        decoded = decode_json(body, allow_inf_nan=True)
+        if not isinstance(decoded, dict):
+            raise InvalidInput(f"request body must be a JSON object, got {_type_name(decoded)}")
+        params.update(decoded)
+    return params
 
 
 def _type_name(value: Any) -> str:
@@ -19,9 +41,18 @@ def _type_name(value: Any) -> str:
             dict: "object"}.get(type(value), type(value).__name__)
 
 
+def _shown(value: Any) -> str:
+    """A value as MLflow's messages show it: JSON (``"foo"``, ``123``), cut at 100 characters."""
+    try:
+        text = json.dumps(value)
+    except (TypeError, ValueError):
+        text = repr(value)
+    return text if len(text) <= 100 else text[:97] + "..."
+
+
 def _wrong(key: str, wanted: str, value: Any) -> InvalidInput:
     return InvalidInput(
-        f"Invalid value {value!r} for parameter '{key}' supplied: it must be {wanted}, got {_type_name(value)}."
+        f"Invalid value {_shown(value)} for parameter '{key}' supplied: it must be {wanted}, got {_type_name(value)}."
     )
 
 
@@ -53,12 +84,29 @@ def optional_int(params: dict[str, Any], key: str, default: int | None = None) -
     if value is None or value == "":
         return default
     if isinstance(value, int) and not isinstance(value, bool):
-        return value
+        return in_int64(key, value)
     if isinstance(value, str):
         text = value.strip()
-        if text.lstrip("+-").isdigit():
-            return int(text)
+        digits = text.lstrip("+-")
+        if digits.isdigit():
+            if len(digits.lstrip("0")) > 19:
+                raise out_of_range(key, value)
+            return in_int64(key, int(text))
     raise _wrong(key, "an integer", value)
+
+
+def in_int64(key: str, value: int) -> int:
+    """``value`` if a 64-bit database column can hold it."""
+    if not INT64_MIN <= value <= INT64_MAX:
+        raise out_of_range(key, value)
+    return value
+
+
+def out_of_range(key: str, value: Any) -> InvalidInput:
+    text = str(value)
+    shown = text if len(text) <= 40 else f"{text[:20]}... ({len(text)} digits)"
+    return InvalidInput(f"Invalid value {shown} for parameter '{key}' supplied: it is outside the 64-bit "
+                        f"integer range [{INT64_MIN}, {INT64_MAX}].")
 
 
 def required_number(params: dict[str, Any], key: str) -> float:
@@ -74,4 +122,4 @@ def required_number(params: dict[str, Any], key: str) -> float:
         raise _wrong(key, "a number", value) from None
 
 
-__all__ = ["optional_int", "optional_str", "required_number", "required_str"]
+__all__ = ["in_int64", "out_of_range", "optional_int", "optional_str", "request_params", "required_number", "required_str"]

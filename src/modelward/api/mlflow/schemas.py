@@ -17,11 +17,15 @@ from typing import Annotated, Any
 import orjson
 from fastapi import Depends, Request, Response
 
+from modelward.api.mlflow.params import in_int64, out_of_range, request_params
 from modelward.domain.tracking import Experiment, Metric, Run
 from modelward.errors import InvalidInput
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 INPUTS_TAG = "modelward.inputs"  # the run's MLflow dataset inputs, as JSON
+MODEL_INPUTS_TAG = "modelward.model_inputs"  # logged models the run read: [{"model_id"}]
+MODEL_OUTPUTS_TAG = "modelward.model_outputs"  # logged models the run produced: [{"model_id", "step"}]
+HIDDEN_TAGS = frozenset({INPUTS_TAG, MODEL_INPUTS_TAG, MODEL_OUTPUTS_TAG})  # echoes, not MLflow tags
 RUN_NAME_TAG = "mlflow.runName"
 PARENT_RUN_TAG = "mlflow.parentRunId"
 NOTE_TAG = "mlflow.note.content"
@@ -37,30 +41,9 @@ class MlflowJSON(Response):
 # -- requests -----------------------------------------------------------------
 
 
-def _decode_json(body: bytes) -> Any:
-    try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError:
-        pass
-    try:  # Python's json accepts the NaN / Infinity literals some clients send
-        return json.loads(body)
-    except ValueError as exc:
-        raise InvalidInput(f"request body is not valid JSON: {exc}") from None
-
-
 async def mlflow_params(request: Request) -> dict[str, Any]:
     """Query parameters merged with the JSON body (MLflow sends GET arguments as a query)."""
-    params: dict[str, Any] = {}
-    for key in request.query_params:
-        values = request.query_params.getlist(key)
-        params[key] = values if len(values) > 1 else values[0]
-    body = await request.body()
-    if body.strip():
-        decoded = _decode_json(body)
-        if not isinstance(decoded, dict):
-            raise InvalidInput("request body must be a JSON object")
-        params.update(decoded)
-    return params
+    return await request_params(request)
 
 
 Params = Annotated[dict[str, Any], Depends(mlflow_params)]
@@ -81,10 +64,13 @@ def optional_str(params: dict[str, Any], key: str) -> str | None:
 
 
 def as_int(value: Any, field: str) -> int:
+    if isinstance(value, str) and len(value.strip().lstrip("+-").lstrip("0")) > 19:
+        raise out_of_range(field, value)  # refused without converting thousands of digits
     try:
-        return int(value)
-    except (TypeError, ValueError):
+        number = int(value)
+    except (TypeError, ValueError, OverflowError):
         raise InvalidInput(f"Parameter '{field}' must be an integer, got {value!r}.") from None
+    return in_int64(field, number)
 
 
 def as_float(value: Any, field: str) -> float:
@@ -190,7 +176,7 @@ def run_json(run: Run) -> dict[str, Any]:
     """A whole run. The latest value of each metric carries no step or time in
     modelward's run entity: they are sent as step 0 at the run's start time."""
     start_ms = ms(run.start_time)
-    tags = {key: value for key, value in run.tags.items() if key != INPUTS_TAG}
+    tags = {key: value for key, value in run.tags.items() if key not in HIDDEN_TAGS}
     if run.name is not None:
         tags.setdefault(RUN_NAME_TAG, run.name)
     if run.parent_run_id is not None:
@@ -205,8 +191,17 @@ def run_json(run: Run) -> dict[str, Any]:
             "params": kv_list(run.params),
             "tags": kv_list(tags),
         },
-        "inputs": {"dataset_inputs": stored_inputs(run)},
+        "inputs": _run_inputs(run),
+        "outputs": {"model_outputs": stored_list(run, MODEL_OUTPUTS_TAG)},
     }
+
+
+def _run_inputs(run: Run) -> dict[str, Any]:
+    inputs: dict[str, Any] = {"dataset_inputs": stored_inputs(run)}
+    model_inputs = stored_list(run, MODEL_INPUTS_TAG)
+    if model_inputs:
+        inputs["model_inputs"] = model_inputs
+    return inputs
 
 
 def metric_json(metric: Metric) -> dict[str, Any]:
@@ -220,7 +215,12 @@ DATASET_FIELDS = ("name", "digest", "source_type", "source", "schema", "profile"
 
 
 def stored_inputs(run: Run) -> list[dict[str, Any]]:
-    raw = run.tags.get(INPUTS_TAG)
+    return stored_list(run, INPUTS_TAG)
+
+
+def stored_list(run: Run, tag: str) -> list[dict[str, Any]]:
+    """The JSON list a hidden echo tag holds ([] when absent or unreadable)."""
+    raw = run.tags.get(tag)
     if not raw:
         return []
     try:

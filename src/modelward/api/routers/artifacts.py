@@ -6,13 +6,14 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
+from modelward.api.decoding import JsonRoute
 from modelward.api.deps import READ, WRITE, ActorDep, BackendDep
-from modelward.api.schemas import ArtifactList
+from modelward.api.schemas import OCTET_STREAM_BODY, ArtifactList
 from modelward.api.streams import RequestBodyReader
 from modelward.domain.tracking import ArtifactFile
 from modelward.services import artifacts as service
 
-router = APIRouter(prefix="/api/v1/runs/{run_id}/artifacts", tags=["artifacts"])
+router = APIRouter(route_class=JsonRoute, prefix="/api/v1/runs/{run_id}/artifacts", tags=["artifacts"])
 
 
 @router.get("", dependencies=[READ])
@@ -20,7 +21,7 @@ def list_artifacts(run_id: str, backend: BackendDep, prefix: str = "") -> Artifa
     return ArtifactList(files=service.list_(backend, run_id, prefix))
 
 
-@router.put("/{path:path}", status_code=201, dependencies=[WRITE])
+@router.put("/{path:path}", status_code=201, dependencies=[WRITE], openapi_extra=OCTET_STREAM_BODY)
 async def upload_artifact(run_id: str, path: str, request: Request, backend: BackendDep, actor: ActorDep) -> ArtifactFile:
     body = await RequestBodyReader.read(request)
     try:

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
+from modelward.api.decoding import JsonRoute
 from modelward.api.deps import READ, BackendDep
 from modelward.domain.audit import Anchor, AuditEvent, ChainReport, Checkpoint
 from modelward.errors import InvalidInput
 from modelward.services import audit as service
 
-router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
+router = APIRouter(route_class=JsonRoute, prefix="/api/v1/audit", tags=["audit"])
 
 MEDIA_TYPES = {"jsonl": "application/x-ndjson", "csv": "text/csv; charset=utf-8"}
 
@@ -38,8 +39,8 @@ def list_events(
     action: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
-    limit: int = 100,
-    offset: int = 0,
+    limit: int = Query(100, ge=1, le=10_000),
+    offset: int = Query(0, ge=0),
     newest_first: bool = True,
 ) -> AuditEventList:
     events = service.list_(

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Query, Response
 
+from modelward.api.decoding import JsonRoute
 from modelward.api.deps import READ, WRITE, ActorDep, BackendDep
-from modelward.api.schemas import ExperimentCreate, ExperimentList, ExperimentUpdate, TagsBody
+from modelward.api.schemas import ExperimentCreate, ExperimentList, ExperimentUpdate, TagsBody, lifecycle_of
 from modelward.domain.tracking import Experiment, Lifecycle
 from modelward.services import experiments as service
 
-router = APIRouter(prefix="/api/v1/experiments", tags=["experiments"])
+router = APIRouter(route_class=JsonRoute, prefix="/api/v1/experiments", tags=["experiments"])
 
 
 def _lifecycle(value: str) -> Lifecycle | None:
-    return None if value == "all" else Lifecycle(value)
+    return None if value == "all" else lifecycle_of(value)
 
 
 @router.post("", status_code=201, dependencies=[WRITE])
@@ -27,8 +28,8 @@ def list_experiments(
     prefix: str | None = None,
     lifecycle: str = "active",
     name_like: str | None = None,
-    limit: int = 1000,
-    offset: int = 0,
+    limit: int = Query(1000, ge=1, le=50_000),
+    offset: int = Query(0, ge=0),
 ) -> ExperimentList:
     found = service.list_(
         backend, prefix=prefix, lifecycle=_lifecycle(lifecycle), name_like=name_like,

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from modelward.api.decoding import JsonRoute
 from modelward.api.deps import READ, WRITE, ActorDep, BackendDep
 from modelward.domain.registry import (
     AliasEvent,
@@ -20,7 +21,7 @@ from modelward.domain.registry import (
 )
 from modelward.services import registry as service
 
-router = APIRouter(prefix="/api/v1/models", tags=["models"])
+router = APIRouter(route_class=JsonRoute, prefix="/api/v1/models", tags=["models"])
 
 
 class _Body(BaseModel):

@@ -5,11 +5,12 @@ from __future__ import annotations
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict
 
+from modelward.api.decoding import JsonRoute
 from modelward.api.deps import ADMIN, READ, ActorDep, BackendDep
 from modelward.domain.governance import StoredPolicy
 from modelward.services import policies as service
 
-router = APIRouter(prefix="/api/v1/policies", tags=["governance"])
+router = APIRouter(route_class=JsonRoute, prefix="/api/v1/policies", tags=["governance"])
 
 
 class PolicyBody(BaseModel):

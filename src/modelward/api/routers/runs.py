@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 
+from modelward.api.decoding import JsonRoute
 from modelward.api.deps import READ, WRITE, ActorDep, BackendDep
 from modelward.api.schemas import (
+    lifecycle_of,
     BATCH_BODY_SCHEMA,
     parse_body,
     LogAppend,
@@ -22,10 +24,10 @@ from modelward.api.schemas import (
     RunSearch,
     RunUpdate,
 )
-from modelward.domain.tracking import Lifecycle, Note, Run, RunPage, RunStatus
+from modelward.domain.tracking import Note, Run, RunPage, RunStatus
 from modelward.services import runs as service
 
-router = APIRouter(prefix="/api/v1/runs", tags=["runs"])
+router = APIRouter(route_class=JsonRoute, prefix="/api/v1/runs", tags=["runs"])
 
 
 class RunBatchCreate(BaseModel):
@@ -64,7 +66,7 @@ def create_runs(body: RunBatchCreate, backend: BackendDep, actor: ActorDep) -> R
 def search_runs(body: RunSearch, backend: BackendDep) -> RunPage:
     return service.search(
         backend, experiment_ids=body.experiment_ids, filter=body.filter, order_by=body.order_by,
-        lifecycle=None if body.lifecycle in (None, "all") else Lifecycle(body.lifecycle),
+        lifecycle=None if body.lifecycle in (None, "all") else lifecycle_of(body.lifecycle),
         max_results=body.max_results, page_token=body.page_token,
     )
 
@@ -162,6 +164,8 @@ def append_logs(run_id: str, body: LogAppend, backend: BackendDep, actor: ActorD
 
 
 @router.get("/{run_id}/logs", dependencies=[READ])
-def read_logs(run_id: str, backend: BackendDep, after_seq: int = 0, limit: int = 1000) -> LogRead:
+def read_logs(
+    run_id: str, backend: BackendDep, after_seq: int = Query(0, ge=0), limit: int = Query(1000, ge=1, le=10_000)
+) -> LogRead:
     chunks = service.read_logs(backend, run_id, after_seq=after_seq, limit=limit)
     return LogRead(chunks=chunks, last_seq=chunks[-1].seq if chunks else after_seq)

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field
 
+from modelward.api.decoding import JsonRoute
 from modelward.api.deps import ADMIN, ActorDep, BackendDep
 from modelward.domain.webhooks import Delivery, NewWebhook, Webhook
 from modelward.services import webhooks as service
 
-router = APIRouter(prefix="/api/v1/webhooks", tags=["webhooks"])
+router = APIRouter(route_class=JsonRoute, prefix="/api/v1/webhooks", tags=["webhooks"])
 
 
 class WebhookCreate(BaseModel):
@@ -39,7 +40,7 @@ def list_webhooks(backend: BackendDep) -> WebhookList:
 @router.get("/deliveries", dependencies=[ADMIN])
 def list_deliveries(
     backend: BackendDep, webhook_id: str | None = None, status: str | None = None,
-    limit: int = 100, offset: int = 0,
+    limit: int = Query(100, ge=1, le=10_000), offset: int = Query(0, ge=0),
 ) -> DeliveryList:
     found = service.deliveries(backend, webhook_id=webhook_id, status=status, limit=limit, offset=offset)
     return DeliveryList(deliveries=found)
