@@ -33,7 +33,7 @@ RUNS = {
            {"model": "bert"}, {}),
     "r4": ("delta", "FINISHED", None, JAN[3], JAN[4], {},
            {"my.param": "x", "model": "axb"}, {"team": "vision"}),
-    # Same start as r2: only the pk tie-breaker orders them.
+    # Same start as r2: only the tie-breaker orders them (run id ascending, as MLflow).
     "r5": ("epsilon", "KILLED", "cy", JAN[1], JAN[2], {"acc": 0.7},
            {"model": "a_b"}, {}),
 }  # fmt: skip
@@ -73,9 +73,9 @@ def search(session: Session, text: str | None, order_by: list[str] | None = None
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        (None, ["r4", "r3", "r5", "r2", "r1"]),
+        (None, ["r4", "r3", "r2", "r5", "r1"]),
         ("metrics.acc > 0.8", ["r3", "r1"]),
-        ("metrics.acc = 0.7", ["r5", "r2"]),
+        ("metrics.acc = 0.7", ["r2", "r5"]),
         ("metrics.acc != 0.7", ["r3", "r1"]),
         ("metrics.acc IN (0.9, 0.95)", ["r3", "r1"]),
         ("metrics.acc IS NULL", ["r4"]),
@@ -85,22 +85,22 @@ def search(session: Session, text: str | None, order_by: list[str] | None = None
         ("params.model LIKE 'a\\\\_b'", ["r5"]),
         ("params.model LIKE 'a_b'", ["r4", "r5"]),
         ("params.model IN ('bert', 'resnet')", ["r3", "r1"]),
-        ("params.model NOT IN ('bert', 'resnet')", ["r4", "r5", "r2"]),
+        ("params.model NOT IN ('bert', 'resnet')", ["r4", "r2", "r5"]),
         ("params.lr != '0.1'", ["r2"]),
         ('params."my.param" = "x"', ["r4"]),
         ("tags.mlflow.runName = 'alpha'", ["r1"]),
         ("tags.team = 'vision' OR tags.team = 'nlp'", ["r4", "r2"]),
         ("tags.team IS NULL", ["r3", "r5"]),
         ("NOT tags.team IS NOT NULL", ["r3", "r5"]),
-        ("not status = 'FINISHED'", ["r3", "r5", "r2"]),
+        ("not status = 'FINISHED'", ["r3", "r2", "r5"]),
         ("run_name IS NULL", ["r3"]),
-        ("NOT run_name = 'alpha'", ["r4", "r3", "r5", "r2"]),
-        ("attributes.user_id != 'ann'", ["r5", "r2"]),
+        ("NOT run_name = 'alpha'", ["r4", "r3", "r2", "r5"]),
+        ("attributes.user_id != 'ann'", ["r2", "r5"]),
         ("name ILIKE '%LT%'", ["r4"]),
         ("start_time >= '2024-01-03'", ["r4", "r3"]),
         (f"start_time < {int(JAN[1].timestamp() * 1000)}", ["r1"]),
         ("end_time < '2024-01-03T11:30:00-01:00' and end_time is not null", ["r5", "r1"]),
-        ("experiment_id = 'e1' and status IN ('FAILED', 'KILLED')", ["r5", "r2"]),
+        ("experiment_id = 'e1' and status IN ('FAILED', 'KILLED')", ["r2", "r5"]),
         (
             "metrics.acc >= 0.7 and (params.model ilike '%net%' or tags.team = 'nlp') "
             "and not user = 'cy'",
@@ -115,14 +115,14 @@ def test_filters(session: Session, text: str, expected: list[str]) -> None:
 @pytest.mark.parametrize(
     ("order_by", "expected"),
     [
-        ([], ["r4", "r3", "r5", "r2", "r1"]),
-        (["metrics.acc DESC"], ["r3", "r1", "r5", "r2", "r4"]),
-        (["metrics.acc"], ["r5", "r2", "r1", "r3", "r4"]),
+        ([], ["r4", "r3", "r2", "r5", "r1"]),
+        (["metrics.acc DESC"], ["r3", "r1", "r2", "r5", "r4"]),
+        (["metrics.acc"], ["r2", "r5", "r1", "r3", "r4"]),
         (["params.lr ASC"], ["r2", "r1", "r4", "r3", "r5"]),
         (["params.lr DESC"], ["r1", "r2", "r4", "r3", "r5"]),
         (["tags.team desc", "metrics.acc desc"], ["r4", "r2", "r1", "r3", "r5"]),
         (["name DESC"], ["r5", "r4", "r2", "r1", "r3"]),
-        (["attributes.start_time asc"], ["r1", "r5", "r2", "r3", "r4"]),
+        (["attributes.start_time asc"], ["r1", "r2", "r5", "r3", "r4"]),
         (["user", "metrics.acc desc"], ["r3", "r1", "r2", "r5", "r4"]),
     ],
 )
@@ -131,7 +131,7 @@ def test_orderings(session: Session, order_by: list[str], expected: list[str]) -
 
 
 def test_filter_and_order_together(session: Session) -> None:
-    assert search(session, "metrics.acc > 0.5", ["metrics.acc ASC"]) == ["r5", "r2", "r1", "r3"]
+    assert search(session, "metrics.acc > 0.5", ["metrics.acc ASC"]) == ["r2", "r5", "r1", "r3"]
 
 
 @pytest.mark.parametrize(
@@ -146,7 +146,7 @@ def test_filter_and_order_together(session: Session) -> None:
 )
 def test_injection_text_is_only_data(session: Session, text: str) -> None:
     assert search(session, text) == []
-    assert search(session, None) == ["r4", "r3", "r5", "r2", "r1"]
+    assert search(session, None) == ["r4", "r3", "r2", "r5", "r1"]
 
 
 def test_values_are_bound_parameters() -> None:
@@ -160,4 +160,4 @@ def test_values_are_bound_parameters() -> None:
 def test_paging_with_limit_is_stable(session: Session) -> None:
     stmt = apply_order(select(RunRow.id), parse_order_by(["metrics.acc"]))
     pages = [list(session.scalars(stmt.limit(2).offset(offset))) for offset in (0, 2, 4)]
-    assert sum(pages, []) == ["r5", "r2", "r1", "r3", "r4"]
+    assert sum(pages, []) == ["r2", "r5", "r1", "r3", "r4"]

@@ -83,6 +83,23 @@ ATTRIBUTE_ALIASES = {
 }  # fmt: skip
 TIME_ATTRIBUTES = frozenset({"start_time", "end_time"})
 
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """The attributes a filter may name (runs by default; experiments below)."""
+
+    attributes: frozenset[str]
+    aliases: dict[str, str]
+    times: frozenset[str]
+
+
+RUNS = Vocabulary(ATTRIBUTES, ATTRIBUTE_ALIASES, TIME_ATTRIBUTES)
+EXPERIMENTS = Vocabulary(
+    frozenset({"name", "experiment_id", "creation_time", "last_update_time", "lifecycle"}),
+    {"id": "experiment_id", "lifecycle_stage": "lifecycle"},
+    frozenset({"creation_time", "last_update_time"}),
+)  # MLflow's experiment search: name, creation_time, last_update_time, tags.<key>
+
 _ORDER_OPS = ("=", "!=", "<", "<=", ">", ">=")
 _SET_OPS = ("IN", "NOT IN")
 _NULL_OPS = ("IS NULL", "IS NOT NULL")
@@ -101,23 +118,23 @@ _MAX_DEPTH = 100
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-def parse_filter(text: str | None) -> Expr | None:
+def parse_filter(text: str | None, vocabulary: Vocabulary = RUNS) -> Expr | None:
     """Parse a filter such as ``metrics.acc > 0.9 and tags.team = 'nlp'``; None if blank."""
     if text is None or not text.strip():
         return None
-    parser = _Parser(text, "Invalid filter")
+    parser = _Parser(text, "Invalid filter", vocabulary)
     expr = parser.or_expr()
     parser.expect_end("AND, OR or end of filter")
     return expr
 
 
-def parse_order_by(items: list[str] | None) -> list[OrderKey]:
+def parse_order_by(items: list[str] | None, vocabulary: Vocabulary = RUNS) -> list[OrderKey]:
     """Parse order clauses such as ``["metrics.m1 DESC", "start_time"]``."""
-    return [_parse_order_item(item) for item in items or []]
+    return [_parse_order_item(item, vocabulary) for item in items or []]
 
 
-def _parse_order_item(item: str) -> OrderKey:
-    parser = _Parser(item, f"Invalid order_by {item!r}")
+def _parse_order_item(item: str, vocabulary: Vocabulary) -> OrderKey:
+    parser = _Parser(item, f"Invalid order_by {item!r}", vocabulary)
     field = parser.field()
     descending = False
     if parser.at_keyword("ASC", "DESC"):
@@ -186,9 +203,10 @@ class _Token:
 
 
 class _Parser:
-    def __init__(self, text: str, heading: str) -> None:
+    def __init__(self, text: str, heading: str, vocabulary: Vocabulary = RUNS) -> None:
         self.text = text
         self.heading = heading
+        self.vocabulary = vocabulary
         self.tokens = self._tokenize()
         self.index = 0
         self.depth = 0
@@ -355,8 +373,8 @@ class _Parser:
         return Field(kind, key)
 
     def _attribute(self, name: str, pos: int) -> str:
-        canonical = ATTRIBUTE_ALIASES.get(name.lower(), name.lower())
-        if canonical not in ATTRIBUTES:
+        canonical = self.vocabulary.aliases.get(name.lower(), name.lower())
+        if canonical not in self.vocabulary.attributes:
             raise self.error(pos, f"unknown attribute '{name}'")
         return canonical
 
@@ -365,7 +383,7 @@ class _Parser:
         field = self.field()
         op_token = self.peek()
         op = self.operator(field_token)
-        ops, wanted = _rules(field)
+        ops, wanted = _rules(field, self.vocabulary)
         if op not in ops:
             detail = f"operator {op} does not apply to '{field_token.text}'; use {', '.join(ops)}"
             raise self.error(op_token.pos, detail)
@@ -418,7 +436,7 @@ class _Parser:
             needed = "a number" if wanted == "number" else "a quoted string"
             detail = f"'{field_token.text}' needs {needed}, found {token.describe()}"
             raise self.error(token.pos, detail)
-        if field.kind == "attributes" and field.key in TIME_ATTRIBUTES:
+        if field.kind == "attributes" and field.key in self.vocabulary.times:
             self._check_time(token)
         if op in ("LIKE", "ILIKE") and _ends_with_escape(str(token.value)):
             raise self.error(token.pos, "a LIKE pattern must not end with a lone backslash")
@@ -431,11 +449,11 @@ class _Parser:
             raise self.error(token.pos, detail) from None
 
 
-def _rules(field: Field) -> tuple[tuple[str, ...], str]:
+def _rules(field: Field, vocabulary: Vocabulary = RUNS) -> tuple[tuple[str, ...], str]:
     """The operators a field accepts and the kind of value token it compares with."""
     if field.kind == "metrics":
         return _METRIC_OPS, "number"
-    if field.kind == "attributes" and field.key in TIME_ATTRIBUTES:
+    if field.kind == "attributes" and field.key in vocabulary.times:
         return _TIME_OPS, "any"  # epoch milliseconds or an ISO 8601 string
     return _STRING_OPS, "string"
 
@@ -446,6 +464,7 @@ def _ends_with_escape(pattern: str) -> bool:
 
 
 __all__ = [
-    "And", "Comparison", "Expr", "Field", "Not", "Or", "OrderKey", "as_utc_datetime",
+    "EXPERIMENTS", "RUNS", "And", "Comparison", "Expr", "Field", "Not", "Or", "OrderKey", "Vocabulary",
+    "as_utc_datetime",
     "format_field", "format_filter", "parse_filter", "parse_order_by",
 ]  # fmt: skip

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from modelward.domain.actors import LOCAL_USER, Actor
 from modelward.domain.names import new_id, validate_hierarchical_name, validate_key
+from modelward.domain.search import EXPERIMENTS, And, Comparison, Expr, Not, Or, parse_filter, parse_order_by
 from modelward.domain.tracking import Experiment, Lifecycle
-from modelward.errors import AlreadyExists, Conflict, NotFound
+from modelward.errors import AlreadyExists, Conflict, InvalidInput, NotFound
 from modelward.services import audit
 from modelward.services.backend import Backend
 from modelward.services.lifecycle import refuse_purging_evidence
@@ -100,6 +101,40 @@ def list_(
         return store.list_(
             session, prefix=prefix, lifecycle=lifecycle, name_like=name_like, limit=limit, offset=offset
         )
+
+
+def search(
+    backend: Backend,
+    *,
+    filter: str | None = None,
+    order_by: list[str] | None = None,
+    lifecycle: Lifecycle | None = Lifecycle.ACTIVE,
+    limit: int = 1000,
+    offset: int = 0,
+) -> list[Experiment]:
+    """MLflow's experiment search: ``name``, ``creation_time``, ``last_update_time`` and
+    ``tags.<key>`` in the run-search language; ``order_by`` on those attributes (and
+    ``experiment_id``); by default newest first, ties broken by id."""
+    expr = parse_filter(filter, EXPERIMENTS)
+    _refuse_run_fields(expr, filter or "")
+    order_keys = parse_order_by(order_by, EXPERIMENTS)
+    for key in order_keys:
+        if key.field.kind != "attributes" or key.field.key == "lifecycle":
+            raise InvalidInput(f"Invalid order_by for experiments: {key.field.kind}.{key.field.key}; use name, "
+                               "experiment_id, creation_time or last_update_time.")
+    with backend.read() as session:
+        return store.search(session, expr, order_keys, lifecycle=lifecycle, limit=limit, offset=offset)
+
+
+def _refuse_run_fields(expr: Expr | None, text: str) -> None:
+    if isinstance(expr, And | Or):
+        for item in expr.items:
+            _refuse_run_fields(item, text)
+    elif isinstance(expr, Not):
+        _refuse_run_fields(expr.item, text)
+    elif isinstance(expr, Comparison) and expr.field.kind not in ("attributes", "tags"):
+        raise InvalidInput(f"Invalid experiment filter {text!r}: experiments have no {expr.field.kind}; "
+                           "filter on name, creation_time, last_update_time or tags.<key>.")
 
 
 def update(

@@ -10,6 +10,7 @@ outside a run gets an owner run of its own in the same experiment, named
 from __future__ import annotations
 
 import base64
+import json
 import re
 import uuid
 from collections.abc import Sequence
@@ -30,7 +31,7 @@ from modelward.domain.names import (
     validate_value,
 )
 from modelward.domain.tracking import Lifecycle, RunStatus
-from modelward.errors import Conflict, InvalidInput
+from modelward.errors import Conflict, InvalidInput, NotFound
 from modelward.services import runs
 from modelward.services.backend import Backend
 from modelward.store import experiments as experiment_store
@@ -129,8 +130,32 @@ def delete_tag(backend: Backend, model_id: str, key: str, *, actor: Actor) -> Lo
     validate_model_id(model_id)
     with backend.write() as session:
         current = store.row_of(session, model_id)
+        if key not in current.tags:
+            raise NotFound(f"No tag with key: '{key}' found for logged model with ID '{model_id}'.")
         _wrote_model(session, current.run_id, actor)
         return store.update(session, model_id, _now(), tags={k: v for k, v in current.tags.items() if k != key})
+
+
+MODEL_VERSIONS_TAG = "mlflow.modelVersions"
+
+
+def record_model_version(backend: Backend, model_id: str, name: str, version: int, *, actor: Actor) -> None:
+    """A registry version was made from this logged model: list it in the model's
+    ``mlflow.modelVersions`` tag (JSON ``[{"name", "version"}]``), as MLflow's server does."""
+    validate_model_id(model_id)
+    entry: dict[str, Any] = {"name": name, "version": version}  # MLflow writes the number
+    with backend.write() as session:
+        current = store.row_of(session, model_id)
+        try:
+            listed = json.loads(current.tags.get(MODEL_VERSIONS_TAG) or "[]")
+        except ValueError:
+            listed = []
+        if not isinstance(listed, list):
+            listed = []
+        if entry not in listed:
+            listed.append(entry)
+        _wrote_model(session, current.run_id, actor)
+        store.update(session, model_id, _now(), tags={**current.tags, MODEL_VERSIONS_TAG: json.dumps(listed)})
 
 
 def log_params(backend: Backend, model_id: str, params: dict[str, str], *, actor: Actor) -> LoggedModel:
@@ -259,11 +284,45 @@ def _value_of(model: LoggedModel, kind: str, key: str) -> Any:
             "model_type": model.model_type, "experiment_id": model.experiment_id}[key]
 
 
+ORDER_FIELDS = {
+    "name": lambda m: m.name, "model_id": lambda m: m.id, "creation_timestamp": lambda m: m.created_at,
+    "creation_time": lambda m: m.created_at, "last_updated_timestamp": lambda m: m.updated_at,
+}
+
+
+def _on_datasets(model: LoggedModel, datasets: Sequence[dict[str, str | None]]) -> bool:
+    """MLflow's ``datasets`` criterion: the model has a metric point on one of them."""
+    return any(
+        m.dataset_name == d["dataset_name"] and (not d.get("dataset_digest") or m.dataset_digest == d["dataset_digest"])
+        for d in datasets for m in model.metrics
+    )
+
+
+def _ordered(models: list[LoggedModel], order_by: Sequence[dict[str, Any]]) -> list[LoggedModel]:
+    """Stable sorts, last key first; models lacking a metric sort last either way."""
+    for order in reversed(order_by):
+        field, ascending = str(order.get("field_name") or ""), order.get("ascending", True) is not False
+        if field.startswith("metrics."):
+            key = field.removeprefix("metrics.")
+            having = [m for m in models if _value_of(m, "metrics", key) is not None]
+            lacking = [m for m in models if _value_of(m, "metrics", key) is None]
+            having.sort(key=lambda m: _value_of(m, "metrics", key), reverse=not ascending)
+            models = having + lacking
+        elif field in ORDER_FIELDS:
+            models = sorted(models, key=ORDER_FIELDS[field], reverse=not ascending)
+        else:
+            raise InvalidInput(f"Invalid order_by field {field!r} for logged models: use one of "
+                               f"{sorted(ORDER_FIELDS)} or metrics.<key>.")
+    return models
+
+
 def search(
     backend: Backend, experiment_ids: Sequence[str], *, filter: str | None = None,
     max_results: int = 100, page_token: str | None = None,
+    datasets: Sequence[dict[str, str | None]] = (), order_by: Sequence[dict[str, Any]] = (),
 ) -> tuple[list[LoggedModel], str | None]:
-    """Live logged models of the experiments matching ``filter``, newest first, one page."""
+    """Live logged models of the experiments matching ``filter`` (and with a metric on one of
+    ``datasets``, if given), newest first unless ``order_by`` says otherwise, one page."""
     if not 1 <= max_results <= MAX_SEARCH_RESULTS:
         raise InvalidInput(f"max_results must be between 1 and {MAX_SEARCH_RESULTS}, got {max_results}")
     clauses = _clauses(filter)
@@ -271,6 +330,9 @@ def search(
     with backend.read() as session:
         found = store.in_experiments(session, experiment_ids)
     matching = [m for m in found if all(_compare(_value_of(m, k, key), op, v) for k, key, op, v in clauses)]
+    if datasets:
+        matching = [m for m in matching if _on_datasets(m, datasets)]
+    matching = _ordered(matching, order_by)
     page = matching[offset : offset + max_results]
     more = len(matching) > offset + max_results
     token = base64.urlsafe_b64encode(f"logged-models:{offset + max_results}".encode()).decode() if more else None

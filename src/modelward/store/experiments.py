@@ -8,10 +8,12 @@ from sqlalchemy import delete, func, or_, select
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session
 
+from modelward.domain.search import Expr, OrderKey
 from modelward.domain.tracking import Experiment, Lifecycle
 from modelward.errors import AlreadyExists, NotFound
 from modelward.store.rows import ExperimentRow, ExperimentTagRow
 from modelward.store.dialect import aware, upsert
+from modelward.store.search import apply_experiment_order, experiment_filter_clause
 
 
 def _now() -> datetime:
@@ -113,6 +115,25 @@ def list_(
         )
     if name_like:
         stmt = stmt.where(ExperimentRow.name.ilike(name_like))
+    rows = list(session.execute(stmt).scalars())
+    tags = _tags_of(session, [row.id for row in rows])
+    return [_to_entity(row, tags[row.id]) for row in rows]
+
+
+def search(
+    session: Session,
+    expr: Expr | None,
+    order_keys: list[OrderKey],
+    *,
+    lifecycle: Lifecycle | None = Lifecycle.ACTIVE,
+    limit: int = 1000,
+    offset: int = 0,
+) -> list[Experiment]:
+    """Experiments matching a filter of the EXPERIMENTS vocabulary, in MLflow's order."""
+    stmt = select(ExperimentRow).where(experiment_filter_clause(expr))
+    if lifecycle is not None:
+        stmt = stmt.where(ExperimentRow.lifecycle == lifecycle.value)
+    stmt = apply_experiment_order(stmt, order_keys).limit(limit).offset(offset)
     rows = list(session.execute(stmt).scalars())
     tags = _tags_of(session, [row.id for row in rows])
     return [_to_entity(row, tags[row.id]) for row in rows]

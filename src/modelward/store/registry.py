@@ -20,6 +20,7 @@ from modelward.domain.registry import (
 )
 from modelward.errors import AlreadyExists, Conflict, NotFound
 from modelward.store.dialect import aware, upsert
+from modelward.store.search import case_sensitive_like
 from modelward.store.rows import (
     ModelAliasEventRow,
     ModelAliasRow,
@@ -334,8 +335,29 @@ def delete_version(session: Session, name: str, row: ModelVersionRow) -> None:
     session.execute(delete(ModelVersionRow).where(ModelVersionRow.pk == row.pk))
 
 
+VERSION_ORDER_COLUMNS = {
+    "name": RegisteredModelRow.name, "version_number": ModelVersionRow.version,
+    "creation_timestamp": ModelVersionRow.created_at, "last_updated_timestamp": ModelVersionRow.updated_at,
+}
+
+
+def _version_order(order: Sequence[tuple[str, bool]] | None) -> list[Any]:
+    """``order`` as (field, descending) pairs, ended by MLflow's tie-breakers (name ASC,
+    version DESC); None: name, then newest version first."""
+    if order is None:
+        return [RegisteredModelRow.name, ModelVersionRow.version.desc()]
+    clauses = [VERSION_ORDER_COLUMNS[f].desc() if desc else VERSION_ORDER_COLUMNS[f].asc() for f, desc in order]
+    named = {f for f, _ in order}
+    if "name" not in named:
+        clauses.append(RegisteredModelRow.name.asc())
+    if "version_number" not in named:
+        clauses.append(ModelVersionRow.version.desc())
+    return clauses
+
+
 def search_versions(
     session: Session, conditions: list[Condition], *, limit: int, offset: int, model_name: str | None = None,
+    order: Sequence[tuple[str, bool]] | None = None,
 ) -> tuple[list[ModelVersion], bool]:
     columns = {
         "name": RegisteredModelRow.name, "version_number": ModelVersionRow.version,
@@ -349,7 +371,7 @@ def search_versions(
     )
     if model_name is not None:
         stmt = stmt.where(RegisteredModelRow.name == model_name)
-    stmt = stmt.order_by(RegisteredModelRow.name, ModelVersionRow.version.desc())
+    stmt = stmt.order_by(*_version_order(order))
     rows = list(session.scalars(stmt.limit(limit + 1).offset(offset)))
     return _versions(session, rows[:limit]), len(rows) > limit
 
@@ -496,7 +518,7 @@ def _compare(column: Any, op: str, value: Any) -> ColumnElement[bool]:
     if op == ">=":
         return column >= value  # type: ignore[no-any-return]
     if op == "LIKE":
-        return column.like(value)  # type: ignore[no-any-return]
+        return case_sensitive_like(column, value)  # SQLite's own LIKE folds case
     if op == "ILIKE":
         return func.lower(column).like(func.lower(value))
     if op == "IN":

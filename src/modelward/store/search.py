@@ -43,7 +43,7 @@ from modelward.domain.search import (
     Value,
     as_utc_datetime,
 )
-from modelward.store.rows import LatestMetricRow, ParamRow, RunRow, TagRow
+from modelward.store.rows import ExperimentRow, ExperimentTagRow, LatestMetricRow, ParamRow, RunRow, TagRow
 
 SelectT = TypeVar("SelectT", bound=Select[Any])
 KeyedRow = type[LatestMetricRow] | type[ParamRow] | type[TagRow]
@@ -66,6 +66,11 @@ _COMPARE: dict[str, Callable[[Any, Any], ColumnElement[bool]]] = {
 }
 
 
+def case_sensitive_like(column: Any, pattern: str) -> ColumnElement[bool]:
+    """``column LIKE pattern``, case-sensitive on every database (MLflow's LIKE; ILIKE folds case)."""
+    return _COMPARE["LIKE"](column, pattern)
+
+
 def run_filter_clause(expr: Expr | None) -> ColumnElement[bool]:
     """A WHERE clause over ``RunRow`` for a parsed filter (``true()`` for no filter)."""
     if expr is None:
@@ -84,9 +89,9 @@ def run_filter_clause(expr: Expr | None) -> ColumnElement[bool]:
 def apply_order(stmt: SelectT, order_keys: Sequence[OrderKey]) -> SelectT:
     """Order a select over ``RunRow``; missing values sort last in both directions.
 
-    ``start_time DESC, pk DESC`` always ends the ordering, so pages are stable: runs that
-    started in the same millisecond come newest-created first, in one order on every page.
-    (MLflow breaks the tie by run id ascending; tests/store/test_search_sql.py pins pk.)
+    ``start_time DESC, id ASC`` always ends the ordering, so pages are stable: runs that
+    started in the same millisecond come in run id order, as in MLflow's SQL store
+    (``SqlRun.start_time.desc(), SqlRun.run_uuid``), in one order on every page.
     """
     clauses: list[ColumnElement[Any]] = []
     for order in order_keys:
@@ -95,7 +100,7 @@ def apply_order(stmt: SelectT, order_keys: Sequence[OrderKey]) -> SelectT:
             # NULLS LAST is not portable (SQLite < 3.30); false sorts before true everywhere.
             clauses.append(column.is_(None))
         clauses.append(column.desc() if order.descending else column.asc())
-    return stmt.order_by(*clauses, RunRow.start_time.desc(), RunRow.pk.desc())
+    return stmt.order_by(*clauses, RunRow.start_time.desc(), RunRow.id.asc())
 
 
 def split_on_leading_key(stmt: SelectT, order_keys: Sequence[OrderKey]) -> tuple[SelectT, SelectT]:
@@ -191,4 +196,53 @@ def _like_to_glob(pattern: str) -> str:
     return "".join(out)
 
 
-__all__ = ["apply_order", "run_filter_clause", "split_on_leading_key"]
+# -- experiments (MLflow's experiment search) --------------------------------------------
+
+_EXPERIMENT_COLUMNS = {
+    "name": ExperimentRow.name, "experiment_id": ExperimentRow.id, "lifecycle": ExperimentRow.lifecycle,
+    "creation_time": ExperimentRow.created_at, "last_update_time": ExperimentRow.updated_at,
+}
+_EXPERIMENT_TIMES = frozenset({"creation_time", "last_update_time"})
+
+
+def experiment_filter_clause(expr: Expr | None) -> ColumnElement[bool]:
+    """A WHERE clause over ``ExperimentRow`` for a filter parsed with the EXPERIMENTS
+    vocabulary: attributes and ``tags.<key>`` (a tag comparison needs the tag to exist)."""
+    if expr is None:
+        return true()
+    if isinstance(expr, And):
+        return and_(*(experiment_filter_clause(item) for item in expr.items))
+    if isinstance(expr, Or):
+        return or_(*(experiment_filter_clause(item) for item in expr.items))
+    if isinstance(expr, Not):
+        return not_(experiment_filter_clause(expr.item))
+    if expr.field.kind == "tags":
+        conditions: list[ColumnElement[bool]] = [
+            ExperimentTagRow.experiment_id == ExperimentRow.id, ExperimentTagRow.key == expr.field.key]
+        if expr.op not in ("IS NULL", "IS NOT NULL"):
+            conditions.append(_COMPARE[expr.op](ExperimentTagRow.value, _bind(expr.value, str)))
+        found = select(literal_column("1")).where(*conditions).correlate(ExperimentRow).exists()
+        return not_(found) if expr.op == "IS NULL" else found
+    column = _EXPERIMENT_COLUMNS[expr.field.key]
+    if expr.op == "IS NULL":
+        return column.is_(None)  # type: ignore[no-any-return]
+    if expr.op == "IS NOT NULL":
+        return column.is_not(None)  # type: ignore[no-any-return]
+    convert = as_utc_datetime if expr.field.key in _EXPERIMENT_TIMES else str
+    return _COMPARE[expr.op](column, _bind(expr.value, convert))
+
+
+def apply_experiment_order(stmt: SelectT, order_keys: Sequence[OrderKey]) -> SelectT:
+    """Order a select over ``ExperimentRow`` as MLflow's SQL store does: by default
+    ``creation_time DESC``, and ``experiment_id ASC`` always last, breaking ties."""
+    clauses: list[ColumnElement[Any]] = []
+    for order in order_keys:
+        column = _EXPERIMENT_COLUMNS[order.field.key]
+        clauses.append(column.desc() if order.descending else column.asc())
+    if not clauses:
+        clauses.append(ExperimentRow.created_at.desc())
+    return stmt.order_by(*clauses, ExperimentRow.id.asc())
+
+
+__all__ = ["apply_experiment_order", "apply_order", "case_sensitive_like", "experiment_filter_clause", "run_filter_clause",
+           "split_on_leading_key"]

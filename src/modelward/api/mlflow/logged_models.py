@@ -20,11 +20,12 @@ from modelward.api.mlflow import schemas as s
 from modelward.api.mlflow.artifacts import children
 from modelward.api.mlflow.errors import MlflowRoute
 from modelward.api.mlflow.schemas import MlflowJSON, Params
-from modelward.api.mlflow.tracking import experiment_id_of
+from modelward.api.mlflow.tracking import experiment_id_of, merge_refs, model_refs
 from modelward.artifacts import normalize_logical_path
 from modelward.domain.mlflow_models import LoggedModel, LoggedModelMetric, LoggedModelStatus
 from modelward.errors import InvalidInput
 from modelward.services import artifacts
+from modelward.services import runs as run_service
 from modelward.services import mlflow_models as service
 
 router = APIRouter(route_class=MlflowRoute, tags=["mlflow logged models"])
@@ -110,17 +111,35 @@ def search_logged_models(params: Params, backend: BackendDep) -> MlflowJSON:
     ids = [experiment_id_of(backend, str(i)) for i in s.as_list(params.get("experiment_ids"), "experiment_ids")]
     if not ids:
         raise InvalidInput("Missing value for required parameter 'experiment_ids'.")
-    if s.as_list(params.get("datasets"), "datasets"):
-        raise InvalidInput("Searching logged models by dataset is not supported.")
     found, token = service.search(
         backend, ids, filter=s.optional_str(params, "filter"),
         max_results=s.as_int(params.get("max_results") or 100, "max_results"),
         page_token=s.optional_str(params, "page_token"),
+        datasets=[_dataset_criterion(d) for d in s.as_list(params.get("datasets"), "datasets")],
+        order_by=[_order_item(o) for o in s.as_list(params.get("order_by"), "order_by")],
     )
     answer: dict[str, Any] = {"models": [model_json(m) for m in found]}
     if token:
         answer["next_page_token"] = token
     return MlflowJSON(answer)
+
+
+def _dataset_criterion(item: Any) -> dict[str, str | None]:
+    if not isinstance(item, dict) or not isinstance(item.get("dataset_name"), str) or not item["dataset_name"]:
+        raise InvalidInput(f"Each entry of 'datasets' needs a 'dataset_name' string, got {item!r}.")
+    digest = item.get("dataset_digest")
+    if digest is not None and not isinstance(digest, str):
+        raise InvalidInput(f"'dataset_digest' must be a string, got {digest!r}.")
+    return {"dataset_name": item["dataset_name"], "dataset_digest": digest}
+
+
+def _order_item(item: Any) -> dict[str, Any]:
+    if not isinstance(item, dict) or not isinstance(item.get("field_name"), str):
+        raise InvalidInput(f"Each entry of 'order_by' needs a 'field_name' string, got {item!r}.")
+    ascending = item.get("ascending", True)
+    if not isinstance(ascending, bool):
+        raise InvalidInput(f"'ascending' must be a boolean, got {ascending!r}.")
+    return {"field_name": item["field_name"], "ascending": ascending}
 
 
 @endpoint("POST", LM, WRITE)
@@ -201,7 +220,8 @@ def get_logged_model_artifact(model_id: str, request: Request, backend: BackendD
         raise InvalidInput("Missing value for required parameter 'artifact_file_path'.")
     model = service.get(backend, model_id)
     info, chunks = artifacts.open_chunks(backend, model.run_id, _raw_model_path(model, relative))
-    headers = {"Content-Length": str(info.size), "X-Content-Type-Options": "nosniff"}
+    headers = {"Content-Length": str(info.size), "X-Content-Type-Options": "nosniff",
+               "X-Modelward-Digest": info.digest}
     return StreamingResponse(chunks, media_type="application/octet-stream", headers=headers)
 
 
@@ -215,10 +235,8 @@ def log_outputs(params: Params, backend: BackendDep, actor: ActorDep) -> MlflowJ
     """The run produced these models. A logged model already names its run, so this checks
     that the run and each model exist and records only the caller as a writer of outputs."""
     run_id = s.required(params, "run_id")
-    model_ids = []
-    for item in s.as_list(params.get("models"), "models"):
-        if not isinstance(item, dict) or not item.get("model_id"):
-            raise InvalidInput(f"Each entry of 'models' needs a 'model_id', got {item!r}.")
-        model_ids.append(str(item["model_id"]))
-    service.log_outputs(backend, run_id, model_ids, actor=actor)
+    outputs = model_refs(params.get("models"), "models", with_step=True)
+    service.log_outputs(backend, run_id, [ref["model_id"] for ref in outputs], actor=actor)
+    current = s.stored_list(run_service.get(backend, run_id), s.MODEL_OUTPUTS_TAG)  # echoed by runs/get
+    run_service.log_batch(backend, run_id, actor=actor, tags={s.MODEL_OUTPUTS_TAG: merge_refs(current, outputs)})
     return MlflowJSON({})

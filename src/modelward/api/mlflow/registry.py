@@ -20,7 +20,7 @@ lists). Differences from MLflow, on purpose:
   ``archive_existing_versions`` moves other versions of that stage to Archived);
   ``get-latest-versions`` reads it. Staging and Production obey a policy's protected
   aliases ``staging`` and ``production``; the tag cannot be set through ``set-tag``.
-* ``latest_versions`` is filled by ``registered-models/get``, not by search.
+* ``latest_versions`` (the newest version per stage) is filled by ``registered-models/get`` and search.
 """
 
 from __future__ import annotations
@@ -29,22 +29,24 @@ import re
 from datetime import datetime
 from typing import Annotated, Any
 
-import orjson
 from fastapi import APIRouter, Depends, Request
 
 from modelward.api.deps import READ, WRITE, ActorDep, BackendDep
 from modelward.api.mlflow import params as p
+from modelward.api.mlflow.errors import MlflowRoute
+from modelward.domain.mlflow_models import is_model_id
 from modelward.domain.registry import STAGE_TAG, ModelVersion, RegisteredModel
 from modelward.errors import InvalidInput, NotFound
 from modelward.services import mlflow_models as logged_model_service
 from modelward.services import registry as service
 from modelward.services import runs as run_service
 
-router = APIRouter(tags=["mlflow registry"])
+router = APIRouter(route_class=MlflowRoute, tags=["mlflow registry"])
 
 RM = "/api/2.0/mlflow/registered-models"
 MV = "/api/2.0/mlflow/model-versions"
 STAGES = {"none": "None", "staging": "Staging", "production": "Production", "archived": "Archived"}
+CLAIMED_RUN_TAG = "modelward.claimed_run_id"  # an external version's run_id: another server's run, unverified
 _RUNS_SOURCE = re.compile(r"^runs:/(?P<run>[^/]+)(?:/(?P<path>.*))?$")
 _LOGGED_MODEL_SOURCE = re.compile(r"^models:/(?P<id>m-[0-9a-f]{32})/?$")
 _LOGGED_MODEL_PATH = re.compile(r"^runs:/[^/]+/logged-models/(?P<id>m-[0-9a-f]{32})$")
@@ -55,20 +57,7 @@ _PROXY_SOURCE = re.compile(
 
 async def _mlflow_params(request: Request) -> dict[str, Any]:
     """Query parameters merged with the JSON body (MLflow sends DELETE arguments in the body)."""
-    params: dict[str, Any] = {}
-    for key in request.query_params:
-        values = request.query_params.getlist(key)
-        params[key] = values if len(values) > 1 or key == "stages" else values[0]
-    body = await request.body()
-    if body.strip():
-        try:
-            decoded = orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            raise InvalidInput(f"request body is not valid JSON: {exc}") from None
-        if not isinstance(decoded, dict):
-            raise InvalidInput("request body must be a JSON object")
-        params.update(decoded)
-    return params
+    return await p.request_params(request, list_keys=("stages",))
 
 
 Params = Annotated[dict[str, Any], Depends(_mlflow_params)]
@@ -83,9 +72,11 @@ def _required(params: dict[str, Any], key: str) -> str:
 
 def _version_number(params: dict[str, Any]) -> int:
     raw = _required(params, "version")
-    if not raw.isdigit():
+    if not (raw.isascii() and raw.isdigit()):
         raise InvalidInput(f"Parameter 'version' must be an integer, got '{raw}'.")
-    return int(raw)
+    if len(raw.lstrip("0")) > 19:
+        raise p.out_of_range("version", raw)
+    return p.in_int64("version", int(raw))
 
 
 def _tags(raw: Any) -> dict[str, str]:
@@ -118,7 +109,7 @@ def version_json(version: ModelVersion) -> dict[str, Any]:
         "current_stage": _stage_of(version),
         "description": version.description or "",
         "source": version.source,
-        "run_id": version.source_run_id or "",
+        "run_id": version.source_run_id or version.tags.get(CLAIMED_RUN_TAG, ""),
         "status": "READY",
         "tags": [{"key": k, "value": v} for k, v in version.tags.items() if k != STAGE_TAG],
         "run_link": "",
@@ -206,10 +197,18 @@ def search_registered_models(params: Params, backend: BackendDep) -> dict[str, A
         backend, filter=params.get("filter"), max_results=_int(params, "max_results", 100),
         page_token=params.get("page_token"),
     )
-    body: dict[str, Any] = {"registered_models": [model_json(m) for m in page.models]}
+    body: dict[str, Any] = {"registered_models": [model_json(m, _latest(backend, m.name)) for m in page.models]}
     if page.next_page_token:
         body["next_page_token"] = page.next_page_token
     return body
+
+
+def _latest(backend: Any, name: str) -> list[ModelVersion]:
+    """``latest_versions`` of a search result, as MLflow fills it (the newest per stage)."""
+    try:
+        return service.newest_per_stage(backend, name)[1]
+    except NotFound:  # deleted since the page was read
+        return []
 
 
 @router.post(f"{RM}/get-latest-versions", dependencies=[READ])
@@ -277,12 +276,12 @@ def _run_and_path(backend: Any, source: str, run_id: str | None) -> tuple[str, s
     match = runs_match or proxy_match
     assert match is not None
     source_run = match["run"]
-    if run_id and run_id != source_run:
-        raise InvalidInput(f"Model version source '{source}' names run '{source_run}', but run_id is '{run_id}'.")
     try:
         experiment_id = run_service.experiment_of(backend, source_run)
-    except NotFound:
-        raise InvalidInput(f"Model version source '{source}' names run '{source_run}', which does not exist.") from None
+    except NotFound:  # another server's run: an external reference like any other URI
+        return None
+    if run_id and run_id != source_run:
+        raise InvalidInput(f"Model version source '{source}' names run '{source_run}', but run_id is '{run_id}'.")
     if proxy_match is not None and proxy_match["exp"] != experiment_id:
         raise InvalidInput(f"Model version source '{source}': run '{source_run}' is not in that experiment.")
     return source_run, (match["path"] or "").strip("/")
@@ -295,12 +294,14 @@ def create_model_version(params: Params, backend: BackendDep, actor: ActorDep) -
     description, tags = p.optional_str(params, "description"), _tags(params.get("tags"))
     located = _run_and_path(backend, source, claimed_run)
     if located is None:  # not this store's: recorded as an unverified reference, never opened
-        if claimed_run:
+        if claimed_run and _is_local_run(backend, claimed_run):
             raise InvalidInput(
                 f"Model version source '{source}' is not an artifact of run '{claimed_run}': modelward records "
                 f"such a source only as an external reference. Register runs:/{claimed_run}/<path> to attach "
                 "the run's files, or leave out run_id."
             )
+        if claimed_run:  # another server's run, kept as part of the unverified reference
+            tags = {**tags, CLAIMED_RUN_TAG: claimed_run}
         version = service.register_external(backend, actor, name, source=source, description=description, tags=tags)
         return {"model_version": version_json(version)}
     run_id, path = located
@@ -309,7 +310,29 @@ def create_model_version(params: Params, backend: BackendDep, actor: ActorDep) -
         backend, actor, name, run_id=run_id, artifact_path=path, description=description,
         tags=tags, create_model=False, allow_empty=True,
     )
+    model_id = _logged_model_of(source, p.optional_str(params, "model_id"))
+    if model_id is not None:  # MLflow's server lists the version in the logged model's tags
+        try:
+            logged_model_service.record_model_version(
+                backend, model_id, version.model_name, version.version, actor=actor)
+        except NotFound:  # a claimed model_id this store does not hold: the version stands alone
+            pass
     return {"model_version": version_json(version)}
+
+
+def _is_local_run(backend: Any, run_id: str) -> bool:
+    try:
+        run_service.experiment_of(backend, run_id)
+    except NotFound:
+        return False
+    return True
+
+
+def _logged_model_of(source: str, claimed: str | None) -> str | None:
+    match = _LOGGED_MODEL_SOURCE.match(source) or _LOGGED_MODEL_PATH.match(source)
+    if match is not None:
+        return match["id"]
+    return claimed if claimed and is_model_id(claimed) else None
 
 
 @router.get(f"{MV}/get", dependencies=[READ])
@@ -334,9 +357,10 @@ def delete_model_version(params: Params, backend: BackendDep, actor: ActorDep) -
 
 @router.get(f"{MV}/search", dependencies=[READ])
 def search_model_versions(params: Params, backend: BackendDep) -> dict[str, Any]:
+    order_by = params.get("order_by") or []
     page = service.search_versions(
         backend, filter=params.get("filter"), max_results=_int(params, "max_results", 10_000),
-        page_token=params.get("page_token"),
+        page_token=params.get("page_token"), order_by=order_by if isinstance(order_by, list) else [order_by],
     )
     body: dict[str, Any] = {"model_versions": [version_json(v) for v in page.versions]}
     if page.next_page_token:

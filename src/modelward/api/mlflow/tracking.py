@@ -10,7 +10,9 @@ docs/mlflow-compatibility.md.
 from __future__ import annotations
 
 import base64
+import json
 import math
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -23,8 +25,7 @@ from modelward.api.mlflow.errors import MlflowRoute
 from modelward.api.mlflow.schemas import MlflowJSON, Params
 from modelward.domain.actors import Actor
 from modelward.domain.mlflow_models import LoggedModelMetric
-from modelward.domain.search import And, Comparison, Expr, parse_filter
-from modelward.domain.tracking import Experiment, Lifecycle, RunStatus
+from modelward.domain.tracking import Lifecycle, RunStatus
 from modelward.errors import InvalidInput, NotFound
 from modelward.services import datasets, experiments, mlflow_models, runs
 from modelward.services.backend import Backend
@@ -80,7 +81,8 @@ def _lifecycle(params: dict[str, Any], key: str) -> Lifecycle | None:
 def _max_results(params: dict[str, Any], default: int) -> int:
     value = s.as_int(params.get("max_results") or default, "max_results")
     if not 1 <= value <= MAX_SEARCH_RESULTS:
-        raise InvalidInput(f"Invalid value {value} for parameter 'max_results': it must be between 1 and {MAX_SEARCH_RESULTS}.")
+        raise InvalidInput(f"Invalid value {value} for parameter 'max_results' supplied: it must be between 1 "
+                           f"and {MAX_SEARCH_RESULTS}.")
     return value
 
 
@@ -91,7 +93,8 @@ def _max_results(params: dict[str, Any], default: int) -> int:
 def create_experiment(params: Params, backend: BackendDep) -> MlflowJSON:
     # A client-supplied artifact_location is ignored: the server chooses every storage location.
     name = p.required_str(params, "name")
-    tags = s.key_values(params.get("tags"), "tags")
+    p.optional_str(params, "artifact_location")  # still type-checked, as by MLflow
+    tags = s.key_values(_body_list(params, "tags"), "tags")
     experiment = experiments.create(backend, name, description=tags.get(s.NOTE_TAG), tags=tags)
     return MlflowJSON({"experiment_id": experiment.id})
 
@@ -111,27 +114,6 @@ def get_experiment_by_name(params: Params, backend: BackendDep) -> MlflowJSON:
     return MlflowJSON({"experiment": s.experiment_json(found)})
 
 
-def _name_filter(text: str | None) -> tuple[str | None, str | None]:
-    """MLflow's experiment filter, limited to the name: (exact name, ILIKE pattern)."""
-    expr: Expr | None = parse_filter(text)
-    exact = pattern = None
-    comparisons = expr.items if isinstance(expr, And) else (() if expr is None else (expr,))
-    for cmp in comparisons:
-        usable = (
-            isinstance(cmp, Comparison) and cmp.field.kind == "attributes"
-            and cmp.field.key == "name" and cmp.op in ("=", "LIKE", "ILIKE")
-            and isinstance(cmp.value, str)
-        )
-        if not usable:
-            raise InvalidInput(f"Unsupported experiment filter {text!r}: only 'name = ...', 'name LIKE ...' and 'name ILIKE ...' joined by AND are supported.")
-        assert isinstance(cmp, Comparison) and isinstance(cmp.value, str)
-        if cmp.op == "=":
-            exact = cmp.value
-        else:
-            pattern = cmp.value
-    return exact, pattern
-
-
 def _offset_of(token: str | None) -> int:
     if not token:
         return 0
@@ -147,14 +129,11 @@ def search_experiments(params: Params, backend: BackendDep) -> MlflowJSON:
     lifecycle = _lifecycle(params, "view_type")
     limit = _max_results(params, 1000)
     offset = _offset_of(s.optional_str(params, "page_token"))
-    exact, pattern = _name_filter(s.optional_str(params, "filter"))
     experiments.ensure_default(backend)  # MLflow clients expect it on a fresh server
-    found: list[Experiment]
-    if exact is not None:
-        found = [e for e in experiments.list_(backend, lifecycle=lifecycle, name_like=pattern, limit=MAX_SEARCH_RESULTS) if e.name == exact]
-        found = found[offset : offset + limit + 1]
-    else:
-        found = experiments.list_(backend, lifecycle=lifecycle, name_like=pattern, limit=limit + 1, offset=offset)
+    found = experiments.search(
+        backend, filter=p.optional_str(params, "filter"), lifecycle=lifecycle, limit=limit + 1, offset=offset,
+        order_by=[str(o) for o in s.as_list(params.get("order_by"), "order_by")],
+    )
     answer: dict[str, Any] = {"experiments": [s.experiment_json(e) for e in found[:limit]]}
     if len(found) > limit:
         answer["next_page_token"] = base64.urlsafe_b64encode(f"experiments:{offset + limit}".encode()).decode()
@@ -220,10 +199,32 @@ def create_run(params: Params, backend: BackendDep, actor: ActorDep) -> MlflowJS
         tags[s.RUN_NAME_TAG] = name  # MLflow keeps the name in both places; so do we
     run = runs.start(
         backend, actor, experiment_id=experiment_id, name=name or None,
-        parent_run_id=tags.get(s.PARENT_RUN_TAG) or None, tags=tags,
+        parent_run_id=_local_parent(backend, tags.get(s.PARENT_RUN_TAG)), tags=tags,
         start_time=s.from_ms(p.optional_int(params, "start_time"), "start_time"),
     )
     return MlflowJSON({"run": s.run_json(run)})
+
+
+def _body_list(params: dict[str, Any], key: str) -> list[Any]:
+    """A list field of a JSON body: absent is empty; anything but a list is refused."""
+    value = params.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise InvalidInput(f"Invalid value {json.dumps(value)} for parameter '{key}' supplied: it must be a list.")
+    return value
+
+
+def _local_parent(backend: Backend, parent_run_id: str | None) -> str | None:
+    """The parent named by ``mlflow.parentRunId`` when it is a run of this store. MLflow keeps
+    that tag as given; a parent it does not hold stays a plain tag here, with no link."""
+    if not parent_run_id:
+        return None
+    try:
+        runs.experiment_of(backend, parent_run_id)
+    except NotFound:
+        return None
+    return parent_run_id
 
 
 @endpoint("GET", "/runs/get", READ)
@@ -274,9 +275,17 @@ def log_metric(params: Params, backend: BackendDep, actor: ActorDep) -> MlflowJS
     key = p.required_str(params, "key")
     value = p.required_number(params, "value")
     timestamp = p.optional_int(params, "timestamp")
+    step = p.optional_int(params, "step", 0) or 0
+    model_id = p.optional_str(params, "model_id")
+    if model_id is not None:  # MLflow 3: the point is the logged model's too
+        point = {"key": key, "value": value, "step": step, "model_id": model_id,
+                 "timestamp": int(time.time() * 1000) if timestamp is None else timestamp,
+                 "dataset_name": p.optional_str(params, "dataset_name"),
+                 "dataset_digest": p.optional_str(params, "dataset_digest")}
+        _log_model_metrics(backend, run_id, [point], actor)
+        timestamp = point["timestamp"]
     runs.log_batch(
-        backend, run_id, actor=actor, metric_keys=[key], metric_values=[value],
-        metric_steps=[p.optional_int(params, "step", 0) or 0],
+        backend, run_id, actor=actor, metric_keys=[key], metric_values=[value], metric_steps=[step],
         metric_timestamps_ms=None if timestamp is None else [timestamp],
     )
     return MlflowJSON({})
@@ -328,9 +337,12 @@ def _metric_columns(metrics: list[Any]) -> tuple[list[str], list[float], list[in
             return keys, values, steps, stamps
     except (KeyError, TypeError, ValueError, AttributeError):
         pass
-    for m in metrics:  # find the bad entry and name it
-        if not isinstance(m, dict) or "key" not in m or m.get("value") is None or m.get("timestamp") in (None, ""):
+    for index, m in enumerate(metrics):  # find the bad entry and name it, as MLflow does
+        if not isinstance(m, dict):
             raise InvalidInput(f"Each metric needs 'key', 'value' and 'timestamp', got {m!r}.")
+        for field in ("key", "value", "timestamp"):
+            if m.get(field) in (None, ""):
+                raise InvalidInput(f"Missing value for required parameter 'metrics[{index}].{field}'.")
         s.as_float(m["value"], "metrics.value")
         s.as_int(m.get("step") or 0, "metrics.step")
         s.as_int(m["timestamp"], "metrics.timestamp")
@@ -368,9 +380,9 @@ def _log_model_metrics(backend: Backend, run_id: str, metrics: list[dict[str, An
 @endpoint("POST", "/runs/log-batch", WRITE)
 def log_batch(params: Params, backend: BackendDep, actor: ActorDep) -> MlflowJSON:
     run_id = s.required(params, "run_id")
-    metrics = s.as_list(params.get("metrics"), "metrics")
-    param_items = s.as_list(params.get("params"), "params")
-    tag_items = s.as_list(params.get("tags"), "tags")
+    metrics = _body_list(params, "metrics")
+    param_items = _body_list(params, "params")
+    tag_items = _body_list(params, "tags")
     _check_batch_limits(metrics, param_items, tag_items)
     keys, values, steps, stamps = _metric_columns(metrics)
     if any(isinstance(m, dict) and m.get("model_id") for m in metrics):
@@ -391,11 +403,39 @@ def log_batch(params: Params, backend: BackendDep, actor: ActorDep) -> MlflowJSO
 def log_inputs(params: Params, backend: BackendDep, actor: ActorDep) -> MlflowJSON:
     run_id = s.required(params, "run_id")
     new = s.dataset_inputs(params.get("datasets"))
+    models = model_refs(params.get("models"), "models", with_step=False)
+    for ref in models:
+        mlflow_models.get(backend, ref["model_id"])  # RESOURCE_DOES_NOT_EXIST for an unknown model
     if new:
         datasets.log_mlflow_inputs(backend, run_id, new, actor=actor)  # lineage: the run read these datasets
         current = s.stored_inputs(runs.get(backend, run_id))  # the tag echoes MLflow's shape for get-run
         runs.log_batch(backend, run_id, actor=actor, tags={s.INPUTS_TAG: s.merge_inputs(current, new)})
+    if models:
+        current = s.stored_list(runs.get(backend, run_id), s.MODEL_INPUTS_TAG)
+        runs.log_batch(backend, run_id, actor=actor, tags={s.MODEL_INPUTS_TAG: merge_refs(current, models)})
     return MlflowJSON({})
+
+
+def model_refs(value: Any, field: str, *, with_step: bool) -> list[dict[str, Any]]:
+    """MLflow's ``LoggedModelInput`` / ``LoggedModelOutput`` lists: ``{"model_id"[, "step"]}``."""
+    refs = []
+    for item in s.as_list(value, field):
+        if not isinstance(item, dict) or not isinstance(item.get("model_id"), str) or not item["model_id"]:
+            raise InvalidInput(f"Each entry of '{field}' needs a 'model_id' string, got {item!r}.")
+        ref: dict[str, Any] = {"model_id": item["model_id"]}
+        if with_step:
+            ref["step"] = p.optional_int(item, "step", 0) or 0
+        refs.append(ref)
+    return refs
+
+
+def merge_refs(current: list[dict[str, Any]], new: list[dict[str, Any]]) -> str:
+    """Model references without repeats (a reference logged twice is kept once), as JSON."""
+    merged: list[dict[str, Any]] = []
+    for ref in [*current, *new]:
+        if ref not in merged:
+            merged.append(ref)
+    return json.dumps(merged, separators=(",", ":"))
 
 
 @endpoint("POST", "/runs/search", READ)
@@ -445,3 +485,10 @@ def _history_offset(token: str | None) -> int:
     if offset < 0:
         raise InvalidInput(f"Invalid page token {token!r}.")
     return offset
+
+
+# The ingestion calls come first among the routes tried: a client logging a run sends
+# thousands of them, and each route tried before the match costs a few microseconds. Their
+# paths are literal and overlap no other route, so the order changes nothing but speed.
+INGESTION_PATHS = ("/runs/log-metric", "/runs/log-batch", "/runs/set-tag", "/runs/log-parameter")
+router.routes.sort(key=lambda route: not getattr(route, "path", "").endswith(INGESTION_PATHS))
