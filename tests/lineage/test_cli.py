@@ -69,7 +69,9 @@ def test_the_seed_questions_each_have_a_command(pipeline: Pipeline, tmp_path: Pa
 def test_reproduce_writes_what_is_needed_to_rerun(store: Client, pipeline: Pipeline, tmp_path: Path) -> None:
     experiment = store.experiments.get_or_create("repro")
     env = {"python": "3.12.1", "command": ["train.py", "--fast"], "cwd": "/src/proj",
-           "packages": {"pandas": "2.2.0", "scikit-learn": "1.5.0"},
+           "packages": {"pandas": "2.2.0", "scikit-learn": "1.5.0", "modelward": "0.1.0", "mylib": "0.3"},
+           "package_sources": {"modelward": {"url": "file:///src/modelward", "editable": True},
+                               "mylib": {"url": "file:///src/mylib", "editable": True}},
            "git": {"commit": "abc123", "branch": "main", "dirty": False, "remote": "https://git/x"}}
     run_id = store.runs.create(experiment.id, name="again", environment=env).id
     store.runs.log_params(run_id, {"alpha": "1"})
@@ -78,12 +80,22 @@ def test_reproduce_writes_what_is_needed_to_rerun(store: Client, pipeline: Pipel
     cli("runs", "reproduce", run_id, "-o", str(out_dir))
     spec = json.loads((out_dir / "reproduce.json").read_text())
     assert spec["code"]["commit"] == "abc123" and spec["command"] == ["train.py", "--fast"]
-    assert (out_dir / "requirements.txt").read_text() == "pandas==2.2.0\nscikit-learn==1.5.0\n"
+    requirements = (out_dir / "requirements.txt").read_text().splitlines()
+    assert [line for line in requirements if not line.startswith("#")] == ["pandas==2.2.0", "scikit-learn==1.5.0"]
+    assert "# not pinned: mylib==0.3 (installed editable from file:///src/mylib, not from an index)" in requirements
+    assert any(line.startswith("# not pinned: modelward==0.1.0 (modelward itself") for line in requirements)
     assert json.loads((out_dir / "params.json").read_text()) == {"alpha": "1"}
     inputs = json.loads((out_dir / "inputs.json").read_text())
     assert inputs[0]["digest"] == pipeline.clean.digest and inputs[0]["snapshot"]["path"].endswith(".parquet")
+    restored = out_dir / "inputs" / "datasets" / inputs[0]["snapshot"]["path"].rsplit("/", 1)[-1]
+    pd.testing.assert_frame_equal(pd.read_parquet(restored), pipeline.clean_frame)  # a DataFrame: where it is unknown
     script = (out_dir / "run.sh").read_text()
-    assert "git checkout abc123" in script and "python train.py --fast" in script and "cd /src/proj" in script
+    # the commit is cloned into the folder (the recorded checkout is not here: from the remote), then run there
+    assert "git clone --quiet --no-checkout https://git/x \"$HERE/code\"" in script
+    assert 'git -C "$HERE/code" checkout --quiet --detach abc123' in script
+    assert script.index("git clone") < script.index('cd "$HERE"/code') < script.index('exec "$PY" train.py --fast')
+    assert "cd /src/proj" not in script and "\ngit checkout" not in script
+    assert f"export MODELWARD_REPRODUCES_RUN={run_id}" in script
 
 
 def test_diff_shows_params_metrics_environment_and_data(store: Client, pipeline: Pipeline) -> None:

@@ -80,7 +80,10 @@ def test_files_and_uris(client: Client, unique: str, tmp_path: Path) -> None:
     from_file = client.datasets.log(csv, run_id=run_id, snapshot=True)
     assert from_file.source_type == "file" and from_file.name == "data.csv"
     assert from_file.statistics is not None and from_file.statistics.row_count == 20
-    assert from_file.snapshot is not None and from_file.snapshot.format == "parquet"
+    assert from_file.snapshot is not None and from_file.snapshot.format == "csv"  # the file itself, byte for byte
+    assert from_file.digest == f"sha256:{from_file.snapshot.digest}"
+    assert client.datasets.snapshot_bytes(from_file) == csv.read_bytes()
+    assert client.datasets.load_snapshot(from_file).equals(pd.read_csv(csv))
     blob = tmp_path / "notes.bin"
     blob.write_bytes(b"\x00binary" + unique.encode())
     raw = client.datasets.log(blob, run_id=run_id, snapshot=True, kind="raw_source")

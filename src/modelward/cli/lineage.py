@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
 
 from modelward.cli.output import console
-from modelward.domain.datasets import Dataset
-from modelward.domain.lineage import EXPORTERS, LineageGraph, parse_ref, tree_lines
 from modelward.errors import InvalidInput, NotFound
-from modelward.sdk.client import Client
+
+if TYPE_CHECKING:
+    from modelward.domain.datasets import Dataset
+    from modelward.domain.lineage import LineageGraph, Origin
+    from modelward.sdk.client import Client
 
 app = typer.Typer(help="Lineage: what produced a model, what a dataset feeds, datasets and evaluations.",
                   no_args_is_help=True)
@@ -26,6 +29,7 @@ NameOpt = typer.Option(None, "--name", help="Which output dataset of a run.")
 
 
 def _emit(graph: LineageGraph, format: str, output: Path | None) -> None:
+    from modelward.domain.lineage import EXPORTERS, tree_lines
     if format not in FORMATS:
         raise InvalidInput(f"--format must be one of {', '.join(FORMATS)}, got {format!r}")
     if format == "tree":
@@ -42,6 +46,7 @@ def _emit(graph: LineageGraph, format: str, output: Path | None) -> None:
 @app.command("up")
 def up(ref: str, depth: int = DepthOpt, format: str = FormatOpt, output: Path = OutputOpt) -> None:
     """What produced REF (run:ID, artifact:ID, dataset:ID, execution:ID): steps, params, input data."""
+    from modelward.sdk.client import Client
     with Client() as client:
         _emit(client.lineage.upstream(ref, depth=depth), format, output)
 
@@ -49,6 +54,7 @@ def up(ref: str, depth: int = DepthOpt, format: str = FormatOpt, output: Path = 
 @app.command("down")
 def down(ref: str, depth: int = DepthOpt, format: str = FormatOpt, output: Path = OutputOpt) -> None:
     """What depends on REF: the runs, models and evaluations a change to it affects."""
+    from modelward.sdk.client import Client
     with Client() as client:
         _emit(client.lineage.downstream(ref, depth=depth), format, output)
 
@@ -56,22 +62,30 @@ def down(ref: str, depth: int = DepthOpt, format: str = FormatOpt, output: Path 
 @app.command("path")
 def path(source: str, target: str, depth: int = DepthOpt, format: str = FormatOpt, output: Path = OutputOpt) -> None:
     """Every node on a path between SOURCE and TARGET."""
+    from modelward.sdk.client import Client
     with Client() as client:
         _emit(client.lineage.path(source, target, depth=depth), format, output)
 
 
+def _origin(client: Client, model_ref: str) -> Origin:
+    found = client.lineage.origin(model_ref)
+    if not found.runs:
+        raise NotFound(f"no run produced '{model_ref}' (its lineage reaches no tracking run)")
+    return found
+
+
 @app.command("params")
 def params(model_ref: str, as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
-    """The exact hyperparameters of the run(s) that trained MODEL_REF."""
+    """The exact hyperparameters of the run(s) that trained MODEL_REF (models:/NAME/V, NAME@ALIAS, artifact:ID)."""
+    from modelward.sdk.client import Client
     with Client() as client:
-        runs = client.lineage.training_runs(model_ref)
-    if not runs:
-        raise NotFound(f"no run produced '{model_ref}'")
+        runs = _origin(client, model_ref).runs
     if as_json:
         console.out(json.dumps({r.run_id: r.params for r in runs}, indent=2, sort_keys=True), highlight=False)
         return
     for run in runs:
-        table = Table(title=f"run {run.run_id} ({run.name})")
+        console.print(f"run {run.run_id} ({run.name})", highlight=False)  # a title would wrap at the table's width
+        table = Table()
         table.add_column("param")
         table.add_column("value")
         for key, value in sorted(run.params.items()):
@@ -79,9 +93,45 @@ def params(model_ref: str, as_json: bool = typer.Option(False, "--json", help="P
         console.print(table)
 
 
+@app.command("datasets")
+def datasets(model_ref: str, as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """The datasets upstream of MODEL_REF: what its training run(s) read, and further back."""
+    from modelward.sdk.client import Client
+    with Client() as client:
+        found = _origin(client, model_ref).datasets
+    if as_json:
+        console.out(json.dumps([d.model_dump(mode="json") for d in found], indent=2), highlight=False)
+        return
+    if not found:
+        console.print("no datasets")
+    for item in found:
+        rows = f"  rows={item.rows}" if item.rows is not None else ""
+        console.print(f"{item.role}  {item.kind} {item.name}  {item.digest or item.uri or ''}{rows}  [{item.key}]",
+                      highlight=False)
+
+
+@app.command("code")
+def code(model_ref: str, as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """The code version (git commit, branch, remote, command) of the run(s) that trained MODEL_REF."""
+    from modelward.sdk.client import Client
+    with Client() as client:
+        runs = _origin(client, model_ref).runs
+    if as_json:
+        console.out(json.dumps({r.run_id: r.code for r in runs}, indent=2, sort_keys=True), highlight=False)
+        return
+    for run in runs:
+        git = run.code
+        dirty = " (uncommitted changes)" if git.get("dirty") else ""
+        console.print(f"run {run.run_id} ({run.name}): commit {git.get('commit') or 'unknown'}{dirty}"
+                      f"  branch {git.get('branch') or '-'}  remote {git.get('remote') or '-'}", highlight=False)
+        if git.get("command"):
+            console.print("  command: " + " ".join(str(part) for part in git["command"]), highlight=False)
+
+
 @app.command("evaluations")
 def evaluations(model_ref: str, as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """Every evaluation recorded on MODEL_REF."""
+    from modelward.sdk.client import Client
     with Client() as client:
         found = client.lineage.evaluations(model_ref)
     if as_json:
@@ -97,6 +147,7 @@ def evaluations(model_ref: str, as_json: bool = typer.Option(False, "--json", he
 
 def _dataset_for(client: Client, ref: str, name: str | None) -> Dataset:
     """A dataset by id, or the (named) output dataset with a snapshot of a run: a transformation step."""
+    from modelward.domain.lineage import parse_ref
     prefix, value = parse_ref(ref)
     if prefix in ("artifact", ""):
         try:
@@ -118,6 +169,7 @@ def snapshot(
     ref: str, output: Path = SnapshotOutputOpt, name: str = NameOpt,
 ) -> None:
     """Download the stored data snapshot of a dataset, or of a run's (transformation step's) output."""
+    from modelward.sdk.client import Client
     with Client() as client:
         dataset = _dataset_for(client, ref, name)
         data = client.datasets.snapshot_bytes(dataset)
@@ -132,6 +184,8 @@ def _bar(count: float, most: float, width: int = 30) -> str:
 @app.command("dataset")
 def dataset(ref: str, as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """A dataset's digest, schema, statistics and feature distributions."""
+    from modelward.domain.lineage import parse_ref
+    from modelward.sdk.client import Client
     with Client() as client:
         found = client.datasets.get(parse_ref(ref)[1])
     if as_json:
@@ -160,6 +214,7 @@ def dataset(ref: str, as_json: bool = typer.Option(False, "--json", help="Print 
 @app.command("impact")
 def impact(ref: str, depth: int = DepthOpt) -> None:
     """What a change to REF (usually a dataset) affects downstream, grouped by kind."""
+    from modelward.sdk.client import Client
     with Client() as client:
         groups = client.lineage.impact(ref, depth=depth)
     if not groups:

@@ -182,6 +182,45 @@ class LineageGraph(BaseModel):
         return [n for n in self.nodes if n.kind is NodeKind.EXECUTION]
 
 
+class TrainingRun(BaseModel):
+    """A run that produced a node (a model version, a model file, an evaluation, ...)."""
+
+    model_config = ConfigDict(ser_json_inf_nan="strings")
+    key: str = Field(description="the run's execution, 'execution:<id>'")
+    run_id: str
+    name: str
+    type: str = Field(description="'run' or 'pipeline_step'")
+    params: dict[str, str] = Field(default_factory=dict)
+    metrics: dict[str, float] = Field(default_factory=dict)
+    code: dict[str, Any] = Field(default_factory=dict, description="git commit, branch, remote, dirty; command, cwd")
+    inputs: list[str] = Field(default_factory=list, description="keys of the datasets the run read")
+
+
+class OriginDataset(BaseModel):
+    """A dataset upstream of a node: read by a producing run ('training') or further back ('upstream')."""
+
+    key: str
+    id: str
+    name: str
+    kind: str
+    digest: str | None = None
+    uri: str | None = None
+    rows: int | None = None
+    snapshot: dict[str, Any] | None = None
+    role: str = Field(description="'training' or 'upstream'")
+    used_by: list[str] = Field(default_factory=list, description="run ids that read it")
+
+
+class Origin(BaseModel):
+    """What produced a node: the runs (through registrations and other non-run steps), their
+    params, metrics and code version, and the data upstream of them."""
+
+    ref: str
+    root: str
+    runs: list[TrainingRun] = Field(default_factory=list)
+    datasets: list[OriginDataset] = Field(default_factory=list)
+
+
 _REF_RE = re.compile(r"^(artifact|execution|run|dataset):(.+)$")
 
 
@@ -282,12 +321,28 @@ EXPORTERS = {"json": to_json, "dot": to_dot, "mermaid": to_mermaid}
 # -- reproducibility ------------------------------------------------------------------------
 
 
+# What a reproduction sets for the rerun (``modelward runs reproduce`` writes them into run.sh):
+REPRODUCES_ENV = "MODELWARD_REPRODUCES_RUN"  # the original run's id; the SDK tags new runs with it
+REPRODUCES_TAG = "modelward.reproduces"
+PARAMS_FILE_ENV = "MODELWARD_PARAMS_FILE"  # params.json: the original run's params
+
+
 class InputData(BaseModel):
+    id: str | None = None
     name: str
     kind: str
     digest: str | None = None
     uri: str | None = None
+    path: str | None = Field(default=None, description="where the run found the file (relative to its cwd, or absolute)")
     snapshot: dict[str, Any] | None = Field(default=None, description="{'run_id', 'path', 'digest'} if stored")
+
+
+class UnpinnedPackage(BaseModel):
+    """An installed package the requirements cannot pin, and why."""
+
+    name: str
+    version: str | None = None
+    reason: str
 
 
 class ReproSpec(BaseModel):
@@ -300,8 +355,10 @@ class ReproSpec(BaseModel):
     command: list[str] = Field(default_factory=list)
     cwd: str | None = None
     python: str | None = None
+    executable: str | None = None
     params: dict[str, str] = Field(default_factory=dict)
-    requirements: list[str] = Field(default_factory=list)
+    requirements: list[str] = Field(default_factory=list, description="'name==version' of packages from an index")
+    unpinned: list[UnpinnedPackage] = Field(default_factory=list)
     inputs: list[InputData] = Field(default_factory=list)
     pipeline_run_id: str | None = None
     step_name: str | None = None

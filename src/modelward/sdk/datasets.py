@@ -145,21 +145,35 @@ def read_table(path: Path) -> pd.DataFrame | None:
     return getattr(pd, reader)(path)  # type: ignore[no-any-return]
 
 
+def _where(source: Path) -> str:
+    """The file's path as the run saw it: relative to the working folder when inside it (so a
+    reproduction can put the file back in the same place), else absolute."""
+    absolute = source.resolve()
+    try:
+        return absolute.relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return absolute.as_posix()
+
+
 def _safe_name(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "dataset"
 
 
 def _describe(
     data: Any, *, name: str | None, uri: str | None, digest: str | None, kind: str,
-    properties: dict[str, Any] | None,
+    properties: dict[str, Any] | None, namespace: str | None = None,
 ) -> tuple[dict[str, Any], pd.DataFrame | None, Path | None]:
     """The request body for ``data`` (profiled here), and the frame and file it came from."""
     body: dict[str, Any] = {"kind": kind, "uri": uri, "digest": digest, "properties": dict(properties or {})}
+    if namespace is not None:
+        if not name:
+            raise InvalidInput("namespace= names an OpenLineage dataset together with its name=")
+        body["namespace"] = namespace
     frame, source = None, None
     if data is None:
-        if uri is None:
-            raise InvalidInput("log a DataFrame, a file path, or a dataset by uri=")
-        body.update(source_type="uri", name=name or uri.rstrip("/").rsplit("/", 1)[-1])
+        if uri is None and namespace is None:
+            raise InvalidInput("log a DataFrame, a file path, or a dataset by uri= (or namespace= and name=)")
+        body.update(source_type="uri", name=name or (uri or "").rstrip("/").rsplit("/", 1)[-1])
         return body, None, None
     if isinstance(data, str | os.PathLike):
         source = Path(data)
@@ -191,6 +205,7 @@ class Datasets:
         *,
         name: str | None = None,
         uri: str | None = None,
+        namespace: str | None = None,
         digest: str | None = None,
         run_id: str | None = None,
         context: str | None = "input",
@@ -202,12 +217,18 @@ class Datasets:
     ) -> Dataset:
         """Log a pandas DataFrame, a local file, or (``uri=``) a remote dataset by reference.
 
+        ``uri=`` (the source URI, e.g. ``s3://bucket/key``) or ``namespace=`` with ``name=`` (as
+        OpenLineage names it, e.g. ``postgres://db:5432`` and ``analytics.features``) say where the
+        data lives: OpenLineage events about that dataset then join the same lineage node, whether
+        they arrive before or after this call.
+
         With ``run_id``, the dataset becomes an input (``context="input"``) or output
-        (``context="output"``) of that run. ``snapshot=True`` stores a Parquet copy as a run
-        artifact (once per digest). ``parent`` and ``split`` record a train/validation/test split.
+        (``context="output"``) of that run. ``snapshot=True`` stores a copy as a run
+        artifact (once per digest): a file as it is (its digest is the dataset's), a DataFrame
+        as Parquet. ``parent`` and ``split`` record a train/validation/test split.
         """
         body, frame, source = _describe(data, name=name, uri=uri, digest=digest, kind=kind,
-                                        properties=properties)
+                                        properties=properties, namespace=namespace)
         if parent is not None:
             body["parent_id"] = parent.id if isinstance(parent, Dataset) else parent
             body["split"] = split or "split"
@@ -215,6 +236,8 @@ class Datasets:
         if run_id is not None:
             body["run_id"] = run_id
             body["direction"] = context
+            if source is not None:
+                body["path"] = _where(source)
         if snapshot:
             body["snapshot_path"] = self._upload_snapshot(body, frame, source, run_id)
         return Dataset.model_validate(self._http.call("POST", "/api/v1/datasets", json=body))
@@ -227,13 +250,12 @@ class Datasets:
         if any(d.snapshot for d in self.find(digest=body["digest"]) if d.kind.value == body["kind"]):
             return None  # stored once per digest: the dataset keeps its first snapshot
         stem = f"datasets/{_safe_name(body['name'])}-{body['digest'].split(':')[-1][:12]}"
-        if frame is not None:
-            path = stem + ".parquet"
-            self._artifacts.upload_bytes(run_id, path, parquet_bytes(frame))
-        else:
-            assert source is not None
+        if source is not None:  # the file's own bytes: its digest is the dataset's, and a rerun gets it back as it was
             path = stem + source.suffix
             self._artifacts.upload_file(run_id, source, path)
+        else:
+            path = stem + ".parquet"
+            self._artifacts.upload_bytes(run_id, path, parquet_bytes(frame))
         return path
 
     def log_splits(
@@ -267,7 +289,16 @@ class Datasets:
         return self._artifacts.read_bytes(found.snapshot.run_id, found.snapshot.path)
 
     def load_snapshot(self, dataset: Dataset | str) -> pd.DataFrame:
-        """The stored Parquet snapshot as a DataFrame."""
+        """The stored snapshot (Parquet for a DataFrame, the file itself for a CSV, TSV or JSON file) as a DataFrame."""
         import pandas as pd
 
-        return pd.read_parquet(io.BytesIO(self.snapshot_bytes(dataset)))
+        found = dataset if isinstance(dataset, Dataset) else self.get(dataset)
+        data = io.BytesIO(self.snapshot_bytes(found))
+        form = found.snapshot.format if found.snapshot else ""
+        if form in ("csv", "tsv"):
+            return pd.read_csv(data, sep="\t" if form == "tsv" else ",")
+        if form == "json":
+            return pd.read_json(data)
+        if form not in ("parquet", "pq"):
+            raise InvalidInput(f"the snapshot of dataset '{found.name}' is a .{form} file, not a table")
+        return pd.read_parquet(data)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import getpass
 import importlib.metadata
+import json
 import os
 import platform
 import re
@@ -30,6 +31,7 @@ def capture_environment(cwd: str | None = None) -> dict[str, Any]:
         "executable": sys.executable,
         "cwd": cwd,
         "packages": installed_packages(),
+        "package_sources": direct_installs(),
         "git": git_info(cwd),
     }
 
@@ -50,6 +52,28 @@ def installed_packages() -> dict[str, str]:
             # First hit wins, matching import precedence along sys.path.
             packages.setdefault(normalize_name(name), dist.version)
     return packages
+
+
+def direct_installs() -> dict[str, dict[str, Any]]:
+    """Packages not installed from an index (PEP 610 ``direct_url.json``): a local folder
+    (``editable`` or not), a VCS checkout or an archive URL; a reproduction cannot pin them."""
+    found: dict[str, dict[str, Any]] = {}
+    for dist in importlib.metadata.distributions():
+        name = dist.metadata["Name"]
+        try:
+            raw = dist.read_text("direct_url.json")
+            direct = json.loads(raw) if raw else None
+        except (OSError, ValueError):
+            continue
+        if not name or not isinstance(direct, dict) or not isinstance(direct.get("url"), str):
+            continue
+        vcs = direct.get("vcs_info") if isinstance(direct.get("vcs_info"), dict) else {}
+        found.setdefault(normalize_name(name), {
+            "url": strip_credentials(direct["url"]),
+            "editable": bool((direct.get("dir_info") or {}).get("editable")),
+            "vcs": vcs.get("vcs"), "commit": vcs.get("commit_id"),
+        })
+    return found
 
 
 def git_info(cwd: str) -> dict[str, Any] | None:

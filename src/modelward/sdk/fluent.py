@@ -71,6 +71,14 @@ def _process_from_env() -> ProcessInfo:
     )
 
 
+def _tags_from_env() -> dict[str, str]:
+    """A rerun started by ``modelward runs reproduce``'s run.sh is tagged with the run it reproduces."""
+    from modelward.domain.lineage import REPRODUCES_ENV, REPRODUCES_TAG
+
+    original = os.environ.get(REPRODUCES_ENV, "").strip()
+    return {REPRODUCES_TAG: original} if original else {}
+
+
 class ActiveRun:
     """A run being recorded; use it as a context manager.
 
@@ -202,7 +210,7 @@ def start_run(
         )
         run = client.runs.create(
             target.id, name=name, parent_run_id=parent,
-            tags={k: str(v) for k, v in (tags or {}).items()}, process=process,
+            tags={**_tags_from_env(), **{k: str(v) for k, v in (tags or {}).items()}}, process=process,
             environment=capture_environment() if log_environment else {},
         )
     sampler = None

@@ -9,10 +9,13 @@
 
 from __future__ import annotations
 
+import json
+import os
+from pathlib import Path
 from typing import Any
 
 from modelward.domain.datasets import Dataset
-from modelward.domain.lineage import ArtifactSpec, LineageArtifact
+from modelward.domain.lineage import PARAMS_FILE_ENV, ArtifactSpec, LineageArtifact
 from modelward.sdk.fluent import _require_run
 
 
@@ -40,3 +43,16 @@ def log_output(item: Dataset | ArtifactSpec | dict[str, Any] | str) -> LineageAr
     """Record that the active run wrote ``item``, e.g. ``{"kind": "model", "run_artifact_path": "model.skops"}``."""
     run = _require_run()
     return run.client.lineage.log_output(run.run.id, _spec(item))
+
+
+def reproduction_params() -> dict[str, str]:
+    """The params of the run being reproduced (the params.json that ``modelward runs reproduce``
+    wrote, named by ``MODELWARD_PARAMS_FILE`` in its run.sh); empty when not reproducing::
+
+        alpha = float(modelward.reproduction_params().get("alpha", args.alpha))
+    """
+    where = os.environ.get(PARAMS_FILE_ENV, "").strip()
+    if not where:
+        return {}
+    params = json.loads(Path(where).read_text())
+    return {str(key): str(value) for key, value in params.items()}

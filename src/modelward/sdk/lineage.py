@@ -17,8 +17,11 @@ from modelward.domain.lineage import (
     LineageExecution,
     LineageGraph,
     LineageRecord,
+    Origin,
+    OriginDataset,
     ReproSpec,
     RunDiff,
+    TrainingRun,
 )
 from modelward.errors import NotFound
 from modelward.sdk._http import HttpSession
@@ -92,10 +95,15 @@ class Lineage:
         return [LineageExecution.model_validate(item) for item in data["executions"]]
 
     # -- the questions people ask -------------------------------------------------------------
-    def training_runs(self, ref: str) -> list[GraphNode]:
+    def origin(self, ref: str) -> Origin:
+        """What produced ``ref``: a model version ('models:/NAME/V', 'models:/NAME@ALIAS',
+        'NAME/V', 'NAME@ALIAS'), a model file, a dataset, ...: the runs, their params,
+        metrics and code version, and the datasets upstream."""
+        return Origin.model_validate(self._http.call("GET", "/api/v1/lineage/origin", params={"ref": ref}))
+
+    def training_runs(self, ref: str) -> list[TrainingRun]:
         """The runs that produced ``ref`` (a model), each with its exact hyperparameters and metrics."""
-        graph = self.upstream(ref, depth=1)
-        return [node for node in graph.executions() if node.run_id]
+        return self.origin(ref).runs
 
     def hyperparameters(self, ref: str) -> dict[str, str]:
         """The hyperparameters of the run that trained the model ``ref``."""
@@ -103,6 +111,14 @@ class Lineage:
         if not runs:
             raise NotFound(f"no run produced '{ref}'")
         return runs[0].params
+
+    def training_data(self, ref: str) -> list[OriginDataset]:
+        """The datasets the runs that produced ``ref`` read."""
+        return [d for d in self.origin(ref).datasets if d.role == "training"]
+
+    def code(self, ref: str) -> dict[str, dict[str, Any]]:
+        """Run id -> the code version (git commit, branch, remote, dirty, command) that produced ``ref``."""
+        return {run.run_id: run.code for run in self.training_runs(ref)}
 
     def evaluations(self, ref: str) -> list[LineageArtifact]:
         """Every evaluation recorded downstream of the model ``ref``."""

@@ -11,7 +11,7 @@ from typing import Any
 
 from modelward.artifacts import normalize_logical_path
 from modelward.domain.actors import Actor
-from modelward.domain.datasets import DATASET_KINDS, Dataset, DatasetCreate
+from modelward.domain.datasets import CLIENT_PROFILE, DATASET_KINDS, DATASET_PATHS, Dataset, DatasetCreate
 from modelward.domain.lineage import (
     ArtifactKind,
     ArtifactSpec,
@@ -39,19 +39,19 @@ def log(backend: Backend, body: DatasetCreate, *, actor: Actor) -> Dataset:
     kind = ArtifactKind.DATA_SPLIT if body.split is not None else body.kind
     with backend.write() as session:
         properties = _properties(session, body)
-        artifact = lineage_store.ensure_artifact(
-            session, ArtifactSpec(kind=kind, name=body.name, digest=body.digest, uri=body.uri, properties=properties),
-            body.name,
-        )
+        artifact = lineage.ensure_dataset(session, ArtifactSpec(kind=kind, name=body.name, digest=body.digest,
+                                                                uri=body.location(), properties=properties))
         if body.parent_id is not None:
             _record_split(session, body.parent_id, artifact.id)
         if body.run_id is not None and body.direction is not None:
             link = [ArtifactSpec(id=artifact.id)]
-            lineage.record_in(
+            record = lineage.record_in(
                 session, execution=ExecutionSpec(run_id=body.run_id),
                 inputs=link if body.direction == "input" else [],
                 outputs=link if body.direction == "output" else [],
             )
+            if body.path is not None:  # per run: one content may sit at different paths in different runs
+                lineage_store.set_execution_entry(session, record.execution.id, DATASET_PATHS, artifact.id, body.path)
             wrote(session, run_store.pk_of(session, body.run_id), actor,
                   writer_store.INPUTS if body.direction == "input" else writer_store.OUTPUTS)
         return store.get(session, artifact.id)
@@ -63,6 +63,10 @@ def _properties(session: UnitOfWork, body: DatasetCreate) -> dict[str, object]:
         properties["schema"] = body.data_schema.model_dump(mode="json")
     if body.statistics is not None:
         properties["statistics"] = body.statistics.model_dump(mode="json")
+    if body.data_schema is not None or body.statistics is not None:
+        properties["profile_source"] = CLIENT_PROFILE
+    if body.namespace is not None:
+        properties["namespace"], properties["ol_name"] = body.namespace, body.name
     if body.parent_id is not None:
         store.get(session, body.parent_id)  # the parent must be a dataset
         properties["parent_id"] = body.parent_id

@@ -28,7 +28,7 @@ from typing import Any
 
 from modelward.artifacts import normalize_logical_path
 from modelward.domain.actors import Actor
-from modelward.domain.datasets import DATASET_KINDS
+from modelward.domain.datasets import CLIENT_PROFILE, DATASET_KINDS
 from modelward.domain.lineage import (
     ArtifactKind,
     ArtifactSpec,
@@ -44,6 +44,9 @@ from modelward.domain.lineage import (
     LineageGraph,
     LineageRecord,
     NodeKind,
+    Origin,
+    OriginDataset,
+    TrainingRun,
     parse_ref,
 )
 from modelward.errors import InvalidInput, NotFound
@@ -143,7 +146,61 @@ def _ensure_artifact(session: UnitOfWork, spec: ArtifactSpec, run_id: str | None
     if spec.run_artifact_path is not None:
         spec = _from_run_artifact(session, spec, run_id)
     name = spec.name or (spec.uri.rstrip("/").rsplit("/", 1)[-1] if spec.uri else None) or (spec.digest or "")[:12]
-    return store.ensure_artifact(session, spec, _clip(name or spec.kind.value))
+    spec = spec.model_copy(update={"name": _clip(name or spec.kind.value)})
+    if spec.kind in DATASET_KINDS:
+        return ensure_dataset(session, spec)
+    return store.ensure_artifact(session, spec, spec.name or spec.kind.value)
+
+
+_PROFILE_KEYS = ("schema", "statistics", "source_type", "profile_source")
+
+
+def ensure_dataset(session: UnitOfWork, spec: ArtifactSpec) -> LineageArtifact:
+    """One node per dataset, a dataset being its content (digest) at its location (``uri``,
+    which is how an OpenLineage (namespace, name) is spelled), whichever was heard of first.
+
+    With a location and a digest: the node with both; else a node with the digest and no
+    location yet, which takes the location; else a node known only by the location (e.g.
+    from an OpenLineage event), which takes the digest. Any other name-only node at the
+    location is merged into the chosen one, its edges carried over. With a location alone:
+    the name-only node there, else the newest node there. With a digest alone: the node with
+    it and no location, else the newest with it.
+    """
+    name = spec.name or spec.kind.value
+    at_location = store.artifacts_at(session, spec.uri, DATASET_KINDS) if spec.uri else []
+    name_only = [a for a in at_location if a.digest is None]
+    if spec.digest is None:
+        found = at_location[0] if at_location else store.create_dataset(session, spec, name)
+        return _apply_dataset_properties(session, found, spec.properties)
+    same_content = store.with_digest(session, spec.kind, spec.digest)
+    if spec.uri is None:
+        found = same_content[0] if same_content else store.create_dataset(session, spec, name)
+        return _apply_dataset_properties(session, found, spec.properties)
+    here = [a for a in same_content if a.uri == spec.uri]
+    unplaced = [a for a in same_content if a.uri is None]
+    if here:
+        found = here[0]
+    elif unplaced:
+        found = store.assign_identity(session, unplaced[0].id, kind=spec.kind, digest=None, uri=spec.uri, name=None)
+    elif name_only:
+        found = store.assign_identity(session, name_only.pop(0).id, kind=spec.kind, digest=spec.digest,
+                                      uri=spec.uri, name=spec.name)
+    else:
+        found = store.create_dataset(session, spec, name)
+    for other in name_only:
+        if other.id != found.id:
+            found = store.merge_artifacts(session, found.id, other.id)
+    return _apply_dataset_properties(session, found, spec.properties)
+
+
+def _apply_dataset_properties(session: UnitOfWork, found: LineageArtifact, properties: dict[str, Any]) -> LineageArtifact:
+    """New keys are added; a profile computed from the data replaces one taken from OpenLineage
+    facets (which stay under 'openlineage'), never the other way round."""
+    updates = {k: v for k, v in properties.items() if k not in found.properties}
+    profiled = properties.get("profile_source") == CLIENT_PROFILE
+    if profiled and found.properties.get("profile_source") != CLIENT_PROFILE:
+        updates.update({k: properties[k] for k in _PROFILE_KEYS if k in properties})
+    return store.update_artifact_properties(session, found.id, updates) if updates else found
 
 
 def _from_run_artifact(session: UnitOfWork, spec: ArtifactSpec, run_id: str | None) -> ArtifactSpec:
@@ -172,29 +229,44 @@ def version_uri(name: str, version: int) -> str:
     return f"models:/{name}/{version}"
 
 
-def _resolve_model_uri(session: UnitOfWork, ref: str) -> tuple[NodeKind, str]:
-    """'models:/NAME/VERSION' or 'models:/NAME@ALIAS' -> the version's MODEL artifact."""
-    body = ref.strip().removeprefix("models:/")
+def _model_version_of(session: UnitOfWork, ref: str) -> tuple[str, int] | None:
+    """'models:/NAME/VERSION', 'models:/NAME@ALIAS', and the native 'NAME/VERSION' and
+    'NAME@ALIAS' -> (name, version); None if ``ref`` has none of these forms."""
+    text = ref.strip()
+    prefixed = text.startswith("models:/")
+    body = text.removeprefix("models:/")
     if "@" in body:
         name, alias = body.rsplit("@", 1)
-        version = registry_store.alias_target(session, registry_store.model_row(session, name), alias).version
+        if name and alias:
+            return name, registry_store.alias_target(session, registry_store.model_row(session, name), alias).version
     else:
         name, _, number = body.rpartition("/")
-        if not name or not number.isdigit():
-            raise InvalidInput(f"model reference {ref!r} must be 'models:/NAME/VERSION' or 'models:/NAME@ALIAS'")
-        version = int(number)
+        if name and number.isdigit():
+            return name, int(number)
+    if prefixed:
+        raise InvalidInput(f"model reference {ref!r} must be 'models:/NAME/VERSION' or 'models:/NAME@ALIAS'")
+    return None
+
+
+def _version_node(session: UnitOfWork, name: str, version: int) -> tuple[NodeKind, str]:
+    """The MODEL artifact that stands for a registered version (its registration's output)."""
     registry_store.version_row(session, name, version)  # NotFound for an unknown version
     found = store.find_artifact(session, ArtifactKind.MODEL, digest=None, uri=version_uri(name, version))
     if found is None:
-        raise NotFound(f"version {version} of model '{name}' has no lineage (it was registered before lineage)")
+        raise NotFound(f"version {version} of model '{name}' has no lineage (it was registered before lineage, "
+                       "or from a source that is not a run of this server)")
     return NodeKind.ARTIFACT, found.id
 
 
 def resolve(session: UnitOfWork, ref: str) -> tuple[NodeKind, str]:
-    """'artifact:ID', 'dataset:ID', 'execution:ID', 'run:RUN_ID', 'models:/NAME/VERSION' (or
-    'models:/NAME@ALIAS') or a bare id of any of them."""
-    if isinstance(ref, str) and ref.strip().startswith("models:/"):
-        return _resolve_model_uri(session, ref)
+    """'artifact:ID', 'dataset:ID', 'execution:ID', 'run:RUN_ID', 'models:/NAME/VERSION',
+    'models:/NAME@ALIAS', 'NAME/VERSION', 'NAME@ALIAS' or a bare id of a run, artifact or execution."""
+    if not isinstance(ref, str) or not ref.strip():
+        raise InvalidInput("a lineage reference must be a non-empty string such as 'run:<id>'")
+    if ref.strip().startswith("models:/"):
+        found = _model_version_of(session, ref)
+        assert found is not None
+        return _version_node(session, *found)
     prefix, value = parse_ref(ref)
     if prefix in ("", "run"):
         execution = store.execution_of_run(session, value)
@@ -215,7 +287,10 @@ def resolve(session: UnitOfWork, ref: str) -> tuple[NodeKind, str]:
         except NotFound:
             if prefix:
                 raise
-    raise NotFound(f"no run, lineage artifact or execution named '{value}'")
+    version = _model_version_of(session, value) if not prefix else None
+    if version is not None:
+        return _version_node(session, *version)
+    raise NotFound(f"no run, lineage artifact, execution or model version named '{value}'")
 
 
 def _depth(max_depth: int | None) -> int:
@@ -325,10 +400,10 @@ def version_summary_in(session: UnitOfWork, name: str, version: int) -> dict[str
     found = store.find_artifact(session, ArtifactKind.MODEL, digest=None, uri=version_uri(name, version))
     if found is not None:
         summary["recorded"] = True
-        depths = store.walk(session, NodeKind.ARTIFACT, found.id, upstream=True, max_depth=DEFAULT_DEPTH)
-        nodes, edges = store.subgraph(session, depths)
-        runs, datasets = _training_runs_and_datasets(nodes, edges)
-        summary["training_runs"], summary["datasets"] = runs, datasets
+        found_origin = origin_in(session, f"artifact:{found.id}")
+        summary["training_runs"] = [{"run_id": r.run_id, "name": r.name, "params": r.params, "metrics": r.metrics}
+                                    for r in found_origin.runs]
+        summary["datasets"] = [d.model_dump(exclude={"key"}) for d in found_origin.datasets]
     evaluations = governance_store.evaluations(session, row, name)  # newest first
     summary["evaluations"] = [_evaluation_summary(e) for e in evaluations]
     known = {d["id"] for d in summary["datasets"]}
@@ -340,29 +415,101 @@ def version_summary_in(session: UnitOfWork, name: str, version: int) -> dict[str
     return summary
 
 
-def _training_runs_and_datasets(nodes: list[GraphNode], edges: list[GraphEdge]) -> tuple[list[dict], list[dict]]:
-    """Training runs: runs whose outputs the registration read. Their inputs are training data."""
+def producing_runs(root: str, nodes: list[GraphNode], edges: list[GraphEdge]) -> list[str]:
+    """The run executions nearest ``root`` upstream: the walk passes through artifacts and
+    executions that are not runs (a registration, a deployment, a split) and stops at each run,
+    so the runs that produced a model's training data are not taken for its training runs."""
     by_key = {node.key: node for node in nodes}
-    inputs_of: dict[str, list[str]] = {}
-    producers_of: dict[str, list[str]] = {}
+    if root in by_key and by_key[root].type in _RUN_TYPES:
+        return [root]
+    above: dict[str, list[str]] = {}
+    for edge in edges:
+        above.setdefault(edge.target, []).append(edge.source)
+    found: set[str] = set()
+    seen, frontier = {root}, [root]
+    while frontier:
+        following = []
+        for key in frontier:
+            for source in above.get(key, []):
+                if source in seen or source not in by_key:
+                    continue
+                seen.add(source)
+                if by_key[source].type in _RUN_TYPES and by_key[source].kind is NodeKind.EXECUTION:
+                    found.add(source)
+                else:
+                    following.append(source)
+        frontier = following
+    return sorted(found)
+
+
+def _inputs_of(edges: list[GraphEdge]) -> dict[str, list[str]]:
+    inputs: dict[str, list[str]] = {}
     for edge in edges:
         if edge.type is Direction.INPUT:
-            inputs_of.setdefault(edge.target, []).append(edge.source)
-        else:
-            producers_of.setdefault(edge.target, []).append(edge.source)
-    registrations = [n.key for n in nodes if n.type == ExecutionType.REGISTRATION.value]
-    training = sorted({producer for reg in registrations for artifact in inputs_of.get(reg, [])
-                       for producer in producers_of.get(artifact, []) if by_key[producer].type in _RUN_TYPES})
-    runs = [{"run_id": by_key[k].run_id, "name": by_key[k].name, "params": by_key[k].params,
-             "metrics": by_key[k].metrics} for k in training]
+            inputs.setdefault(edge.target, []).append(edge.source)
+    return inputs
+
+
+def _origin_datasets(nodes: list[GraphNode], edges: list[GraphEdge], runs: list[str]) -> list[OriginDataset]:
+    """Every dataset upstream: 'training' if a producing run read it, else 'upstream'."""
+    by_key = {node.key: node for node in nodes}
+    inputs_of = _inputs_of(edges)
     used_by: dict[str, list[str]] = {}
-    for run in training:
+    for run in runs:
         for artifact in inputs_of.get(run, []):
             used_by.setdefault(artifact, []).append(by_key[run].run_id or by_key[run].name)
-    datasets = [_dataset_summary(node, "training" if node.key in used_by else "upstream", used_by.get(node.key, []))
-                for node in nodes if node.kind is NodeKind.ARTIFACT and node.type in _DATASET_TYPES]
-    datasets.sort(key=lambda d: (d["role"] != "training", d["name"]))
-    return runs, datasets
+    found = []
+    for node in nodes:
+        if node.kind is not NodeKind.ARTIFACT or node.type not in _DATASET_TYPES:
+            continue
+        statistics = node.properties.get("statistics") if isinstance(node.properties.get("statistics"), dict) else {}
+        found.append(OriginDataset(
+            key=node.key, id=node.id, name=node.name, kind=node.type, digest=node.digest, uri=node.uri,
+            rows=statistics.get("row_count") if isinstance(statistics.get("row_count"), int) else None,
+            snapshot=node.properties.get("snapshot"), role="training" if node.key in used_by else "upstream",
+            used_by=sorted(used_by.get(node.key, [])),
+        ))
+    found.sort(key=lambda d: (d.role != "training", d.name, d.id))
+    return found
+
+
+def _code_of(environment: dict[str, Any] | None) -> dict[str, Any]:
+    env = environment or {}
+    git = env.get("git") or {}
+    code = {key: git.get(key) for key in ("commit", "branch", "remote", "dirty")} if git else {}
+    for key in ("command", "cwd"):
+        if env.get(key):
+            code[key] = env[key]
+    return code
+
+
+def origin_in(session: UnitOfWork, ref: str) -> Origin:
+    """``origin`` inside the caller's unit of work."""
+    kind, node_id = resolve(session, ref)
+    root = f"{kind.value}:{node_id}"
+    depths = store.walk(session, kind, node_id, upstream=True, max_depth=DEFAULT_DEPTH)
+    nodes, edges = store.subgraph(session, depths)
+    by_key = {node.key: node for node in nodes}
+    inputs_of = _inputs_of(edges)
+    run_keys = producing_runs(root, nodes, edges)
+    runs = []
+    for key in run_keys:
+        node = by_key[key]
+        assert node.run_id is not None
+        runs.append(TrainingRun(
+            key=key, run_id=node.run_id, name=node.name, type=node.type, params=node.params, metrics=node.metrics,
+            code=_code_of(run_store.get(session, node.run_id).environment),
+            inputs=sorted(a for a in inputs_of.get(key, []) if by_key[a].type in _DATASET_TYPES),
+        ))
+    return Origin(ref=ref, root=root, runs=runs, datasets=_origin_datasets(nodes, edges, run_keys))
+
+
+def origin(backend: Backend, ref: str) -> Origin:
+    """What produced ``ref``: for a model version ('models:/NAME/V', 'models:/NAME@ALIAS',
+    'NAME/V', ...) the walk goes through the registration to the run that logged the model
+    files, and answers with that run's params, metrics, code version and data."""
+    with backend.read() as session:
+        return origin_in(session, ref)
 
 
 def _dataset_summary(node: GraphNode | LineageArtifact, role: str, used_by: list[str]) -> dict[str, Any]:

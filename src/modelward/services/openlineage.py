@@ -1,10 +1,13 @@
 """OpenLineage run events (https://openlineage.io/spec) mapped into the lineage graph.
 
 A job run becomes an execution of type 'openlineage' keyed by its runId; its input and
-output datasets become 'dataset' artifacts at the URI '<namespace>/<name>' (so the same
-table seen by Airflow, Spark and dbt is one node); the job and any parent run become
-contexts. The schema facet becomes the dataset schema, the data-quality facets its
-statistics. Events of one run (START ... COMPLETE) accumulate onto the same execution.
+output datasets are identified by (namespace, name) as OpenLineage does, spelled as the
+location 'namespace/name' (``dataset_uri``), so the same table seen by Airflow, Spark, dbt
+and the SDK (which logs it with its digest, by namespace/name or by that source URI) is one
+node, whichever is heard of first. The job and any parent run become contexts. The schema
+facet becomes the dataset schema and the data-quality facets its statistics, unless the SDK
+computed them from the data: then the facets are kept under 'openlineage' beside them.
+Events of one run (START ... COMPLETE) accumulate onto the same execution.
 
 The whole event is checked before anything is written, and written in one transaction.
 """
@@ -15,6 +18,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+from modelward.domain.datasets import CLIENT_PROFILE, OPENLINEAGE_PROFILE, dataset_uri
 from modelward.domain.lineage import (
     ArtifactKind,
     ArtifactSpec,
@@ -22,6 +26,7 @@ from modelward.domain.lineage import (
     ContextType,
     ExecutionSpec,
     ExecutionType,
+    LineageArtifact,
     LineageRecord,
 )
 from modelward.errors import InvalidInput
@@ -88,7 +93,7 @@ def _datasets(event: dict[str, Any], key: str, facet_key: str) -> list[ArtifactS
         facets = _object(item.get("facets"), f"{field}.facets", required=False)
         io_facets = _object(item.get(facet_key), f"{field}.{facet_key}", required=False)
         specs.append(ArtifactSpec(
-            kind=ArtifactKind.DATASET, name=name, uri=f"{namespace.rstrip('/')}/{name.lstrip('/')}",
+            kind=ArtifactKind.DATASET, name=name, uri=dataset_uri(namespace, name),
             properties=_dataset_properties(namespace, name, facets, io_facets, field),
         ))
     return specs
@@ -164,7 +169,7 @@ def ingest(backend: Backend, event: Any) -> LineageRecord:
         raise _bad("run", "is required: only OpenLineage run events are accepted")
     event_time = _check_time(event)
     event_type = event.get("eventType", "OTHER")
-    if event_type not in EVENT_TYPES:
+    if not isinstance(event_type, str) or event_type not in EVENT_TYPES:
         raise _bad("eventType", f"must be one of {', '.join(EVENT_TYPES)}, got {event_type!r}")
     run = _object(event.get("run"), "run")
     run_id = _check_run_id(run)
@@ -195,9 +200,30 @@ def ingest(backend: Backend, event: Any) -> LineageRecord:
                                     status=status, properties=properties),
             inputs=inputs, outputs=outputs, contexts=contexts,
         )
-        # The newest event's schema and statistics describe the dataset now.
         for spec, artifact in zip([*inputs, *outputs], [*record.inputs, *record.outputs], strict=True):
-            fresh = {k: spec.properties[k] for k in ("schema", "statistics", "assertions") if k in spec.properties}
-            if fresh and any(artifact.properties.get(k) != v for k, v in fresh.items()):
-                store.update_artifact_properties(session, artifact.id, fresh)
+            _apply_facets(session, artifact, spec.properties)
         return record
+
+
+_FACETS = ("schema", "statistics")
+
+
+def _apply_facets(session: store.UnitOfWork, artifact: LineageArtifact, facets: dict[str, Any]) -> None:
+    """The newest event's facets are kept under 'openlineage'; its schema and statistics
+    describe the dataset too, unless the SDK computed them from the data."""
+    current = artifact.properties
+    seen = {"namespace": facets["namespace"], "name": facets["ol_name"],
+            **{k: facets[k] for k in (*_FACETS, "assertions") if k in facets}}
+    updates: dict[str, Any] = {k: facets[k] for k in ("source_type", "namespace", "ol_name") if k not in current}
+    merged = {**(current.get("openlineage") or {}), **seen}
+    if current.get("openlineage") != merged:
+        updates["openlineage"] = merged
+    if "assertions" in facets and current.get("assertions") != facets["assertions"]:
+        updates["assertions"] = facets["assertions"]
+    described = {k: facets[k] for k in _FACETS if k in facets}
+    if described and current.get("profile_source") != CLIENT_PROFILE:
+        changed = {k: v for k, v in described.items() if current.get(k) != v}
+        if changed or current.get("profile_source") != OPENLINEAGE_PROFILE:
+            updates.update(changed, profile_source=OPENLINEAGE_PROFILE)
+    if updates:
+        store.update_artifact_properties(session, artifact.id, updates)

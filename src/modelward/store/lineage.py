@@ -7,6 +7,7 @@ third the hyperparameters and metrics of the runs among them.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -56,7 +57,9 @@ def _insert_new(session: Session, row_class: Any, values: dict[str, Any], keys: 
     if not session.get_bind().dialect.insert_returning:
         session.execute(stmt)
         return None
-    return session.scalars(stmt.returning(row_class)).first()
+    # The statement may be a Core insert on the table: return the key, then load the row.
+    inserted_id = session.execute(stmt.returning(row_class.__table__.c.id)).scalar()
+    return session.get(row_class, inserted_id) if inserted_id is not None else None
 
 
 # -- artifacts --------------------------------------------------------------------------------
@@ -64,6 +67,14 @@ def _insert_new(session: Session, row_class: Any, values: dict[str, Any], keys: 
 
 def artifact_identity(digest: str | None, uri: str | None) -> str:
     return f"digest:{digest}" if digest else f"uri:{uri}"
+
+
+def dataset_identity(digest: str | None, uri: str | None) -> str:
+    """A dataset is its content at its location: 'digest:D' where the location is unknown,
+    'digest:D@<hash of the location>' where it is known, 'uri:L' while only the location is."""
+    if digest and uri:
+        return f"digest:{digest}@{hashlib.sha256(uri.encode()).hexdigest()[:32]}"
+    return artifact_identity(digest, uri)
 
 
 def _artifact(row: LineageArtifactRow) -> LineageArtifact:
@@ -129,6 +140,86 @@ def update_artifact_properties(session: Session, artifact_id: str, updates: dict
     return _artifact(row)
 
 
+def artifacts_at(session: Session, uri: str, kinds: Sequence[ArtifactKind]) -> list[LineageArtifact]:
+    """The artifacts of ``kinds`` at ``uri``: the one without a digest first (a dataset known
+    only by its name, e.g. from OpenLineage), then the newest first."""
+    rows = session.scalars(
+        select(LineageArtifactRow)
+        .where(LineageArtifactRow.uri == uri, LineageArtifactRow.kind.in_([k.value for k in kinds]))
+        .order_by(LineageArtifactRow.digest.is_not(None), LineageArtifactRow.created_at.desc(), LineageArtifactRow.id)
+    )
+    return [_artifact(row) for row in rows]
+
+
+def with_digest(session: Session, kind: ArtifactKind, digest: str) -> list[LineageArtifact]:
+    """The artifacts of ``kind`` with ``digest``: the one without a location first, then the newest."""
+    rows = session.scalars(
+        select(LineageArtifactRow)
+        .where(LineageArtifactRow.kind == kind.value, LineageArtifactRow.digest == digest)
+        .order_by(LineageArtifactRow.uri.is_not(None), LineageArtifactRow.created_at.desc(), LineageArtifactRow.id)
+    )
+    return [_artifact(row) for row in rows]
+
+
+def create_dataset(session: Session, spec: ArtifactSpec, name: str) -> LineageArtifact:
+    """A new dataset artifact with ``dataset_identity`` (or the one another writer just made)."""
+    identity = dataset_identity(spec.digest, spec.uri)
+    inserted = _insert_new(
+        session, LineageArtifactRow,
+        {"id": new_id(), "kind": spec.kind.value, "identity": identity, "name": name, "digest": spec.digest,
+         "uri": spec.uri, "properties": spec.properties, "created_at": datetime.now(UTC)},
+        ["kind", "identity"],
+    )
+    if inserted is None:
+        inserted = session.scalar(select(LineageArtifactRow).where(
+            LineageArtifactRow.kind == spec.kind.value, LineageArtifactRow.identity == identity))
+    assert inserted is not None
+    return _artifact(inserted)
+
+
+def assign_identity(
+    session: Session, artifact_id: str, *, kind: ArtifactKind, digest: str | None, uri: str | None, name: str | None,
+) -> LineageArtifact:
+    """Give a dataset the digest (and kind, name) or the location it turned out to have."""
+    row = session.get(LineageArtifactRow, artifact_id, with_for_update=True)
+    if row is None:
+        raise NotFound(f"lineage artifact '{artifact_id}' does not exist")
+    row.kind, row.digest = kind.value, digest or row.digest
+    row.uri = row.uri or uri
+    row.identity = dataset_identity(row.digest, row.uri)
+    if name:
+        row.name = name
+    session.flush()
+    return _artifact(row)
+
+
+def merge_artifacts(session: Session, keep_id: str, drop_id: str) -> LineageArtifact:
+    """Make ``drop_id`` part of ``keep_id``: its events move over (the same edge once), the
+    properties ``keep_id`` lacks are taken from it, and it is deleted."""
+    event = LineageEventRow.__table__
+    moved = [
+        {"execution_id": execution_id, "artifact_id": keep_id, "direction": direction, "created_at": created_at}
+        for execution_id, direction, created_at in session.execute(
+            select(event.c.execution_id, event.c.direction, event.c.created_at).where(event.c.artifact_id == drop_id)
+        )
+    ]
+    if moved:
+        session.execute(insert_ignoring_conflict(session, LineageEventRow,
+                                                 keys=["execution_id", "artifact_id", "direction"]), moved)
+    session.execute(event.delete().where(event.c.artifact_id == drop_id))
+    drop = session.get(LineageArtifactRow, drop_id)
+    keep = session.get(LineageArtifactRow, keep_id, with_for_update=True)
+    if keep is None or drop is None:
+        raise NotFound(f"lineage artifacts '{keep_id}' and '{drop_id}' must both exist to merge them")
+    keep.properties = {**(drop.properties or {}), **(keep.properties or {})}
+    if keep.uri is None and drop.uri is not None:
+        keep.uri = drop.uri
+        keep.identity = dataset_identity(keep.digest, keep.uri)
+    session.delete(drop)
+    session.flush()
+    return _artifact(keep)
+
+
 def list_artifacts(
     session: Session, *, kinds: Sequence[ArtifactKind], name: str | None = None,
     digest: str | None = None, limit: int = 100,
@@ -139,6 +230,16 @@ def list_artifacts(
     if digest is not None:
         query = query.where(LineageArtifactRow.digest == digest)
     query = query.order_by(LineageArtifactRow.created_at.desc(), LineageArtifactRow.id).limit(limit)
+    return [_artifact(row) for row in session.scalars(query)]
+
+
+def artifacts_named_like(session: Session, *, kinds: Sequence[ArtifactKind], text: str, limit: int) -> list[LineageArtifact]:
+    """Artifacts of ``kinds`` whose name contains ``text`` (any case), newest first."""
+    pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    query = (select(LineageArtifactRow)
+             .where(LineageArtifactRow.kind.in_([k.value for k in kinds]))
+             .where(LineageArtifactRow.name.ilike(pattern, escape="\\"))
+             .order_by(LineageArtifactRow.created_at.desc(), LineageArtifactRow.id).limit(limit))
     return [_artifact(row) for row in session.scalars(query)]
 
 
@@ -211,6 +312,18 @@ def ensure_execution(session: Session, spec: ExecutionSpec, name: str) -> Lineag
         row.updated_at = now
         session.flush()
     return _execution(row)
+
+
+def set_execution_entry(session: Session, execution_id: str, key: str, entry: str, value: Any) -> None:
+    """``properties[key][entry] = value`` on an execution, under a row lock (no lost update)."""
+    row = session.get(LineageExecutionRow, execution_id, with_for_update=True)
+    if row is None:
+        raise NotFound(f"lineage execution '{execution_id}' does not exist")
+    current = dict((row.properties or {}).get(key) or {})
+    if current.get(entry) != value:
+        row.properties = {**(row.properties or {}), key: {**current, entry: value}}
+        row.updated_at = datetime.now(UTC)
+        session.flush()
 
 
 def ensure_context(session: Session, type_: str, name: str) -> str:

@@ -5,11 +5,12 @@ from __future__ import annotations
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
+from modelward.api.decoding import JsonRoute
 from modelward.api.deps import READ, WRITE, ActorDep, BackendDep
 from modelward.domain.datasets import Dataset, DatasetCreate
 from modelward.services import datasets as service
 
-router = APIRouter(prefix="/api/v1/datasets", tags=["datasets"])
+router = APIRouter(route_class=JsonRoute, prefix="/api/v1/datasets", tags=["datasets"])
 
 
 class DatasetList(BaseModel):

@@ -5,13 +5,14 @@ from __future__ import annotations
 import zlib
 from typing import Any
 
-import orjson
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import PlainTextResponse, Response
 from pydantic import BaseModel, Field
 
+from modelward.api.decoding import JsonRoute, decode_json
 from modelward.api.deps import READ, WRITE, ActorDep, BackendDep
+from modelward.api.schemas import OPENLINEAGE_BODY
 from modelward.api.streams import RequestBodyReader
 from modelward.domain.lineage import (
     EXPORTERS,
@@ -22,6 +23,7 @@ from modelward.domain.lineage import (
     LineageExecution,
     LineageGraph,
     LineageRecord,
+    Origin,
     ReproSpec,
     RunDiff,
 )
@@ -29,7 +31,7 @@ from modelward.errors import InvalidInput, PayloadTooLarge
 from modelward.services import lineage as service
 from modelward.services import openlineage, reproduce
 
-router = APIRouter(prefix="/api/v1/lineage", tags=["lineage"])
+router = APIRouter(route_class=JsonRoute, prefix="/api/v1/lineage", tags=["lineage"])
 
 Depth = Query(None, ge=0, le=service.MAX_DEPTH, description="how many edges to follow")
 Format = Query("json", pattern="^(json|dot|mermaid)$", description="json (the graph), dot or mermaid (text)")
@@ -77,6 +79,13 @@ def path(backend: BackendDep, source: str, target: str, depth: int | None = Dept
     return _graph_response(service.path(backend, source, target, max_depth=depth), format)
 
 
+@router.get("/origin", dependencies=[READ])
+def origin(backend: BackendDep, ref: str) -> Origin:
+    """The runs that produced ``ref`` (through a registration, for a model version), with their
+    params, metrics, code version and data."""
+    return service.origin(backend, ref)
+
+
 @router.get("/evaluations", dependencies=[READ])
 def evaluations(backend: BackendDep, ref: str) -> ArtifactList:
     return ArtifactList(artifacts=service.evaluations(backend, ref))
@@ -107,7 +116,7 @@ def reproduce_run(run_id: str, backend: BackendDep) -> ReproSpec:
     return reproduce.spec(backend, run_id)
 
 
-@router.post("/openlineage", status_code=201, dependencies=[WRITE])
+@router.post("/openlineage", status_code=201, dependencies=[WRITE], openapi_extra=OPENLINEAGE_BODY)
 async def openlineage_event(request: Request, backend: BackendDep) -> Response:
     """An OpenLineage run event (JSON, optionally gzip-compressed), as the OpenLineage HTTP transport sends it."""
     event = _decode(await _body(request), request.headers.get("content-encoding", ""),
@@ -133,8 +142,5 @@ def _decode(raw: bytes, encoding: str, limit: int) -> Any:
             raise InvalidInput(f"invalid OpenLineage event: the gzip body cannot be decompressed ({exc})") from None
         if len(raw) > limit:
             raise PayloadTooLarge(f"the decompressed OpenLineage event is larger than {limit} bytes")
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidInput(f"invalid OpenLineage event: the body is not JSON ({exc})") from None
+    return decode_json(raw, what="invalid OpenLineage event: the body")
 
