@@ -9,6 +9,11 @@ cd "$(dirname "$0")/.."
 missing=()
 ls -d /usr/lib/postgresql/*/bin >/dev/null 2>&1 || missing+=(postgresql)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+# WeasyPrint (PDF reports) needs Debian's pango; the PDF tests read pages with poppler's tools.
+for lib in libpango-1.0-0 libpangoft2-1.0-0; do
+  dpkg -s "$lib" >/dev/null 2>&1 || missing+=("$lib")
+done
+command -v pdftoppm >/dev/null 2>&1 || missing+=(poppler-utils)
 if [ "$(id -u)" = "0" ] && [ ${#missing[@]} -gt 0 ]; then
   echo "== installing Debian packages: ${missing[*]}"
   apt-get update -qq

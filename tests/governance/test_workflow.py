@@ -189,9 +189,9 @@ def test_compliance_report_has_every_section_and_the_gate_evidence(in_review) ->
     assert "approve** by rita (as risk)" in markdown
     html, media = reports.compliance_report(backend, "credit", version, fmt="html")
     assert media.startswith("text/html") and "<svg" in html and "<rect" in html
-    assert "<script>alert" not in html and "&lt;script&gt;" in html  # autoescaped
+    assert "<script>alert" not in html and "&lt;script&gt;" in html  # a review comment is plain text, autoescaped
     with pytest.raises(InvalidInput):
-        reports.compliance_report(backend, "credit", version, fmt="pdf")
+        reports.compliance_report(backend, "credit", version, fmt="docx")
 
 
 def test_protection_applies_once_a_policy_does(backend) -> None:  # type: ignore[no-untyped-def]

@@ -135,11 +135,15 @@ def test_approval_through_the_ui_after_the_evidence_is_complete(page: Any, gover
     page.get_by_role("checkbox", name="data privacy review done").check()
     page.fill("#evidence_0", "ticket PRIV-7")
     page.get_by_role("button", name="Save checklist").click()
-    assert page.locator("#missing").inner_text().count("Nothing") == 1
+    missing = page.locator("#missing").inner_text()
+    assert "approvals: 0 of 1" in missing and "Your approval completes it." in missing
+    assert page.locator("#approvals-so-far").inner_text() == "0 of 1"  # the same count as the missing list
     page.fill("#decision-comment", "looks good to me")
     page.get_by_role("button", name="Approve").click()
     assert "approval is recorded" in page.locator("[role=status]").inner_text()
     assert page.locator("#version-state").inner_text() == "approved"
+    assert page.get_by_role("button", name="Approve").count() == 0 and page.get_by_role("button", name="Reject").count() == 0
+    assert "completes it" not in page.locator("#missing").inner_text()
     with Client(governed["url"]) as client:
         assert client.models.get_version(name, version).status == "approved"
         approved = client.audit.list(model=name, action="model_version.approved")

@@ -8,9 +8,8 @@ import typer
 
 from modelward.cli.output import console
 from modelward.errors import InvalidInput
-from modelward.sdk.client import Client
 
-FORMATS = {"md": "markdown", "markdown": "markdown", "html": "html", "json": "json"}
+FORMATS = {"md": "markdown", "markdown": "markdown", "html": "html", "json": "json", "pdf": "pdf"}
 
 
 def _edits(pairs: list[str]) -> dict[str, str]:
@@ -26,22 +25,28 @@ def _edits(pairs: list[str]) -> dict[str, str]:
 def card(
     name: str = typer.Argument(..., help="Registered model name."),
     version: int = typer.Argument(..., help="Version number."),
-    format: str = typer.Option("md", "--format", "-f", help="md, html or json."),
+    format: str = typer.Option("md", "--format", "-f", help="md, html, json or pdf (pdf needs --output)."),
     edit: list[str] = typer.Option([], "--edit", "-e", help="FIELD=VALUE, repeatable (e.g. caveats_and_recommendations=...)."),
     generate: bool = typer.Option(False, "--generate", help="Refill the card from lineage, params and metrics first."),
     output: Path = typer.Option(None, "--output", "-o", help="Write to this file instead of the terminal."),
 ) -> None:
     """Show a model version's card; --edit fields (a new revision) and --output to a file."""
+    from modelward.sdk.client import Client
     fmt = FORMATS.get(format.lower())
     if fmt is None:
-        raise InvalidInput(f"--format {format!r} is unknown; use md, html or json")
+        raise InvalidInput(f"--format {format!r} is unknown; use md, html, json or pdf")
+    if fmt == "pdf" and output is None:
+        raise InvalidInput("--format pdf writes a file: add --output card.pdf")
     with Client() as client:
         if generate:
             client.cards.generate(name, version)
         if edit:
             client.cards.update(name, version, edits=_edits(edit), comment="edited from the CLI")
         text = client.cards.render(name, version, format=fmt)
-    if output is not None:
+    if isinstance(text, bytes):
+        output.write_bytes(text)
+        console.print(f"card of {name} v{version} written to {output}", highlight=False)
+    elif output is not None:
         output.write_text(text, "utf-8")
         console.print(f"card of {name} v{version} written to {output}", highlight=False)
     else:

@@ -135,6 +135,8 @@ class Governance:
     def queue(self) -> list[dict[str, Any]]:
         return self._http.call("GET", "/api/v1/reviews/queue")  # type: ignore[no-any-return]
 
-    def report(self, name: str, version: int, *, format: str = "md") -> str:
+    def report(self, name: str, version: int, *, format: str = "md") -> str | bytes:
+        """The compliance report: text for ``md`` and ``html``, the document's bytes for ``pdf``."""
         chunks = self._http.stream(_version_path(name, version) + "/report", params={"format": format})
-        return b"".join(chunks).decode("utf-8")
+        data = b"".join(chunks)
+        return data if format == "pdf" else data.decode("utf-8")

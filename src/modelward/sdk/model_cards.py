@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-from modelward.models.cards import CardRevision, ModelCard
+from modelward.formats.cards import CardRevision, ModelCard
 from modelward.sdk._http import HttpSession
 
 
@@ -34,9 +34,11 @@ class ModelCards:
         body = {"card": whole, "edits": edits or {}, "comment": comment}
         return ModelCard.model_validate(self._http.call("PUT", _base(name, version), json=body))
 
-    def render(self, name: str, version: int, *, format: str = "markdown") -> str:
+    def render(self, name: str, version: int, *, format: str = "markdown") -> str | bytes:
+        """The card as text (markdown, html, json), or the document's bytes for ``pdf``."""
         chunks = self._http.stream(_base(name, version) + "/rendered", params={"format": format})
-        return b"".join(chunks).decode("utf-8")
+        data = b"".join(chunks)
+        return data if format == "pdf" else data.decode("utf-8")
 
     def revisions(self, name: str, version: int) -> list[CardRevision]:
         data = self._http.call("GET", _base(name, version) + "/revisions")

@@ -16,18 +16,17 @@ from typing import Any
 from modelward.domain.actors import Actor
 from modelward.domain.governance import Evaluation, check_evidence_open
 from modelward.errors import InvalidInput, NotFound
-from modelward.models.cards import (
+from modelward.formats.cards import (
     Attachment,
     CardRevision,
     ModelCard,
     build_card,
     merge_edits,
     parse_card,
-    render_html,
     render_markdown,
     set_field,
 )
-from modelward.services import audit, lineage
+from modelward.services import audit, documents, lineage
 from modelward.services.backend import Backend
 from modelward.store import governance as governance_store
 from modelward.store import model_cards as store
@@ -36,7 +35,7 @@ from modelward.store import runs as run_store
 
 ATTACHMENT_KINDS = ("usage_guidelines", "performance_report")
 MAX_ATTACHMENT_BYTES = 1 << 20
-FORMATS = ("json", "markdown", "html")
+FORMATS = ("json", "markdown", "html", "pdf")
 
 
 def _now() -> datetime:
@@ -202,12 +201,54 @@ def attachment(backend: Backend, name: str, version: int, digest: str) -> tuple[
     return media_type, backend.artifacts.read_bytes(digest)
 
 
-def render(card: ModelCard, fmt: str) -> tuple[str, str]:
-    """(media type, text) of the card in ``fmt``: json, markdown or html."""
+def render(card: ModelCard, fmt: str) -> tuple[str, str | bytes]:
+    """(media type, document) of the card in ``fmt``: json, markdown, html or pdf (bytes)."""
     if fmt in ("markdown", "md"):
         return "text/markdown; charset=utf-8", render_markdown(card)
     if fmt == "html":
         return "text/html; charset=utf-8", render_html(card)
+    if fmt == "pdf":
+        return documents.PDF_MEDIA_TYPE, documents.pdf(render_html(card))
     if fmt == "json":
         return "application/json", card.model_dump_json(indent=2)
     raise InvalidInput(f"unknown card format {fmt!r}; use one of {', '.join(FORMATS)}")
+
+
+def render_html(card: ModelCard) -> str:
+    """The card as a whole HTML document: people's Markdown rendered and sanitised, results as tables."""
+    template = documents.environment().get_template("model_card.html")
+    return str(template.render(card=card, title=card_title(card), view=card_view(card)))
+
+
+def card_title(card: ModelCard) -> str:
+    details = card.model_details
+    return f"Model card: {details.name or 'model'}" + (f" v{details.version}" if details.version else "")
+
+
+SHOWN_EVALUATIONS = 4
+EVALUATION_FIELDS = ("evaluation", "created_at", "passed", "dataset", "rows")
+GROUP_FIELDS = ("sensitive_feature", "group")
+
+
+def card_view(card: ModelCard) -> dict[str, Any]:
+    """The card's stored results as tables a person reads: the latest evaluations side by side
+    (one column each, one row per measure), results per sensitive group, and the summary per feature."""
+    rows = [r for r in card.quantitative_analyses.evaluations if isinstance(r, dict)]
+    evaluations = [r for r in rows if "sensitive_feature" not in r][:SHOWN_EVALUATIONS]
+    groups = [r for r in rows if "sensitive_feature" in r and r.get("group") != "(all)"]
+    summaries = [r for r in rows if "sensitive_feature" in r and r.get("group") == "(all)"]
+    return {
+        "evaluations": evaluations,
+        "more_evaluations": max(0, sum(1 for r in rows if "sensitive_feature" not in r) - SHOWN_EVALUATIONS),
+        "evaluation_measures": _keys(evaluations, skip=EVALUATION_FIELDS),
+        "groups": groups,
+        "group_measures": _keys(groups, skip=GROUP_FIELDS),
+        "summaries": [(r["sensitive_feature"], key.replace("_", " "), value)
+                      for r in summaries for key, value in r.items() if key not in GROUP_FIELDS],
+    }
+
+
+def _keys(rows: list[dict[str, Any]], *, skip: tuple[str, ...]) -> list[str]:
+    """Every key of ``rows`` not in ``skip``, in order of first appearance (``count`` first)."""
+    keys = [key for key in dict.fromkeys(key for row in rows for key in row) if key not in skip]
+    return sorted(keys, key=lambda key: key != "count")

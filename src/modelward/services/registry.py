@@ -529,18 +529,35 @@ def get_version(backend: Backend, name: str, version: int) -> ModelVersion:
         return store.get_version(session, name, version)
 
 
+def _version_order(order_by: Sequence[str]) -> list[tuple[str, bool]]:
+    """MLflow's ``order_by`` for versions (``"name DESC"``, ...); empty: newest-updated first."""
+    order = []
+    for item in order_by:
+        field, _, direction = str(item).strip().partition(" ")
+        field = field.removeprefix("attributes.").removeprefix("attribute.")
+        direction = direction.strip().upper() or "ASC"
+        if field not in store.VERSION_ORDER_COLUMNS or direction not in ("ASC", "DESC"):
+            raise InvalidInput(f"Invalid order_by {item!r} for model versions: use one of "
+                               f"{sorted(store.VERSION_ORDER_COLUMNS)}, optionally followed by ASC or DESC.")
+        order.append((field, direction == "DESC"))
+    return order or [("last_updated_timestamp", True)]
+
+
 def search_versions(
     backend: Backend, *, filter: str | None = None, model_name: str | None = None,
-    max_results: int = 100, page_token: str | None = None,
+    max_results: int = 100, page_token: str | None = None, order_by: Sequence[str] | None = None,
 ) -> VersionPage:
+    """``order_by`` None keeps the native order (by name, newest version first); a list,
+    even empty, is MLflow's (newest-updated first by default)."""
     _check_max_results(max_results)
     conditions = parse_registry_filter(filter, fields=VERSION_FIELDS)
+    order = None if order_by is None else _version_order(order_by)
     offset = _decode_page_token(page_token)
     with backend.read() as session:
         if model_name is not None:
             store.model_row(session, model_name)
         versions, more = store.search_versions(
-            session, conditions, limit=max_results, offset=offset, model_name=model_name
+            session, conditions, limit=max_results, offset=offset, model_name=model_name, order=order
         )
     return VersionPage(versions=versions, next_page_token=_page_token(offset + max_results, more))
 
@@ -624,7 +641,7 @@ def delete_version(backend: Backend, actor: Actor, name: str, version: int, *, r
     """Refused (Conflict naming the alias) while an alias points at the version; an approved or
     released version is deleted only by someone who could approve it, with a reason."""
     with backend.write() as session:
-        store.model_row(session, name, lock=True)
+        model = store.model_row(session, name, lock=True)
         row = store.version_row(session, name, version)
         if row.status in policies.ALIAS_TARGET_STATES:
             policies.require_decider(session, actor, name, f"deleting {row.status} version {version} of model '{name}'",
@@ -633,6 +650,7 @@ def delete_version(backend: Backend, actor: Actor, name: str, version: int, *, r
             policies.require_write(actor, f"delete version {version} of model '{name}'")
         details = {"status": row.status, "artifact_digest": row.artifact_digest, "source": row.source}
         store.delete_version(session, name, row)
+        store.touch_model(session, model, _now())  # a version change is the model's, as in MLflow
         audit.record(session, actor, "model_version.deleted", subject_type="model_version",
                      subject_id=_version_subject(name, version), model_name=name, reason=reason, details=details)
 
@@ -720,7 +738,7 @@ def set_stage(
     if stage not in STAGES:
         raise InvalidInput(f"stage '{stage}' is not one of {', '.join(STAGES)}")
     with backend.write() as session:
-        store.model_row(session, name, lock=True)
+        model = store.model_row(session, name, lock=True)
         target = store.version_row(session, name, version)
         entity = store.version_entity(session, target)
         previous = entity.tags.get(STAGE_TAG, "None")
@@ -733,6 +751,7 @@ def set_stage(
         archived = _archive_stage(session, name, stage, keep=version) if archive_existing and stage in POINTER_STAGES else []
         store.set_version_tags(session, target.pk, {STAGE_TAG: stage})
         store.update_version(session, target, _now())
+        store.touch_model(session, model, _now())  # a version change is the model's, as in MLflow
         audit.record(
             session, actor, "model_version.stage_changed", subject_type="model_version",
             subject_id=_version_subject(name, version), model_name=name,
@@ -789,6 +808,7 @@ def compare(backend: Backend, name: str, versions: Sequence[int]) -> VersionComp
     with backend.read() as session:
         found = [store.get_version(session, name, v) for v in versions]
         params = {str(v.version): _source_params(session, v) for v in found}
+        summaries = {str(v.version): lineage.version_summary_in(session, name, v.version) for v in found}
     keys = [str(v.version) for v in found]
     result = VersionComparison(model_name=name, versions=[v.version for v in found])
     metric_keys = sorted({k for v in found for k in v.metrics})
@@ -799,9 +819,15 @@ def compare(backend: Backend, name: str, versions: Sequence[int]) -> VersionComp
     result.requirements = {key: v.requirements for key, v in zip(keys, found, strict=True)}
     result.card = {key: v.card for key, v in zip(keys, found, strict=True)}
     result.artifact_digest = {key: v.artifact_digest for key, v in zip(keys, found, strict=True)}
-    result.data_digests = {key: [] for key in keys}  # filled once lineage exposes input datasets
+    result.data_digests = {key: _input_digests(summaries[key]) for key in keys}
     result.differences = _differences(result)
     return result
+
+
+def _input_digests(summary: dict[str, Any]) -> list[str]:
+    """``name digest`` of each dataset the version was trained on (from lineage), sorted."""
+    return sorted(f"{d['name']} {d['digest'] or '(no digest)'}" for d in summary["datasets"]
+                  if d["role"] in ("training", "upstream"))
 
 
 def _source_params(session: Any, version: ModelVersion) -> dict[str, str]:

@@ -1,35 +1,25 @@
-"""Compliance reports of a model version, as Markdown or HTML (Jinja2, autoescaped).
+"""Compliance reports of a model version, as Markdown, HTML (Jinja2, autoescaped) or PDF.
 
 Sections: model card, lineage, evaluations with every gate and its evidence, fairness across
 groups (tables and an inline SVG bar chart per sensitive feature), risk assessment, business
 impact, compliance checklist, reviews and approvals, deployments, and the audit events.
+In HTML the card's Markdown fields are rendered and sanitised (``documents.markdown_html``)
+and the gates are a table; the PDF is that HTML printed by WeasyPrint.
 """
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
 
 from markupsafe import Markup, escape
 
 from modelward.errors import InvalidInput, ModelwardError
-from modelward.services import audit, evaluations, governance, lineage, model_cards
+from modelward.services import audit, documents, evaluations, governance, lineage, model_cards
 from modelward.services.backend import Backend
 
 FORMATS = {"md": "text/markdown; charset=utf-8", "markdown": "text/markdown; charset=utf-8",
-           "html": "text/html; charset=utf-8"}
-TEMPLATES = Path(__file__).parent / "report_templates"
+           "html": "text/html; charset=utf-8", "pdf": documents.PDF_MEDIA_TYPE}
 BAR_WIDTH, BAR_GAP, CHART_HEIGHT = 48, 24, 160
-
-
-def _environment(fmt: str) -> Any:
-    from jinja2 import Environment, FileSystemLoader, select_autoescape
-
-    env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"], default=False),
-                      trim_blocks=True, lstrip_blocks=True)
-    env.filters["tojson_compact"] = lambda v: json.dumps(v, sort_keys=True, default=str)
-    return env
 
 
 def fairness_chart(feature: str, by_group: dict[str, dict[str, Any]], metric: str = "selection_rate") -> Markup:
@@ -53,11 +43,13 @@ def fairness_chart(feature: str, by_group: dict[str, dict[str, Any]], metric: st
     return Markup("".join(parts))
 
 
-def _card(backend: Backend, name: str, version: int) -> str:
+def _card(backend: Backend, name: str, version: int) -> dict[str, Any]:
+    """The card as Markdown (for the Markdown report) and as data (for the HTML one)."""
     try:
-        return model_cards.render(model_cards.get(backend, name, version), "md")[1]
+        card = model_cards.get(backend, name, version)
     except ModelwardError as exc:
-        return f"(no model card: {exc})"
+        return {"error": f"no model card: {exc}", "markdown": f"(no model card: {exc})"}
+    return {"card": card, "view": model_cards.card_view(card), "markdown": model_cards.render(card, "md")[1]}
 
 
 def _lineage(backend: Backend, name: str, version: int) -> dict[str, Any] | None:
@@ -89,9 +81,27 @@ def context(backend: Backend, name: str, version: int) -> dict[str, Any]:
     }
 
 
-def compliance_report(backend: Backend, name: str, version: int, *, fmt: str = "md") -> tuple[str, str]:
-    """(text, media type) of the report in ``fmt`` (md or html)."""
+def compliance_report(backend: Backend, name: str, version: int, *, fmt: str = "md") -> tuple[str | bytes, str]:
+    """(document, media type) of the report in ``fmt``: md or html (text), pdf (bytes)."""
     if fmt not in FORMATS:
-        raise InvalidInput(f"report format '{fmt}' is not one of md, html")
-    template = "report.html" if fmt == "html" else "report.md"
-    return _environment(fmt).get_template(template).render(**context(backend, name, version)), FORMATS[fmt]
+        raise InvalidInput(f"report format '{fmt}' is not one of md, html, pdf")
+    template = "report.md" if fmt in ("md", "markdown") else "report.html"
+    text = documents.environment().get_template(template).render(**context(backend, name, version))
+    return (documents.pdf(text) if fmt == "pdf" else text), FORMATS[fmt]
+
+
+def format_for_accept(accept: str) -> str:
+    """The report format an HTTP Accept header asks for: pdf, html, else md."""
+    wanted = accept.lower()
+    if "application/pdf" in wanted:
+        return "pdf"
+    if "text/html" in wanted:
+        return "html"
+    return "md"
+
+
+def file_name(name: str, version: int) -> str:
+    """A file name for a downloaded report (ASCII, for a Content-Disposition header): the model
+    name with anything else replaced."""
+    safe = "".join(c if (c.isascii() and c.isalnum()) or c in "-_." else "-" for c in name).strip(".-") or "model"
+    return f"compliance-report-{safe}-v{int(version)}"

@@ -11,12 +11,13 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
+from modelward.api.decoding import JsonRoute
 from modelward.api.deps import READ, BackendDep
 from modelward.errors import InvalidInput
 from modelward.services import audit
 from modelward.ui.rendering import render
 
-router = APIRouter(prefix="/ui", include_in_schema=False)
+router = APIRouter(route_class=JsonRoute, prefix="/ui", include_in_schema=False)
 PAGE_SIZE = 100
 
 

@@ -14,6 +14,7 @@ from typing import Any
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from modelward.api.decoding import JsonRoute
 from modelward.api.deps import APPROVE, READ, REVIEW, WRITE, ActorDep, BackendDep
 from modelward.api.errors import status_of
 from modelward.domain.actors import Actor
@@ -24,7 +25,7 @@ from modelward.services.backend import Backend
 from modelward.ui.registry_pages import version_url
 from modelward.ui.rendering import render
 
-router = APIRouter(prefix="/ui", include_in_schema=False)
+router = APIRouter(route_class=JsonRoute, prefix="/ui", include_in_schema=False)
 VERSION = "/models/{name}/versions/{version}"
 DONE_MESSAGES = {
     "approved": "Your approval is recorded.",
@@ -51,7 +52,11 @@ def queue_page(request: Request, backend: BackendDep, actor: ActorDep) -> HTMLRe
 
 def _review_context(backend: Backend, actor: Actor, name: str, version: int) -> dict[str, Any]:
     evaluation_list = evaluations.list_(backend, name, version)
-    status = governance.status(backend, name, version, actor=actor)
+    # What stands now (approvals given, evidence missing) does not count the viewer; whether the
+    # viewer's own approval would complete it is asked separately, so both read the same approvals.
+    status = governance.status(backend, name, version)
+    with_mine = governance.status(backend, name, version, actor=actor)
+    policy = policies.effective_policy(backend, name)
     # The governing evaluation (on the policy's data) is the one shown; advisory ones only when
     # there is no governing one yet, and labelled as such.
     latest = status.latest_evaluation or (evaluation_list[0] if evaluation_list else None)
@@ -59,7 +64,9 @@ def _review_context(backend: Backend, actor: Actor, name: str, version: int) -> 
         "section": "reviews",
         "version": registry.get_version(backend, name, version),
         "status": status,
-        "policy": policies.effective_policy(backend, name),
+        "policy": policy,
+        "approved_by_me": any(a.reviewer == actor.name for a in status.approvals),
+        "mine_completes": status.state == "in_review" and bool(status.missing) and not with_mine.missing,
         "evaluations": evaluation_list,
         "others": [e for e in evaluation_list if latest is None or e.id != latest.id],
         "latest": latest,
@@ -260,4 +267,14 @@ def report_document(name: str, version: int, backend: BackendDep) -> Response:
     return Response(document, media_type=media_type, headers={
         "X-Content-Type-Options": "nosniff",
         "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src data:",
+    })
+
+
+@router.get(VERSION + "/report.pdf", dependencies=[READ])
+def report_pdf(name: str, version: int, backend: BackendDep) -> Response:
+    """The report as a PDF file, to file or send on."""
+    document, media_type = reports.compliance_report(backend, name, version, fmt="pdf")
+    return Response(document, media_type=media_type, headers={
+        "X-Content-Type-Options": "nosniff",
+        "Content-Disposition": f'attachment; filename="{reports.file_name(name, version)}.pdf"',
     })

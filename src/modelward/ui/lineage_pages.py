@@ -13,14 +13,15 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
+from modelward.api.decoding import JsonRoute
 from modelward.api.deps import READ, BackendDep
 from modelward.domain.lineage import GraphNode, LineageGraph, NodeKind
 from modelward.errors import InvalidInput, NotFound
-from modelward.services import lineage
+from modelward.services import lineage, lineage_search
 from modelward.ui.registry_pages import version_url
 from modelward.ui.rendering import render
 
-router = APIRouter(prefix="/ui", include_in_schema=False)
+router = APIRouter(route_class=JsonRoute, prefix="/ui", include_in_schema=False)
 DIRECTIONS = ("both", "upstream", "downstream")
 DEFAULT_DEPTH = 6
 COLORS = {"execution": "#1f5fbf", "model": "#1e7b34", "evaluation": "#8a5a00", "dataset": "#7b3fa0",
@@ -90,9 +91,16 @@ def _short(name: str, limit: int = 28) -> str:
 
 @router.get("/lineage", response_class=HTMLResponse, dependencies=[READ])
 def lineage_page(request: Request, backend: BackendDep, ref: str = "", direction: str = "both",
-                 depth: int = DEFAULT_DEPTH) -> HTMLResponse:
+                 depth: int = DEFAULT_DEPTH, q: str = "") -> HTMLResponse:
     context: dict[str, Any] = {"section": "lineage", "ref": ref.strip(), "direction": direction, "depth": depth,
-                               "directions": DIRECTIONS, "error": None, "graph": None}
+                               "directions": DIRECTIONS, "error": None, "graph": None, "q": q.strip(),
+                               "matches": None}
+    if context["q"]:
+        try:
+            context["matches"] = [{**m, "href": lineage_url(m["ref"], direction, depth)}
+                                  for m in lineage_search.find(backend, context["q"])]
+        except InvalidInput as exc:
+            context["error"] = str(exc)
     if not context["ref"]:
         return render(request, "lineage.html", **context)
     try:

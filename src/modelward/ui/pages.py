@@ -14,17 +14,17 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 
+from modelward.api.decoding import JsonRoute
 from modelward.api.deps import READ, SESSION_COOKIE, ActorDep, BackendDep
 from modelward.domain.tracking import Run
 from modelward.errors import InvalidInput, ModelwardError
-from modelward.sdk.tables import differing_columns, runs_frame
 from modelward.services import access
 from modelward.services import artifacts as artifact_service
 from modelward.services import experiments as experiment_service
 from modelward.services import runs as run_service
 from modelward.ui.rendering import render
 
-router = APIRouter(prefix="/ui", include_in_schema=False)
+router = APIRouter(route_class=JsonRoute, prefix="/ui", include_in_schema=False)
 PAGE_SIZE = 50
 PREVIEW_BYTES = 256 * 1024
 DEFAULT_COLUMNS = 6
@@ -112,10 +112,46 @@ def runs_page(
         return url(order=f"{column} {'DESC' if descending else 'ASC'}", offset=0)
 
     return render(
-        request, "runs.html", section="experiments", experiment=experiment, runs=runs, has_more=has_more,
+        request, "runs.html", section="experiments", experiment=experiment, runs=runs, rows=run_tree(runs),
+        has_more=has_more,
         filter=filter, order=order, cols=chosen, available=available, error=error, offset=max(offset, 0),
         page_size=PAGE_SIZE, sort_url=sort_url, page_url=lambda value: url(offset=max(value, 0)),
     )
+
+
+def run_tree(runs: list[Run]) -> list[dict[str, Any]]:
+    """The page's runs in tree order: each child right under its parent, indented by ``depth``.
+
+    A run whose parent is not on this page stays at the top level and says whose child it is
+    (``orphan_of``); the order among siblings is the page's order (the chosen sort).
+    """
+    on_page = {run.id for run in runs}
+    children: dict[str, list[Run]] = {}
+    roots: list[Run] = []
+    for run in runs:
+        parent = run.parent_run_id
+        if parent and parent in on_page and parent != run.id:
+            children.setdefault(parent, []).append(run)
+        else:
+            roots.append(run)
+    rows: list[dict[str, Any]] = []
+    placed: set[str] = set()
+
+    def place(run: Run, depth: int, ancestors: list[str]) -> None:
+        if run.id in placed:  # a cycle in bad data: show each run once
+            return
+        placed.add(run.id)
+        kids = children.get(run.id, [])
+        rows.append({"run": run, "depth": depth, "ancestors": ancestors, "children": len(kids),
+                     "orphan_of": run.parent_run_id if depth == 0 and run.parent_run_id else None})
+        for kid in kids:
+            place(kid, depth + 1, [*ancestors, run.id])
+
+    for run in roots:
+        place(run, 0, [])
+    for run in runs:  # runs caught in a parent cycle have no root: still list them
+        place(run, 0, [])
+    return rows
 
 
 @router.get("/runs/{run_id}", response_class=HTMLResponse, dependencies=[READ])
@@ -195,6 +231,7 @@ def _head(backend: BackendDep, run_id: str, path: str) -> bytes:
 
 @router.get("/compare", response_class=HTMLResponse, dependencies=[READ])
 def compare_page(request: Request, backend: BackendDep) -> HTMLResponse:
+    from modelward.tables import differing_columns, runs_frame
     run_ids = list(dict.fromkeys(request.query_params.getlist("run")))[:20]
     runs = run_service.get_many(backend, run_ids) if run_ids else []
     frame = runs_frame(runs)

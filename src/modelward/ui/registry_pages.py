@@ -7,18 +7,20 @@ Each page reads through the services, like the API; no rule lives here.
 from __future__ import annotations
 
 import re
+from typing import Any
 from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from markupsafe import Markup
 
+from modelward.api.decoding import JsonRoute
 from modelward.api.deps import READ, ActorDep, BackendDep
 from modelward.errors import InvalidInput, ModelwardError
-from modelward.services import governance, model_cards, registry
+from modelward.services import governance, lineage, model_cards, policies, registry
 from modelward.ui.rendering import environment, render
 
-router = APIRouter(prefix="/ui", include_in_schema=False)
+router = APIRouter(route_class=JsonRoute, prefix="/ui", include_in_schema=False)
 PAGE_SIZE = 50
 MAX_COMPARED = 6
 _BODY = re.compile(r"<body[^>]*>(.*)</body>", re.DOTALL | re.IGNORECASE)
@@ -77,12 +79,15 @@ def version_page(request: Request, name: str, version: int, backend: BackendDep,
     found = registry.get_version(backend, name, version)
     card_error = None
     try:
-        card_html = card_body(model_cards.render(model_cards.get(backend, name, version), "html")[1])
+        card_html = card_body(model_cards.render_html(model_cards.get(backend, name, version)))
     except ModelwardError as exc:
         card_html, card_error = Markup(""), str(exc)
+    summary = lineage.summary_for_version(backend, name, version)
     return render(
         request, "version.html", section="models", version=found, card_html=card_html, card_error=card_error,
-        status=governance.status(backend, name, version, actor=actor),
+        status=governance.status(backend, name, version),  # what stands now, not counting the viewer
+        approvals_needed=policies.effective_policy(backend, name).review.approvals,
+        evaluation=summary["evaluations"][0] if summary["evaluations"] else None,
         history=registry.alias_history(backend, name),
     )
 
@@ -90,8 +95,9 @@ def version_page(request: Request, name: str, version: int, backend: BackendDep,
 def card_body(document: str) -> Markup:
     """The body of the card's HTML document, to embed in our page.
 
-    Safe to mark up: it is the autoescaped output of our own model-card template. Its
-    heading levels are shifted down one so the page keeps a single h1.
+    Safe to mark up: it is the output of our own model-card template, autoescaped, with
+    people's Markdown rendered and sanitised (services.documents). Its heading levels are
+    shifted down one so the page keeps a single h1.
     """
     match = _BODY.search(document)
     body = match.group(1) if match else document
@@ -104,13 +110,31 @@ def card_body(document: str) -> Markup:
 def compare_page(request: Request, name: str, backend: BackendDep) -> HTMLResponse:
     model = registry.get_model(backend, name)
     chosen = _version_numbers(request.query_params.getlist("v"))
-    comparison, error = None, None
+    comparison, error, lineages = None, None, {}
     try:
         comparison = registry.compare(backend, name, chosen)
+        lineages = {str(v): lineage.summary_for_version(backend, name, v) for v in comparison.versions}
     except (InvalidInput, ModelwardError) as exc:
         error = str(exc)
     return render(request, "model_compare.html", section="models", model=model, comparison=comparison,
-                  error=error, chosen=chosen)
+                  error=error, chosen=chosen, **_side_by_side(lineages))
+
+
+def _side_by_side(lineages: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Per version (keyed by number as text): its training datasets and its latest evaluation's
+    metrics, as rows of the comparison table; a row differs when its cells do."""
+    latest = {key: (s["evaluations"][0] if s["evaluations"] else None) for key, s in lineages.items()}
+    metric_keys = sorted({k for e in latest.values() if e for k in e["metrics"]})
+    evaluation_rows = [
+        {"key": k, "cells": {v: (e["metrics"].get(k) if e else None) for v, e in latest.items()}}
+        for k in metric_keys
+    ]
+    datasets = {key: [d for d in s["datasets"] if d["role"] in ("training", "upstream")] for key, s in lineages.items()}
+    evaluation_data = {key: [d for d in s["datasets"] if d["role"] == "evaluation"] for key, s in lineages.items()}
+    for row in evaluation_rows:
+        row["differs"] = len({repr(c) for c in row["cells"].values()}) > 1
+    return {"latest_evaluations": latest, "evaluation_rows": evaluation_rows, "training_data": datasets,
+            "evaluation_data": evaluation_data}
 
 
 def _version_numbers(values: list[str]) -> list[int]:

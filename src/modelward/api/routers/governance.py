@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from modelward.api.decoding import FreeJSON, JsonRoute
 from modelward.api.deps import APPROVE, READ, REVIEW, WRITE, ActorDep, BackendDep
 from modelward.domain.governance import (
     BusinessImpact,
@@ -22,7 +23,7 @@ from modelward.domain.governance import (
 )
 from modelward.services import evaluations, governance, reports
 
-router = APIRouter(prefix="/api/v1", tags=["governance"])
+router = APIRouter(route_class=JsonRoute, prefix="/api/v1", tags=["governance"])
 VERSION = "/models/{name}/versions/{version}"
 
 
@@ -36,9 +37,9 @@ class EvaluateBody(_Body):
     modelward.sdk.local_evaluation), the evaluation is advisory: stored, but no evidence."""
 
     dataset: DatasetRef | None = None
-    kpis: dict[str, Any] = Field(default_factory=dict)
+    kpis: FreeJSON = Field(default_factory=dict)
     advisory: bool = False
-    local_result: dict[str, Any] | None = None
+    local_result: FreeJSON | None = None
 
 
 class CommentBody(_Body):
@@ -66,7 +67,7 @@ class ChecklistBody(_Body):
 class ImpactBody(_Body):
     summary: str
     expected_revenue_impact: str | None = None
-    kpis: dict[str, Any] = Field(default_factory=dict)
+    kpis: FreeJSON = Field(default_factory=dict)
     affected_users: str | None = None
 
 
@@ -147,9 +148,14 @@ def change_state(name: str, version: int, body: StateBody, backend: BackendDep, 
 
 
 @router.get(VERSION + "/report", dependencies=[READ])
-def report(name: str, version: int, backend: BackendDep, format: str = "md") -> Response:
-    text, media_type = reports.compliance_report(backend, name, version, fmt=format)
-    return Response(text, media_type=media_type)
+def report(name: str, version: int, backend: BackendDep, request: Request, format: str | None = None) -> Response:
+    """The compliance report: ``?format=md|html|pdf``, else the Accept header's (PDF or HTML), else Markdown."""
+    fmt = format or reports.format_for_accept(request.headers.get("accept", ""))
+    document, media_type = reports.compliance_report(backend, name, version, fmt=fmt)
+    headers = {"X-Content-Type-Options": "nosniff"}
+    if fmt == "pdf":
+        headers["Content-Disposition"] = f'attachment; filename="{reports.file_name(name, version)}.pdf"'
+    return Response(document, media_type=media_type, headers=headers)
 
 
 @router.get("/reviews/queue", dependencies=[READ])

@@ -114,3 +114,60 @@ function drawLineage() {
 }
 
 window.addEventListener("DOMContentLoaded", () => whenPlotly(() => { drawFairness(); drawLineage(); }));
+
+// -- runs list: collapse a parent's child runs; count the runs ticked for comparison --
+function setupRunTree() {
+  const table = document.getElementById("runs-table");
+  if (!table) return;
+  const rows = [...table.querySelectorAll("tbody tr[data-run]")];
+  const descendants = id => rows.filter(r => r.dataset.ancestors.split(" ").includes(id));
+  const setOpen = (button, open) => {
+    button.setAttribute("aria-expanded", String(open));
+    button.textContent = open ? "▾" : "▸";
+    const hidden = new Set();
+    // A row stays hidden while any of its ancestors is collapsed.
+    for (const twisty of table.querySelectorAll("button.twisty[aria-expanded=false]")) {
+      for (const row of descendants(twisty.dataset.toggle)) hidden.add(row);
+    }
+    for (const row of rows) row.hidden = hidden.has(row);
+  };
+  for (const button of table.querySelectorAll("button.twisty")) {
+    button.addEventListener("click", () => setOpen(button, button.getAttribute("aria-expanded") !== "true"));
+  }
+  const all = open => () => { for (const b of table.querySelectorAll("button.twisty")) setOpen(b, open); };
+  const collapse = document.getElementById("collapse-all");
+  const expand = document.getElementById("expand-all");
+  if (collapse) collapse.addEventListener("click", all(false));
+  if (expand) expand.addEventListener("click", all(true));
+  const count = document.getElementById("selected-count");
+  const update = () => {
+    const ticked = table.querySelectorAll("input[name=run]:checked").length;
+    count.textContent = ticked ? `${ticked} run${ticked === 1 ? "" : "s"} selected` : "Tick two or more runs to compare them.";
+  };
+  table.addEventListener("change", update);
+}
+
+window.addEventListener("DOMContentLoaded", setupRunTree);
+
+// The mlflow client prints links into MLflow's UI, such as http://HOST/#/experiments/1/runs/abc.
+// The fragment never reaches the server, which sends "/" on to "/ui/"; the browser keeps the
+// fragment, and here it is turned into the same page of this UI.
+const MLFLOW_LINKS = [
+  [/^#\/experiments\/([^/?#]+)\/runs\/([^/?#]+)\/?$/, (_, run) => `/ui/runs/${run}`],
+  [/^#\/experiments\/([^/?#]+)\/?$/, experiment => `/ui/experiments/${experiment}`],
+  [/^#\/models\/([^/?#]+)\/versions\/([^/?#]+)\/?$/, (model, version) => `/ui/models/${model}/versions/${version}`],
+  [/^#\/models\/([^/?#]+)\/?$/, model => `/ui/models/${model}`],
+];
+
+function followMlflowLink() {
+  for (const [pattern, target] of MLFLOW_LINKS) {
+    const match = pattern.exec(window.location.hash);
+    if (match) {
+      const parts = match.slice(1).map(part => encodeURIComponent(decodeURIComponent(part)));
+      window.location.replace(target(...parts));
+      return;
+    }
+  }
+}
+
+followMlflowLink();
