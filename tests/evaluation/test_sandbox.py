@@ -19,7 +19,7 @@ from modelward import models
 from modelward.errors import InvalidInput, PolicyViolation
 from modelward.evaluation import sandbox
 from modelward.evaluation.sandbox import SandboxLimits, Worker, isolated_model
-from modelward.models.loader import stored_description
+from modelward.formats.loader import stored_description
 from tests.evaluation.sandbox_models import Probe
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the sandbox needs Linux namespaces")

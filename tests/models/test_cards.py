@@ -7,7 +7,7 @@ import json
 import pytest
 
 from modelward.errors import InvalidInput
-from modelward.models.cards import (
+from modelward.formats.cards import (
     ModelCard,
     build_card,
     card_diff,

@@ -14,8 +14,8 @@ from sklearn.linear_model import LinearRegression, LogisticRegression
 
 from modelward import models
 from modelward.errors import InvalidInput, PermissionDenied
-from modelward.models.flavors import MANIFEST
-from modelward.models.requirements import RequirementsMismatchWarning
+from modelward.formats.flavors import MANIFEST
+from modelward.formats.requirements import RequirementsMismatchWarning
 from tests.models import pyfunc_example
 
 

@@ -13,9 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from modelward.cli.output import console, err_console
-from modelward.domain.audit import Anchor
 from modelward.errors import InvalidInput
-from modelward.sdk.client import Client
 
 app = typer.Typer(help="The audit trail: who did what, when and why, hash-chained.", no_args_is_help=True)
 
@@ -48,6 +46,7 @@ def list_events(
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
     """The newest audit events matching the filters."""
+    from modelward.sdk.client import Client
     with Client() as client:
         events = client.audit.list(**_filters(model, user, action, since, until), limit=limit)
     if as_json:
@@ -71,6 +70,8 @@ def verify(
 ) -> None:
     """Recompute the hash chain, check it against the newest signed checkpoint, and check that each
     version's status and approvals match the events; exit 1 with one line per problem if not."""
+    from modelward.domain.audit import Anchor
+    from modelward.sdk.client import Client
     pinned = Anchor.model_validate_json(anchor.read_text()) if anchor else None
     with Client() as client:
         report = client.audit.verify(pinned)
@@ -93,6 +94,7 @@ def export(
     model: str = MODEL, user: str = USER, action: str = ACTION, since: str = SINCE, until: str = UNTIL,
 ) -> None:
     """Export matching events (seq order) as JSON Lines or CSV."""
+    from modelward.sdk.client import Client
     filters = _filters(model, user, action, since, until)
     with Client() as client:
         if output is not None:
@@ -110,6 +112,7 @@ def anchor(
 ) -> None:
     """Sign a checkpoint of the chain's head now (kept in the artifact store), and print the
     newest seq and hash: keep a copy outside the database too."""
+    from modelward.sdk.client import Client
     with Client() as client:
         checkpoint = client.audit.checkpoint()
         head = client.audit.anchor()

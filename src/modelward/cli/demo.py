@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 from rich import box
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -10,8 +12,10 @@ from rich.text import Text
 
 from modelward.cli.output import console
 from modelward.cli.run_view import fold
-from modelward.domain.tracking import Run
-from modelward.sdk.client import Client
+
+if TYPE_CHECKING:
+    from modelward.domain.tracking import Run
+    from modelward.sdk.client import Client
 
 SUMMARY_METRICS = ("roc_auc", "accuracy", "f1")
 
@@ -57,6 +61,7 @@ def demo(
     no_governance: bool = typer.Option(False, "--no-governance", help="Skip the review and approval part."),
 ) -> None:
     """Train scikit-learn models on a bundled dataset, record them, then serve API and UI."""
+    from modelward.sdk.client import Client
     from modelward import demo as workload
 
     columns = [
@@ -89,14 +94,14 @@ def demo(
         if not no_governance:
             governance_part(client, result.experiment.id)
     if not no_server:
-        from modelward.cli.server import HEADER_TIMEOUT_S, KEEP_ALIVE_TIMEOUT_S, serve
+        from modelward.cli.server import BODY_TIMEOUT_S, HEADER_TIMEOUT_S, KEEP_ALIVE_TIMEOUT_S, serve
 
         console.print(
             f"UI:       http://127.0.0.1:{port}/ui/experiments/{result.experiment.id}  (Ctrl-C stops the server)",
             highlight=False, soft_wrap=True,
         )
         serve(host="127.0.0.1", port=port, workers=1, timeout_headers=HEADER_TIMEOUT_S,
-              timeout_keep_alive=KEEP_ALIVE_TIMEOUT_S)
+              timeout_keep_alive=KEEP_ALIVE_TIMEOUT_S, timeout_body=BODY_TIMEOUT_S)
 
 
 def governance_part(client: Client, experiment_id: str) -> None:

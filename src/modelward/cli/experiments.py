@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import typer
 from rich import box
@@ -10,8 +11,9 @@ from rich.table import Table
 
 from modelward.cli.output import console
 from modelward.cli.run_view import fold
-from modelward.domain.tracking import Experiment
-from modelward.sdk.client import Client
+
+if TYPE_CHECKING:
+    from modelward.domain.tracking import Experiment
 
 app = typer.Typer(
     help="Experiments: folders of runs, named like 'team/churn/baseline'.", no_args_is_help=True
@@ -46,6 +48,7 @@ def list_experiments(
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
     """List experiments (name, id, created, description)."""
+    from modelward.sdk.client import Client
     with Client() as client:
         found = client.experiments.list(prefix=under, lifecycle=_lifecycle(deleted, all_))
     if as_json:
@@ -65,6 +68,7 @@ def create(
     ),
 ) -> None:
     """Create an experiment; a name with '/' files it in folders."""
+    from modelward.sdk.client import Client
     with Client() as client:
         exp = client.experiments.create(name, description=description)
     console.print(f"experiment [bold]{exp.name}[/bold] created (id {exp.id})", highlight=False)
@@ -73,6 +77,7 @@ def create(
 @app.command("rename")
 def rename(name_or_id: str, new_name: str) -> None:
     """Rename an experiment (its id and runs stay)."""
+    from modelward.sdk.client import Client
     with Client() as client:
         exp = client.experiments.resolve(name_or_id)
         renamed = client.experiments.rename(exp.id, new_name)
@@ -88,6 +93,7 @@ def delete(
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
 ) -> None:
     """Delete an experiment: restorable, unless --permanent."""
+    from modelward.sdk.client import Client
     with Client() as client:
         exp = client.experiments.resolve(name_or_id)
         if permanent and not yes:
@@ -106,6 +112,7 @@ def delete(
 @app.command("restore")
 def restore(name_or_id: str) -> None:
     """Restore a deleted experiment."""
+    from modelward.sdk.client import Client
     with Client() as client:
         exp = client.experiments.restore(client.experiments.resolve(name_or_id).id)
     console.print(f"experiment {exp.name} restored", highlight=False)

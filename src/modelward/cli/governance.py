@@ -65,7 +65,8 @@ def policy_set(file: Path = typer.Argument(..., exists=True, dir_okay=False),
 
 
 @policy_app.command("show")
-def policy_show(scope: str = typer.Argument("global"), version: int = typer.Option(None)) -> None:
+def policy_show(scope: str = typer.Argument("global"),
+                version: int = typer.Option(None, help="show this version instead of the active one")) -> None:
     """The YAML of a scope's active policy (or of one version)."""
     with _client() as client:
         stored = client.policies.get(scope, version=version)
@@ -75,6 +76,7 @@ def policy_show(scope: str = typer.Argument("global"), version: int = typer.Opti
 
 @policy_app.command("history")
 def policy_history(scope: str = typer.Argument("global")) -> None:
+    """Every version of a scope's policy: who stored it, when, and which one is active."""
     with _client() as client:
         found = client.policies.history(scope)
     table = Table("version", "active", "by", "at")
@@ -128,16 +130,21 @@ def evaluate(
 
 
 def report(
-    name: str, version: int, format: str = typer.Option("md", "--format", help="md or html"),
+    name: str, version: int, format: str = typer.Option("md", "--format", help="md, html or pdf"),
     output: Path = typer.Option(None, "--output", "-o", help="write here instead of the terminal"),
 ) -> None:
     """The compliance report of a version (model card, lineage, evaluations, fairness, risk, reviews, audit)."""
+    if format == "pdf" and output is None:
+        raise InvalidInput("--format pdf writes a file: add --output report.pdf")
     with _client() as client:
-        text = client.governance.report(name, version, format=format)
+        document = client.governance.report(name, version, format=format)
     if output is None:
-        console.print(text, markup=False, highlight=False)
+        console.print(document, markup=False, highlight=False)
         return
-    output.write_text(text, "utf-8")
+    if isinstance(document, bytes):
+        output.write_bytes(document)
+    else:
+        output.write_text(document, "utf-8")
     console.print(f"wrote {output}")
 
 
@@ -169,7 +176,9 @@ def status(name: str, version: int) -> None:
 
 
 @review_app.command("approve")
-def approve(name: str, version: int, comment: str = typer.Option(None, "--comment", "-m")) -> None:
+def approve(name: str, version: int,
+            comment: str = typer.Option(None, "--comment", "-m", help="why you approve (kept in the audit)")) -> None:
+    """Approve a version in review; it is approved once the policy's approvals and evidence are complete."""
     with _client() as client:
         client.governance.approve(name, version, comment=comment)
         state = client.governance.state(name, version).state
@@ -177,14 +186,18 @@ def approve(name: str, version: int, comment: str = typer.Option(None, "--commen
 
 
 @review_app.command("reject")
-def reject(name: str, version: int, comment: str = typer.Option(..., "--comment", "-m")) -> None:
+def reject(name: str, version: int,
+           comment: str = typer.Option(..., "--comment", "-m", help="why it is rejected (required)")) -> None:
+    """Reject a version in review: it can no longer be approved or released."""
     with _client() as client:
         client.governance.reject(name, version, comment)
     console.print(f"{name} v{version} rejected")
 
 
 @review_app.command("request-changes")
-def request_changes(name: str, version: int, comment: str = typer.Option(..., "--comment", "-m")) -> None:
+def request_changes(name: str, version: int,
+                    comment: str = typer.Option(..., "--comment", "-m", help="what must change (required)")) -> None:
+    """Send a version in review back to its author with the changes needed."""
     with _client() as client:
         client.governance.request_changes(name, version, comment)
     console.print(f"changes requested on {name} v{version}")
@@ -193,15 +206,20 @@ def request_changes(name: str, version: int, comment: str = typer.Option(..., "-
 @review_app.command("comment")
 def comment(name: str, version: int, text: str = typer.Argument(...),
             reply_to: str = typer.Option(None, "--reply-to", help="id of the comment this answers")) -> None:
+    """Comment on a version's review (or answer a comment with --reply-to)."""
     with _client() as client:
         review = client.governance.comment(name, version, text, parent_id=reply_to)
     console.print(f"comment {review.id} added")
 
 
 @review_app.command("risk")
-def risk(name: str, version: int, category: str = typer.Option(..., "--category"),
+def risk(name: str, version: int,
+         category: str = typer.Option(..., "--category", help="business, financial, legal, security, privacy, "
+                                      "reputational or ethical"),
          rating: str = typer.Option(..., "--rating", help="low, medium, high or critical"),
-         rationale: str = typer.Option(..., "--rationale"), mitigation: str = typer.Option(None, "--mitigation")) -> None:
+         rationale: str = typer.Option(..., "--rationale", help="why this rating"),
+         mitigation: str = typer.Option(None, "--mitigation", help="what limits the risk")) -> None:
+    """Rate one risk category of a version; approval needs every category rated."""
     with _client() as client:
         found = client.governance.set_risk(name, version, category, rating=rating, rationale=rationale,
                                            mitigation=mitigation)
@@ -211,7 +229,9 @@ def risk(name: str, version: int, category: str = typer.Option(..., "--category"
 
 @review_app.command("checklist")
 def checklist(name: str, version: int, item: str = typer.Argument(...),
-              uncheck: bool = typer.Option(False, "--uncheck"), evidence: str = typer.Option(None, "--evidence")) -> None:
+              uncheck: bool = typer.Option(False, "--uncheck", help="clear the item instead of checking it"),
+              evidence: str = typer.Option(None, "--evidence", help="where the evidence is (link, document)")) -> None:
+    """Check (or --uncheck) an item of the compliance checklist and print the list."""
     with _client() as client:
         found = client.governance.check_item(name, version, item, checked=not uncheck, evidence=evidence)
     for entry in found.items:
@@ -219,9 +239,11 @@ def checklist(name: str, version: int, item: str = typer.Argument(...),
 
 
 @review_app.command("impact")
-def impact(name: str, version: int, summary: str = typer.Option(..., "--summary"),
-           revenue: str = typer.Option(None, "--revenue"), users: str = typer.Option(None, "--affected-users"),
-           kpi: list[str] = typer.Option([], "--kpi")) -> None:
+def impact(name: str, version: int, summary: str = typer.Option(..., "--summary", help="the expected business impact"),
+           revenue: str = typer.Option(None, "--revenue", help="expected revenue impact"),
+           users: str = typer.Option(None, "--affected-users", help="who is affected"),
+           kpi: list[str] = typer.Option([], "--kpi", help="business KPI, name=value (repeatable)")) -> None:
+    """Record the business impact assessment of a version."""
     with _client() as client:
         client.governance.set_impact(name, version, summary=summary, expected_revenue_impact=revenue,
                                      kpis=_kpis(kpi), affected_users=users)

@@ -79,7 +79,7 @@ def register(
     run_id: str = typer.Option(None, "--run-id", help="Register files a run logged."),
     artifact_path: str = typer.Option("model", "--artifact-path", help="Folder or file in the run."),
     path: Path = typer.Option(None, "--path", help="A local file or folder to upload and register."),
-    description: str = typer.Option(None, "--description", "-d"),
+    description: str = typer.Option(None, "--description", "-d", help="What the model is for."),
 ) -> None:
     """A new version, from a run's artifacts or from local files."""
     if (run_id is None) == (path is None):
@@ -92,7 +92,7 @@ def register(
 
 
 @app.command("versions")
-def versions(name: str, filter: str = typer.Option(None, "--filter", "-f")) -> None:
+def versions(name: str, filter: str = typer.Option(None, "--filter", "-f", help="e.g. \"tags.stage = 'prod'\"")) -> None:
     """A model's versions, newest first."""
     with _client() as client:
         found = client.models.versions(name, filter=filter)
@@ -158,7 +158,7 @@ def untag(ref: str = typer.Argument(..., help="NAME or NAME/VERSION"), key: str 
 
 
 @app.command("archive")
-def archive(name: str, version: int, reason: str = typer.Option(None, "--reason", "-r")) -> None:
+def archive(name: str, version: int, reason: str = typer.Option(None, "--reason", "-r", help="Kept in the audit trail.")) -> None:
     """Hide VERSION from listings (refused while it is in review, approved or released)."""
     with _client() as client:
         client.models.archive(name, version, reason=reason)
@@ -185,7 +185,8 @@ def delete(
 
 
 @alias_app.command("set")
-def alias_set(name: str, alias: str, version: int, reason: str = typer.Option(None, "--reason", "-r")) -> None:
+def alias_set(name: str, alias: str, version: int,
+              reason: str = typer.Option(None, "--reason", "-r", help="Kept in the audit trail.")) -> None:
     """Point ALIAS at VERSION (the move is kept in the alias history)."""
     with _client() as client:
         client.models.set_alias(name, alias, version, reason=reason)
@@ -193,7 +194,8 @@ def alias_set(name: str, alias: str, version: int, reason: str = typer.Option(No
 
 
 @alias_app.command("delete")
-def alias_delete(name: str, alias: str, reason: str = typer.Option(None, "--reason", "-r")) -> None:
+def alias_delete(name: str, alias: str,
+                 reason: str = typer.Option(None, "--reason", "-r", help="Kept in the audit trail.")) -> None:
     """Remove ALIAS (its history stays)."""
     with _client() as client:
         client.models.delete_alias(name, alias, reason=reason)

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterable
 
 import typer
 from rich.console import Console
+from rich.table import Column, Table
 
 from modelward.errors import InvalidInput, ModelwardError, NotFound
 
 console = Console()
 err_console = Console(stderr=True)
+
+ID_WIDTH = 12  # an id cut to this still tells runs apart: 7ce0cfb177e…
+SHORT_VALUE = 20  # a column no wider than this holds values (dates, statuses, numbers): one line
+MIN_TEXT = 10  # narrower than this, a text column would hold a word or two
 
 EXIT_CODES: dict[type[ModelwardError], int] = {InvalidInput: 2, NotFound: 3}
 
@@ -20,6 +26,42 @@ def exit_code_for(exc: ModelwardError) -> int:
         if cls in EXIT_CODES:
             return EXIT_CODES[cls]  # type: ignore[index]
     return 1
+
+
+def fit(table: Table, *, ids: Iterable[int] = (0,)) -> Table:
+    """Shape a table for the terminal's width. Short values (dates, statuses, numbers) keep one
+    line; when the table does not fit, the id columns give way first (cut to ``ID_WIDTH`` with an
+    ellipsis), and the columns of long text share the room left in proportion to their length,
+    wrapping only between words: a word longer than its column ends in an ellipsis, it is never
+    split across lines."""
+    id_columns = set(ids)
+    columns = table.columns
+    for index, column in enumerate(columns):
+        column.overflow = "ellipsis"
+        column.no_wrap = True
+    natural = [_column_width(column) for column in columns]
+    room = console.width - (_natural_width(table) - sum(natural))
+    if sum(natural) <= room:
+        return table
+    widths = [min(width, ID_WIDTH) if index in id_columns else width for index, width in enumerate(natural)]
+    texts = [i for i, width in enumerate(natural) if i not in id_columns and width > SHORT_VALUE]
+    share = room - sum(width for i, width in enumerate(widths) if i not in texts)
+    longest = sum(natural[i] for i in texts)
+    for i in texts:
+        columns[i].no_wrap = False
+        widths[i] = max(min(natural[i], share * natural[i] // longest), MIN_TEXT)
+    for column, width in zip(columns, widths, strict=True):
+        column.width = width
+    return table
+
+
+def _column_width(column: Column) -> int:
+    cells = [column.header, *column.cells]
+    return max((console.measure(cell).maximum for cell in cells), default=1)
+
+
+def _natural_width(table: Table) -> int:
+    return console.measure(table, options=console.options.update_width(10_000)).maximum
 
 
 def run_app(app: typer.Typer) -> None:

@@ -3,35 +3,35 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from modelward.domain.tracking import ArtifactFile, Experiment, Note, Run, RunStatus
+from modelward.cli.output import fit
 from modelward.formatting import duration, number
 
-STATUS_STYLES = {
-    RunStatus.FINISHED: "green",
-    RunStatus.FAILED: "red",
-    RunStatus.KILLED: "magenta",
-    RunStatus.RUNNING: "cyan",
-    RunStatus.SCHEDULED: "dim",
+if TYPE_CHECKING:
+    from modelward.domain.tracking import ArtifactFile, Experiment, Note, Run, RunStatus
+
+STATUS_STYLES = {  # by RunStatus value, so this module loads without pydantic
+    "FINISHED": "green",
+    "FAILED": "red",
+    "KILLED": "magenta",
+    "RUNNING": "cyan",
+    "SCHEDULED": "dim",
 }
 TRACEBACK_TAIL_LINES = 12
 
 
 def fold(table: Table, keep: int = 0) -> Table:
-    """Wrap long cells instead of cutting them; column ``keep`` (an id) never wraps."""
-    for index, column in enumerate(table.columns):
-        column.no_wrap = index == keep
-        column.overflow = "ellipsis" if index == keep else "fold"
-    return table
+    """Fit the table to the terminal (``output.fit``); column ``keep`` is its id."""
+    return fit(table, ids=(keep,))
 
 
 def status_text(status: RunStatus) -> Text:
-    return Text(status.value, style=STATUS_STYLES.get(status, ""))
+    return Text(status.value, style=STATUS_STYLES.get(status.value, ""))
 
 
 def when(moment: datetime | None, *, seconds: bool = True) -> str:
@@ -137,6 +137,7 @@ def print_run(
     console: Console, run: Run, experiment: Experiment, notes: list[Note], files: list[ArtifactFile],
     writers: dict[str, list[str]] | None = None,
 ) -> None:
+    from modelward.domain.tracking import RunStatus
     console.print(Text.assemble(("run ", "bold"), (run.id, "bold"), f"  {run.name or ''}"))
     console.print(key_values("", attributes(run, experiment), ordered=False))
     if run.status in (RunStatus.FAILED, RunStatus.KILLED) and (

@@ -8,7 +8,7 @@ import sys
 import time
 from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich import box
@@ -18,9 +18,10 @@ from rich.text import Text
 
 from modelward.cli import run_view
 from modelward.cli.output import console, err_console
-from modelward.domain.tracking import Run
-from modelward.sdk.client import Client
-from modelward.sdk.tables import differing_columns, run_record, runs_frame
+
+if TYPE_CHECKING:
+    from modelward.domain.tracking import Run
+    from modelward.sdk.client import Client
 
 app = typer.Typer(
     help="Runs: search, inspect, compare, export, logs and notes.", no_args_is_help=True
@@ -68,6 +69,7 @@ def _extra_columns(runs: list[Run], columns: str | None) -> list[str]:
 
 
 def runs_table(client: Client, runs: list[Run], columns: str | None) -> Table:
+    from modelward.tables import run_record
     extra = _extra_columns(runs, columns)
     experiments = {r.experiment_id for r in runs}
     names = (
@@ -106,6 +108,7 @@ def _list(
     columns: str | None,
     as_json: bool,
 ) -> None:
+    from modelward.sdk.client import Client
     with Client() as client:
         ids = experiment_ids(client, experiment)
         found = list(
@@ -154,6 +157,7 @@ def search(
 def show(run_id: str) -> None:
     """Everything about one run: attributes, params, metrics, environment, notes, artifacts,
     and who wrote into it."""
+    from modelward.sdk.client import Client
     with Client() as client:
         run = client.runs.get(run_id)
         experiment = client.experiments.get(run.experiment_id)
@@ -169,6 +173,8 @@ def compare(
     only_diff: bool = typer.Option(False, "--only-diff", help="Only rows whose values differ."),
 ) -> None:
     """Runs side by side: params and metrics as rows, differing rows highlighted."""
+    from modelward.sdk.client import Client
+    from modelward.tables import differing_columns, runs_frame
     with Client() as client:
         frame = runs_frame(client.runs.get_many(run_ids))
     differ = set(differing_columns(frame))
@@ -181,7 +187,7 @@ def compare(
         return
     table = Table("")
     for name, run_id in zip(frame["name"], frame["run_id"], strict=True):
-        table.add_column(Text(f"{name or ''}\n{run_id}"), overflow="fold")
+        table.add_column(Text(f"{name or ''}\n{run_id}"), overflow="ellipsis")
     for column in shown:
         fmt = run_view.duration if column == "duration_s" else run_view.value
         cells = [Text(fmt(v)) for v in frame[column]]
@@ -198,6 +204,8 @@ def export(
     order_by: list[str] = ORDER_OPTION,
 ) -> None:
     """Write matching runs to CSV (params./metrics./tags. columns) or JSON (run objects)."""
+    from modelward.sdk.client import Client
+    from modelward.tables import runs_frame
     columns = [
         SpinnerColumn(),
         TextColumn("{task.description} {task.completed} runs"),
@@ -224,6 +232,7 @@ def delete(
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
 ) -> None:
     """Delete a run: restorable, unless --permanent."""
+    from modelward.sdk.client import Client
     with Client() as client:
         client.runs.get(run_id)
         if permanent and not yes:
@@ -243,6 +252,7 @@ def end(
     message: str = typer.Option(None, "--message", "-m", help="Why, e.g. the error; shown with the run."),
 ) -> None:
     """Mark a run FINISHED, FAILED or KILLED, e.g. one whose process is gone."""
+    from modelward.sdk.client import Client
     with Client() as client:
         run = client.runs.end(run_id, status.value, error_message=message)
     console.print(f"run {run.id} ended {run.status.value}", highlight=False)
@@ -251,6 +261,7 @@ def end(
 @app.command("restore")
 def restore(run_id: str) -> None:
     """Restore a deleted run."""
+    from modelward.sdk.client import Client
     with Client() as client:
         run = client.runs.restore(run_id)
     console.print(f"run {run.id} restored", highlight=False)
@@ -274,6 +285,7 @@ def logs(
     interval: float = typer.Option(1.0, "--interval", min=0.05, help="Seconds between polls."),
 ) -> None:
     """Print the run's captured stdout and stderr, in order."""
+    from modelward.sdk.client import Client
     with Client() as client:
         seen = _drain_logs(client, run_id, 0)
         try:
@@ -295,6 +307,7 @@ def note(
     edit: int = typer.Option(None, "--edit", metavar="NOTE_ID", help="Replace this note's text."),
 ) -> None:
     """Add a note to a run, or with --edit change one."""
+    from modelward.sdk.client import Client
     with Client() as client:
         if edit is None:
             saved = client.runs.add_note(run_id, text)
@@ -308,6 +321,7 @@ def note(
 @app.command("notes")
 def notes(run_id: str) -> None:
     """List a run's notes."""
+    from modelward.sdk.client import Client
     with Client() as client:
         found = client.runs.notes(run_id)
     console.print(run_view.notes_table(found) if found else "no notes")

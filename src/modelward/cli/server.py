@@ -13,7 +13,6 @@ import typer
 
 from modelward.cli.output import console
 from modelward.errors import InvalidInput
-from modelward.settings import Settings
 
 
 def is_loopback(host: str) -> bool:
@@ -27,6 +26,7 @@ def is_loopback(host: str) -> bool:
 
 HEADER_TIMEOUT_S = 10.0
 KEEP_ALIVE_TIMEOUT_S = 5
+BODY_TIMEOUT_S = 30.0
 
 
 def serve(
@@ -37,9 +37,13 @@ def serve(
         HEADER_TIMEOUT_S, help="Seconds a connection may take to send a request's headers; then it is closed."),
     timeout_keep_alive: int = typer.Option(
         KEEP_ALIVE_TIMEOUT_S, help="Seconds an idle keep-alive connection stays open."),
+    timeout_body: float = typer.Option(
+        BODY_TIMEOUT_S, help="Seconds a request body may stall (no bytes arriving); then the connection is closed."),
 ) -> None:
     """Run the REST API, the MLflow-compatible API and the web UI."""
     import uvicorn
+
+    from modelward.settings import Settings
 
     settings = Settings()
     if not is_loopback(host) and not settings.auth:
@@ -59,7 +63,8 @@ def serve(
         host=host,
         port=port,
         workers=workers,
-        http=functools.partial(_protocol_class(), header_timeout=timeout_headers),  # type: ignore[arg-type]
+        http=functools.partial(_protocol_class(), header_timeout=timeout_headers,  # type: ignore[arg-type]
+                               body_timeout=timeout_body),
         timeout_keep_alive=timeout_keep_alive,
         log_level="warning",
         access_log=False,
@@ -116,6 +121,45 @@ class _HeaderDeadline:
             self.transport.close()
 
 
+class _BodyDeadline:
+    """Mixed into uvicorn's HTTP protocol beside ``_HeaderDeadline``: once a request's headers
+    are in, its body must keep arriving; ``body_timeout`` seconds without a byte of it and
+    the connection is closed, so a client that stalls mid-body does not hold a worker's
+    request open for ever. The clock waits while uvicorn itself has paused reading (the app
+    has not taken the bytes it has), so a slow consumer is not taken for a stalled client."""
+
+    loop: asyncio.AbstractEventLoop
+    transport: asyncio.Transport
+
+    def __init__(self, *args: Any, body_timeout: float = BODY_TIMEOUT_S, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.body_timeout = body_timeout
+        self._body_timer: asyncio.TimerHandle | None = None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._body_complete()
+        super().connection_lost(exc)  # type: ignore[misc]
+
+    def _body_expected(self) -> None:
+        """(Re)start the clock: at the end of the headers and at each chunk of the body."""
+        self._body_complete()
+        self._body_timer = self.loop.call_later(self.body_timeout, self._body_too_slow)
+
+    def _body_complete(self) -> None:
+        if self._body_timer is not None:
+            self._body_timer.cancel()
+            self._body_timer = None
+
+    def _body_too_slow(self) -> None:
+        self._body_timer = None
+        flow = getattr(self, "flow", None)
+        if flow is not None and getattr(flow, "read_paused", False):
+            self._body_expected()  # our side is not reading: not the client's stall
+            return
+        if not self.transport.is_closing():
+            self.transport.close()
+
+
 def _protocol_class() -> type:
     """uvicorn's httptools protocol (its default) with the header deadline; h11 without httptools."""
     try:
@@ -134,9 +178,13 @@ def _protocol_classes() -> dict[str, type]:
     import h11
     from uvicorn.protocols.http.h11_impl import H11Protocol
 
-    class H11WithDeadline(_HeaderDeadline, H11Protocol):
+    class H11WithDeadline(_BodyDeadline, _HeaderDeadline, H11Protocol):
         def data_received(self, data: bytes) -> None:
             super().data_received(data)
+            if self.conn.their_state is h11.SEND_BODY:
+                self._body_expected()
+            else:
+                self._body_complete()
             if self.conn.their_state is h11.IDLE:
                 self._await_headers()
             else:
@@ -149,14 +197,23 @@ def _protocol_classes() -> dict[str, type]:
         pass
     else:
 
-        class HttpToolsWithDeadline(_HeaderDeadline, HttpToolsProtocol):
+        class HttpToolsWithDeadline(_BodyDeadline, _HeaderDeadline, HttpToolsProtocol):
             def on_message_begin(self) -> None:
                 super().on_message_begin()
                 self._await_headers()
 
             def on_headers_complete(self) -> None:
                 self._headers_arrived()
+                self._body_expected()
                 super().on_headers_complete()
+
+            def on_body(self, body: bytes) -> None:
+                self._body_expected()
+                super().on_body(body)
+
+            def on_message_complete(self) -> None:
+                self._body_complete()
+                super().on_message_complete()
                 if not self.url.startswith(b"/") and self.scope.get("type") == "http":
                     # httptools keeps only the path of an absolute-form target (GET http://evil/...):
                     # pass the target on as sent, as uvicorn's h11 protocol does, for the guards to refuse.
@@ -183,6 +240,7 @@ db_app = typer.Typer(help="Database schema: upgrade, current revision.", no_args
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply every pending migration."""
+    from modelward.settings import Settings
     from modelward.store.db import current_revision, make_engine, upgrade
 
     settings = Settings()
@@ -194,6 +252,7 @@ def db_upgrade() -> None:
 @db_app.command("current")
 def db_current() -> None:
     """Print the schema revision of the store."""
+    from modelward.settings import Settings
     from modelward.store.db import current_revision, make_engine
 
     engine = make_engine(Settings().resolved_database_url)

@@ -7,7 +7,6 @@ from rich import box
 from rich.table import Table
 
 from modelward.cli.output import console
-from modelward.sdk.client import Client
 
 app = typer.Typer(help="Webhooks: signed POSTs on review and approval events (admin).", no_args_is_help=True)
 
@@ -19,6 +18,7 @@ def add(
     secret: str = typer.Option(None, "--secret", help="Signing secret (16+ characters); generated if omitted."),
 ) -> None:
     """Register a webhook; its signing secret is printed once."""
+    from modelward.sdk.client import Client
     with Client() as client:
         new = client.webhooks.add(url, event, secret=secret)
     console.print(f"webhook {new.webhook.id} for {', '.join(new.webhook.events)} -> {new.webhook.url}", highlight=False)
@@ -29,6 +29,7 @@ def add(
 @app.command("list")
 def list_webhooks() -> None:
     """List webhooks (never their secrets)."""
+    from modelward.sdk.client import Client
     with Client() as client:
         found = client.webhooks.list()
     if not found:
@@ -43,6 +44,7 @@ def list_webhooks() -> None:
 @app.command("remove")
 def remove(webhook_id: str) -> None:
     """Delete a webhook and its pending deliveries."""
+    from modelward.sdk.client import Client
     with Client() as client:
         client.webhooks.remove(webhook_id)
     console.print(f"webhook {webhook_id} removed", highlight=False)
@@ -52,9 +54,10 @@ def remove(webhook_id: str) -> None:
 def deliveries(
     webhook_id: str = typer.Option(None, "--webhook", help="Only this webhook's deliveries."),
     status: str = typer.Option(None, "--status", help="pending, delivered or failed."),
-    limit: int = typer.Option(50, "--limit", "-n"),
+    limit: int = typer.Option(50, "--limit", "-n", help="At most this many deliveries, newest first."),
 ) -> None:
     """Recent deliveries, newest first, with attempts and the last error."""
+    from modelward.sdk.client import Client
     with Client() as client:
         found = client.webhooks.deliveries(webhook_id=webhook_id, status=status, limit=limit)
     if not found:

@@ -19,7 +19,7 @@ from modelward.errors import InvalidInput
 
 # The data-only loader: the clean-load check never imports a model's code (a code-bearing
 # model's clean load is its load in the isolated worker, see modelward.evaluation.sandbox).
-DEFAULT_LOADER = "modelward.models.loader:load_data_only"
+DEFAULT_LOADER = "modelward.formats.loader:load_data_only"
 _OUTPUT_TAIL = 2000
 
 # Run with ``python -I``: no PYTHONPATH, no user site-packages, no current directory on sys.path,
@@ -104,7 +104,7 @@ def signature_check(signature: Any, columns: list[str], sample: Any = None) -> d
         return {**result, "signature_matches": False,
                 "reason": f"the evaluation data lacks column(s) {', '.join(missing)} named by the signature"}
     if sample is not None:
-        from modelward.models.signature import enforce
+        from modelward.formats.signature import enforce
 
         try:
             enforce(signature, sample[expected] if expected else sample)
@@ -131,7 +131,7 @@ def requirements_of(model: Any, model_dir: str | Path | None) -> list[str] | Non
     if model_dir is None:
         return None
     folder = Path(model_dir)
-    from modelward.models import flavors
+    from modelward.formats import flavors
 
     if (folder / flavors.MANIFEST).is_file():
         return flavors.Manifest.read(folder).requirements

@@ -67,7 +67,7 @@ def _hello(_: dict[str, Any]) -> dict[str, Any]:
 
 def _load(request: dict[str, Any]) -> dict[str, Any]:
     sys.path[:] = list(dict.fromkeys([*request.get("sys_path", []), *sys.path]))
-    from modelward.models.loader import load_folder
+    from modelward.formats.loader import load_folder
 
     model = load_folder(request["folder"], trust_pickle=True)  # trusted here: this process is the sandbox
     _state["model"] = model

@@ -1,7 +1,7 @@
 """The SDK's one road to the REST API: over the network, or in-process to the same app.
 
-Embedded use builds the ASGI app in this process and drives it through Starlette's
-synchronous TestClient (an httpx.Client), so embedded and remote calls share every
+Embedded use builds the ASGI app in this process and drives it through an httpx.Client
+over our in-process transport (``_inprocess.py``), so embedded and remote calls share every
 line from here up, and errors come back as the same ``modelward.errors`` classes.
 """
 
@@ -67,10 +67,7 @@ class HttpSession:
         return str(self.tracking_uri)
 
     def close(self) -> None:
-        if self.embedded:
-            self._client.__exit__(None, None, None)  # runs the app's shutdown
-        else:
-            self._client.close()
+        self._client.close()  # embedded, this runs the app's shutdown
 
     def call(
         self,
@@ -132,12 +129,9 @@ _CLASS_BY_STATUS: dict[int, type[ModelwardError]] = {
 
 
 def _embedded_client(settings: Settings, headers: dict[str, str]) -> httpx.Client:
-    from starlette.testclient import TestClient
-
     from modelward.api.app import create_app
+    from modelward.sdk._inprocess import InProcessTransport
 
-    client = TestClient(
-        create_app(settings), base_url=EMBEDDED_BASE_URL, raise_server_exceptions=False, headers=headers
-    )
-    client.__enter__()  # one event-loop thread for the client's life, not one per request
-    return client
+    transport = InProcessTransport(create_app(settings))
+    transport.start()  # one event-loop thread for the client's life, not one per request
+    return httpx.Client(transport=transport, base_url=EMBEDDED_BASE_URL, headers=headers, timeout=None)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import operator
 import os
@@ -593,6 +594,7 @@ class Client:
         self.webhooks = Webhooks(self.http)
         self.policies, self.governance = Policies(self.http), Governance(self.http)
         self._batcher: Batcher | None = None
+        _open_clients.add(self)
 
     @property
     def batcher(self) -> Batcher:
@@ -616,6 +618,7 @@ class Client:
         return runs_frame(self.runs.get_many(run_ids))
 
     def close(self) -> None:
+        _open_clients.discard(self)
         if self._batcher is not None:
             self._batcher.close()
         self.http.close()
@@ -625,3 +628,18 @@ class Client:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+# Clients nobody closed, closed at exit: their queued metrics are sent first, then an embedded
+# app's lifespan ends on its own loop. Left to the interpreter's last garbage collection, that
+# lifespan task deadlocked the exit of a script that made a Client() and never closed it.
+_open_clients: set[Client] = set()
+
+
+@atexit.register
+def _close_open_clients() -> None:
+    for client in list(_open_clients):
+        try:
+            client.close()
+        except Exception:  # at exit there is no caller left to raise to
+            pass

@@ -39,7 +39,7 @@ def evaluate_locally(
     advisory Evaluation, or the EvaluationResult itself when ``submit=False``.
     """
     from modelward.evaluation import evaluate_gates
-    from modelward.models.loader import load_folder
+    from modelward.formats.loader import load_folder
 
     if not trust_code:
         raise PermissionDenied("evaluate_locally loads the model with its code in this process: pass "
@@ -72,7 +72,7 @@ def _policy_data(client: Any, policy: Policy) -> tuple[Any, dict[str, Any]]:
 
 
 def _champions(client: Any, policy: Policy, name: str, version: int, work: Path) -> dict[str, Any]:
-    from modelward.models.loader import load_folder
+    from modelward.formats.loader import load_folder
 
     found: dict[str, Any] = {}
     for alias in {g.compare_to for g in policy.gates if isinstance(g, ChampionGate)}:

@@ -109,7 +109,7 @@ def _table(data: bytes, path: str) -> Any:
 
 
 def _download(backend: Backend, version: Any, dest: Path) -> Path:
-    from modelward.models.flavors import confined
+    from modelward.formats.flavors import confined
 
     if not version.files:
         from modelward.services.registry import no_files_reason
@@ -135,7 +135,7 @@ def _refused(version: Any, flavor: str) -> PolicyViolation:
 
 def _load_model(backend: Backend, policy: Policy, version: Any, dest: Path, stack: ExitStack) -> Any:
     """The version as the gates see it: data-only in this process, or a proxy to the isolated worker."""
-    from modelward.models.loader import (
+    from modelward.formats.loader import (
         is_code_bearing,
         load_data_only,
         stored_description,

@@ -7,12 +7,21 @@ so only older ones are collected.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from pydantic import BaseModel
 
 from modelward.services.backend import Backend
 from modelward.store import artifact_index
+
+
+# progress(step, done, total): "scanning" (total None: the store is walked), "measuring", "removing".
+Progress = Callable[[str, int, int | None], None]
+
+
+def _silent(step: str, done: int, total: int | None) -> None:
+    pass
 
 
 class GcReport(BaseModel):
@@ -22,16 +31,25 @@ class GcReport(BaseModel):
     dry_run: bool
 
 
-def collect(backend: Backend, *, dry_run: bool = False, grace_seconds: float = 3600) -> GcReport:
-    """Blobs no row references, plus stored files no row knows of, older than the grace."""
+def collect(backend: Backend, *, dry_run: bool = False, grace_seconds: float = 3600,
+            progress: Progress = _silent) -> GcReport:
+    """Blobs no row references, plus stored files no row knows of, older than the grace;
+    ``progress`` hears of each blob looked at, measured and removed."""
     cutoff = datetime.now(UTC) - timedelta(seconds=grace_seconds)
     store = backend.artifacts
     with backend.read() as session:
         orphans = set(artifact_index.unreferenced_blobs(session, older_than=cutoff))
         known = artifact_index.known_blobs(session)
-    strays = {d for d in store.iter_digests() if d not in known and store.modified_at(d) < cutoff}
+    strays = set()
+    for seen, digest in enumerate(store.iter_digests(), 1):
+        if digest not in known and store.modified_at(digest) < cutoff:
+            strays.add(digest)
+        progress("scanning", seen, None)
     doomed = sorted(orphans | strays)
-    freed = sum(store.size(d) for d in doomed if store.exists(d))
+    freed = 0
+    for done, digest in enumerate(doomed, 1):
+        freed += store.size(digest) if store.exists(digest) else 0
+        progress("measuring", done, len(doomed))
     temp_removed = 0
     if not dry_run:
         with backend.write() as session:
@@ -39,8 +57,9 @@ def collect(backend: Backend, *, dry_run: bool = False, grace_seconds: float = 3
             orphans &= set(artifact_index.unreferenced_blobs(session, older_than=cutoff))
             artifact_index.forget_blobs(session, sorted(orphans))
         doomed = sorted(orphans | strays)
-        for digest in doomed:
+        for done, digest in enumerate(doomed, 1):
             if store.exists(digest):
                 store.delete(digest)
+            progress("removing", done, len(doomed))
         temp_removed = store.remove_stale_temp_files(cutoff)
     return GcReport(removed=doomed, bytes_freed=freed, temp_files_removed=temp_removed, dry_run=dry_run)

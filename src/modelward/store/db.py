@@ -13,7 +13,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event, text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from modelward.errors import ServiceUnavailable
@@ -41,10 +42,31 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
 
 
+def shown_url(url: str | URL) -> str:
+    """A database URL as it may be printed: without its password (and without the driver we add)."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return str(url)
+    return parsed.set(drivername=parsed.get_backend_name()).render_as_string(hide_password=True)
+
+
+def unreachable(url: str | URL, cause: BaseException) -> ServiceUnavailable:
+    """One line naming the database and why it cannot be opened (instead of a driver traceback)."""
+    if isinstance(cause, DBAPIError) and cause.orig is not None:
+        cause = cause.orig
+    reason = " ".join(str(cause).split()) or type(cause).__name__
+    return ServiceUnavailable(f"cannot open the database {shown_url(url)}: {reason}")
+
+
 def _make_sqlite_engine(url: str) -> Engine:
     database = url.split(":///", 1)[1] if ":///" in url else ""
     if database and database != ":memory:":
-        Path(database).parent.mkdir(parents=True, exist_ok=True)
+        folder = Path(database).parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise unreachable(url, OSError(f"cannot create its folder {folder}: {exc.strerror}")) from None
     engine = create_engine(
         url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False}
     )
@@ -100,8 +122,16 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
 
+def connect(engine: Engine):  # type: ignore[no-untyped-def]
+    """A connection, or ServiceUnavailable in one line when the database cannot be reached."""
+    try:
+        return engine.connect()
+    except DBAPIError as exc:
+        raise unreachable(engine.url, exc) from None
+
+
 def current_revision(engine: Engine) -> str | None:
-    with engine.connect() as connection:
+    with connect(engine) as connection:
         try:
             row = connection.execute(text("SELECT version_num FROM alembic_version")).first()
         except OperationalError:

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from modelward.errors import NotFound
-from modelward.models.cards import CardRevision
+from modelward.formats.cards import CardRevision
 from modelward.store.artifact_index import record_blob
 from modelward.store.dialect import aware
 from modelward.store.rows import ModelCardAttachmentRow, ModelCardRevisionRow

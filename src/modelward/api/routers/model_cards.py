@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
 
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
 
+from modelward.api.decoding import FreeJSON, JsonRoute
 from modelward.api.deps import READ, WRITE, ActorDep, BackendDep
-from modelward.models.cards import CardRevision, ModelCard
+from modelward.formats.cards import CardRevision, ModelCard
 from modelward.services import model_cards as service
 
-router = APIRouter(prefix="/api/v1/models/{name}/versions/{version}/card", tags=["model cards"])
+router = APIRouter(route_class=JsonRoute, prefix="/api/v1/models/{name}/versions/{version}/card", tags=["model cards"])
 
 
 class CardUpdate(BaseModel):
-    card: dict[str, Any] | None = Field(default=None, description="the whole card, replacing the current one")
-    edits: dict[str, Any] = Field(default_factory=dict, description="dotted field -> value, e.g. intended_use.primary_uses")
+    card: FreeJSON | None = Field(default=None, description="the whole card, replacing the current one")
+    edits: FreeJSON = Field(default_factory=dict, description="dotted field -> value, e.g. intended_use.primary_uses")
     comment: str | None = None
 
 

@@ -1,10 +1,8 @@
-"""One loader for every use: a local folder, ``runs:/RUN_ID/path``, ``models:/NAME/VERSION``
-or ``models:/NAME@ALIAS``, in modelward's format or MLflow's (``MLmodel``).
+"""Saved model folders: write one (``save``) and load one (``load_folder``), in modelward's
+format or MLflow's (``MLmodel``). Files only: resolving ``runs:/`` and ``models:/`` URIs is the
+SDK's part (``modelward.sdk.model_loading``), so the services can use this module.
 
-Remote models are downloaded through the SDK into a temporary folder, every file checked
-against its SHA-256, then loaded into memory; the folder is removed afterwards.
-
-Two modes. In the caller's process (``allow_code=True``, the default for ``load``) every
+Two modes. In the caller's process (``allow_code=True``, the default for ``load_folder``) every
 flavor loads, a pickle only with ``trust_pickle=True``. On the server, every load is
 data-only (``load_data_only``, i.e. ``allow_code=False``): only skops (with its type audit
 and no trusted types from the caller or the model's files) and ONNX; a code-bearing flavor
@@ -14,18 +12,16 @@ because loading it imports or runs code the model names.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from modelward.errors import IntegrityError, InvalidInput, PermissionDenied
-from modelward.models import flavors
-from modelward.models.requirements import warn_on_mismatch
-from modelward.models.signature import Signature, enforce
+from modelward.errors import InvalidInput, PermissionDenied
+from modelward.formats import flavors
+from modelward.formats.requirements import warn_on_mismatch
+from modelward.formats.signature import Signature, enforce, infer_signature
 
 MLMODEL = "MLmodel"
 
@@ -291,60 +287,48 @@ def _mlflow_signature(raw: Any) -> Signature | None:
     return Signature.from_dict({"input_kind": "dataframe", "inputs": columns})
 
 
-# -- URIs --------------------------------------------------------------------------------------------
+# -- saving ------------------------------------------------------------------------------------------
 
 
-def load(
-    uri_or_path: str | Path, *, client: Any = None, trust_pickle: bool = False,
-    trusted_types: list[str] | None = None,
-) -> LoadedModel:
-    """Load a model from a folder, ``runs:/RUN_ID/path``, ``models:/NAME/VERSION`` or ``models:/NAME@ALIAS``."""
-    text = str(uri_or_path)
-    if not text.startswith(("runs:/", "models:/")):
-        return load_folder(text, trust_pickle=trust_pickle, trusted_types=trusted_types)
-    if client is None:
-        from modelward.sdk.fluent import get_client
+def save(
+    model: Any,
+    path: str | Path,
+    *,
+    flavor: str | None = None,
+    input_example: Any = None,
+    signature: Signature | None = None,
+    requirements: list[str] | None = None,
+) -> Path:
+    """Write ``model`` to the folder ``path`` (created; must be empty or absent) and return it.
 
-        client = get_client()
-    with tempfile.TemporaryDirectory(prefix="modelward-model-") as tmp:
-        folder = _download(client, text, Path(tmp))
-        return load_folder(folder, trust_pickle=trust_pickle, trusted_types=trusted_types, source=text)
-
-
-def _download(client: Any, uri: str, dest: Path) -> Path:
-    if uri.startswith("runs:/"):
-        run_id, _, path = uri[len("runs:/"):].partition("/")
-        if not run_id or not path:
-            raise InvalidInput(f"invalid URI {uri!r}: use runs:/RUN_ID/artifact/path")
-        return download_run_artifacts(client, run_id, path.strip("/"), dest)
-    resolved = client.models.resolve(uri)
-    version = getattr(resolved, "version", None) or resolved  # Resolved wraps the ModelVersion
-    if not version.files:  # registered through MLflow's API from a source that held nothing
-        label = f"version {version.version} of model '{version.model_name}'"
-        if version.source_run_id is None:
-            raise InvalidInput(f"{label} has no verified files: its source {version.source!r} is an external "
-                               "reference modelward never opens; there is nothing to load (register the files "
-                               "from a run to attach them)")
-        raise InvalidInput(f"{label} has no files: its source {version.source!r} held no artifacts when "
-                           "registered; there is nothing to load")
-    client.models.download(version.model_name, version.version, dest)
-    return dest
+    The signature is inferred from ``input_example`` (and the model's output on it) unless
+    given; ``requirements`` replaces the pinned list captured for the flavor.
+    """
+    folder = Path(path)
+    if folder.exists() and any(folder.iterdir()):
+        raise InvalidInput(f"{folder} is not empty: save a model into a new folder")
+    folder.mkdir(parents=True, exist_ok=True)
+    flavor = flavor or flavors.detect_flavor(model)
+    manifest = flavors.write_model(model, folder, flavor)
+    if signature is None and input_example is not None:
+        signature = _infer(model, flavor, input_example)
+    if signature is not None:
+        manifest.signature = signature.to_dict()
+    if requirements is not None:
+        manifest.requirements = list(requirements)
+    (folder / flavors.MANIFEST).write_text(manifest.to_yaml(), "utf-8")
+    return folder
 
 
-def download_run_artifacts(client: Any, run_id: str, prefix: str, dest: Path) -> Path:
-    """Every file under the run's ``prefix``, each checked against the digest the server recorded."""
-    files = client.artifacts.list(run_id, prefix)
-    if not files:
-        raise InvalidInput(f"run {run_id} has no artifacts under {prefix!r}")
-    for item in files:
-        relative = item.path[len(prefix):].lstrip("/")
-        target = flavors.confined(dest, relative)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        hasher = hashlib.sha256()
-        with open(target, "wb") as out:
-            for chunk in client.artifacts.iter_bytes(run_id, item.path):
-                hasher.update(chunk)
-                out.write(chunk)
-        if hasher.hexdigest() != item.digest:
-            raise IntegrityError(f"artifact {item.path} of run {run_id} does not match its digest {item.digest}")
-    return dest
+def _infer(model: Any, flavor: str, example: Any) -> Signature:
+    output = None
+    try:
+        if flavor == "onnx":
+            output = None  # ONNX graphs are not run at save time; the graph describes its outputs
+        elif hasattr(model, "predict"):
+            output = model.predict(example)
+        elif callable(model):
+            output = model(example)
+    except Exception:  # the output part of a signature is optional; the input part is what is enforced
+        output = None
+    return infer_signature(example, output)

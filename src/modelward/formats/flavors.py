@@ -7,7 +7,7 @@ requirements, so keep it small and plain YAML::
     format_version: 1                # bumped only for incompatible changes
     flavor: sklearn                  # sklearn | onnx | pyfunc | pickle
     model_file: model.skops          # relative to the folder
-    signature:                       # null when unknown; see modelward.models.signature
+    signature:                       # null when unknown; see modelward.formats.signature
       input_kind: dataframe          # dataframe (named columns) | ndarray (one tensor)
       inputs:  [{name: age, type: long, nullable: false}, ...]
       outputs: [{name: prediction, type: long, nullable: false, shape: [-1]}]
@@ -48,7 +48,7 @@ from typing import Any
 import yaml
 
 from modelward.errors import InvalidInput, PermissionDenied
-from modelward.models.requirements import requirements_for
+from modelward.formats.requirements import requirements_for
 
 MANIFEST = "modelward-model.yaml"
 FORMAT_VERSION = 1

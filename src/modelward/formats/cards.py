@@ -230,7 +230,7 @@ def _environment() -> Any:
     from jinja2 import Environment, PackageLoader, select_autoescape
 
     env = Environment(
-        loader=PackageLoader("modelward.models", "templates"),
+        loader=PackageLoader("modelward.formats", "templates"),
         autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=True),
         trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
     )
