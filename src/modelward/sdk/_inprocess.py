@@ -183,10 +183,15 @@ class _Exchange:
             self._headers = [(bytes(k), bytes(v)) for k, v in message.get("headers", [])]
             self.head.set_result((self._status, self._headers))
         elif kind == "http.response.body" and not self._ended:
+            # Once the reader has gone, a send still suspends before it returns: returning at
+            # once would let an app that sends in a loop spin on the loop thread for ever,
+            # never suspending, so the cancellation of its task could never reach it.
             if self._abandoned:
+                await asyncio.sleep(0)
                 return
             await self._window.acquire()
             if self._abandoned:
+                await asyncio.sleep(0)
                 return
             body = message.get("body", b"")
             if body:
