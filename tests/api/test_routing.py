@@ -64,3 +64,13 @@ def test_a_live_app_answers_through_the_gates(app) -> None:  # type: ignore[no-u
         assert client.get("/ui", follow_redirects=False).status_code in (200, 307)
         assert client.post("/api/2.0/mlflow/runs/log-metric", json={}).status_code == 400
         assert client.get("/api/v1/nope").status_code == 404
+
+
+def test_a_route_added_after_start_is_served(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from fastapi.testclient import TestClient
+
+    late = create_app(Settings(home=tmp_path))
+    with TestClient(late) as client:
+        assert client.get("/health").status_code == 200  # gates drawn
+        late.add_api_route("/late/probe", lambda: {"late": True}, methods=["GET"])
+        assert client.get("/late/probe").json() == {"late": True}

@@ -72,13 +72,17 @@ def route_paths(route: BaseRoute, prefix: str = "") -> list[str] | None:
 
 def install(app: Any) -> None:
     """Dispatch ``app``'s requests through gated routes. ``app.router.routes`` stays as it was
-    (the OpenAPI schema, url_for and anything that inspects routes see the originals); call it
-    once every route is registered."""
+    (the OpenAPI schema, url_for and anything that inspects routes see the originals); a route
+    added later (a benchmark's probe, a plugin) makes the gates be drawn again."""
     original = app.router
     dispatch = copy.copy(original)
-    dispatch.routes = gate_routes(list(original.routes))
+    drawn_for = -1  # how many routes the gates were drawn for
 
     async def gated(scope: Scope, receive: Receive, send: Send) -> None:
+        nonlocal drawn_for
+        if len(original.routes) != drawn_for:
+            dispatch.routes = gate_routes(list(original.routes))
+            drawn_for = len(original.routes)
         scope.setdefault("router", original)  # url_for resolves against the original routes
         await dispatch.app(scope, receive, send)
 
