@@ -246,3 +246,18 @@ def test_a_stage_change_or_a_deleted_version_updates_the_models_time(http):
     deleted = http.request("DELETE", f"{API}/model-versions/delete", json={"name": "m", "version": "2"})
     assert deleted.status_code == 200, deleted.text
     assert updated() > after_stage
+
+
+def test_the_mlflow_client_cannot_mark_an_external_version_verified(client) -> None:  # type: ignore[no-untyped-def]
+    import mlflow.exceptions
+
+    import uuid
+
+    name = f"ext-{uuid.uuid4().hex[:8]}"
+    client.create_registered_model(name)
+    version = client.create_model_version(name, "s3://bucket/elsewhere/model")
+    with pytest.raises(mlflow.exceptions.MlflowException, match="modelward.source_verified"):
+        client.set_model_version_tag(name, version.version, "modelward.source_verified", "true")
+    with pytest.raises(mlflow.exceptions.MlflowException, match="modelward.source_verified"):
+        client.delete_model_version_tag(name, version.version, "modelward.source_verified")
+    assert client.get_model_version(name, version.version).tags["modelward.source_verified"] == "false"

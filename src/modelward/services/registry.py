@@ -281,8 +281,7 @@ def register_version(
     register such sources): then a version with no files, which cannot be downloaded."""
     validate_model_name(name)
     tags = _check_tags(tags)
-    if STAGE_TAG in tags:
-        raise InvalidInput(f"tag '{STAGE_TAG}' holds the version's stage: set it with transition-stage")
+    _refuse_server_tags(tags)
     prefix = _normalize_prefix(artifact_path)
     with backend.read() as session:
         run = run_store.row_of(session, run_id)
@@ -328,12 +327,24 @@ def register_version(
 
 SOURCE_VERIFIED_TAG = "modelward.source_verified"
 """``false`` on a version registered from an external reference (see ``register_external``)."""
+CLAIMED_RUN_TAG = "modelward.claimed_run_id"
+"""An external version's ``run_id`` as the client claimed it: another server's run, unverified."""
 MAX_SOURCE_LENGTH = 1024  # the model_versions.source column
+
+
+def _refuse_server_tags(keys: Any) -> None:
+    """The stage, the source's verification and a claimed run are the server's to write: a
+    contributor's tag edit must not make an unverified version read as verified."""
+    for key in keys:
+        if key == STAGE_TAG:
+            raise InvalidInput(f"tag '{STAGE_TAG}' holds the version's stage: change it with transition-stage")
+        if key in (SOURCE_VERIFIED_TAG, CLAIMED_RUN_TAG):
+            raise InvalidInput(f"tag '{key}' is set by the server when a version is registered; it cannot be changed")
 
 
 def register_external(
     backend: Backend, actor: Actor, name: str, *, source: str, description: str | None = None,
-    tags: dict[str, str] | None = None,
+    tags: dict[str, str] | None = None, claimed_run_id: str | None = None,
 ) -> ModelVersion:
     """A version recording ``source`` as an UNVERIFIED external reference, with no files.
 
@@ -346,8 +357,7 @@ def register_external(
     """
     validate_model_name(name)
     tags = _check_tags(tags)
-    if STAGE_TAG in tags:
-        raise InvalidInput(f"tag '{STAGE_TAG}' holds the version's stage: set it with transition-stage")
+    _refuse_server_tags(tags)
     if not isinstance(source, str) or not source.strip():
         raise InvalidInput("a model version needs a source")
     if len(source) > MAX_SOURCE_LENGTH:
@@ -355,6 +365,8 @@ def register_external(
     if any(ord(c) < 32 or ord(c) == 127 for c in source):
         raise InvalidInput(f"model version source {source!r} contains control characters")
     tags[SOURCE_VERIFIED_TAG] = "false"
+    if claimed_run_id:  # another server's run, kept as part of the unverified reference
+        tags[CLAIMED_RUN_TAG] = claimed_run_id
     with backend.write() as session:
         model = store.model_row(session, name, lock=True)
         now = _now()
@@ -610,8 +622,7 @@ def archive_version(
 
 def set_version_tags(backend: Backend, actor: Actor, name: str, version: int, tags: dict[str, str]) -> ModelVersion:
     tags = _check_tags(tags)
-    if STAGE_TAG in tags:
-        raise InvalidInput(f"tag '{STAGE_TAG}' holds the version's stage: change it with transition-stage")
+    _refuse_server_tags(tags)
     with backend.write() as session:
         row = store.version_row(session, name, version)
         before = store.version_entity(session, row).tags
@@ -626,8 +637,7 @@ def set_version_tags(backend: Backend, actor: Actor, name: str, version: int, ta
 
 
 def delete_version_tag(backend: Backend, actor: Actor, name: str, version: int, key: str) -> None:
-    if key == STAGE_TAG:
-        raise InvalidInput(f"tag '{STAGE_TAG}' holds the version's stage: change it with transition-stage")
+    _refuse_server_tags([key])
     with backend.write() as session:
         row = store.version_row(session, name, version)
         before = store.version_entity(session, row).tags.get(key)

@@ -46,7 +46,6 @@ router = APIRouter(route_class=MlflowRoute, tags=["mlflow registry"])
 RM = "/api/2.0/mlflow/registered-models"
 MV = "/api/2.0/mlflow/model-versions"
 STAGES = {"none": "None", "staging": "Staging", "production": "Production", "archived": "Archived"}
-CLAIMED_RUN_TAG = "modelward.claimed_run_id"  # an external version's run_id: another server's run, unverified
 _RUNS_SOURCE = re.compile(r"^runs:/(?P<run>[^/]+)(?:/(?P<path>.*))?$")
 _LOGGED_MODEL_SOURCE = re.compile(r"^models:/(?P<id>m-[0-9a-f]{32})/?$")
 _LOGGED_MODEL_PATH = re.compile(r"^runs:/[^/]+/logged-models/(?P<id>m-[0-9a-f]{32})$")
@@ -109,7 +108,7 @@ def version_json(version: ModelVersion) -> dict[str, Any]:
         "current_stage": _stage_of(version),
         "description": version.description or "",
         "source": version.source,
-        "run_id": version.source_run_id or version.tags.get(CLAIMED_RUN_TAG, ""),
+        "run_id": version.source_run_id or version.tags.get(service.CLAIMED_RUN_TAG, ""),
         "status": "READY",
         "tags": [{"key": k, "value": v} for k, v in version.tags.items() if k != STAGE_TAG],
         "run_link": "",
@@ -300,9 +299,8 @@ def create_model_version(params: Params, backend: BackendDep, actor: ActorDep) -
                 f"such a source only as an external reference. Register runs:/{claimed_run}/<path> to attach "
                 "the run's files, or leave out run_id."
             )
-        if claimed_run:  # another server's run, kept as part of the unverified reference
-            tags = {**tags, CLAIMED_RUN_TAG: claimed_run}
-        version = service.register_external(backend, actor, name, source=source, description=description, tags=tags)
+        version = service.register_external(backend, actor, name, source=source, description=description,
+                                            tags=tags, claimed_run_id=claimed_run)
         return {"model_version": version_json(version)}
     run_id, path = located
     # MLflow registers a source whatever it holds; so do we, as a version with no files.
