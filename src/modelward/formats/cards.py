@@ -4,16 +4,24 @@
 lineage, evaluations); people edit the rest with ``set_field``; ``merge_edits`` keeps
 their words when the card is regenerated. Rendered to Markdown and HTML (Jinja2, HTML
 autoescaped) and exported as JSON (``card.model_dump(mode="json")``).
+
+The Markdown is a document for reviewers: a summary line, tables wherever the data is a table
+(values escaped so that a ``|`` or a line break stays inside its cell), and the text people
+wrote as paragraphs. Given a ``CardGovernance`` (where the version stands in review: state,
+risk tier, gates, risk ratings, checklist, reviews), it shows that too; that part is a view of
+the review, never stored in the card.
 """
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
 
 from modelward.errors import InvalidInput
+from modelward.formatting import number
 
 CARD_SCHEMA_VERSION = 1
 
@@ -105,6 +113,48 @@ class CardRevision(BaseModel):
     author: str | None
     comment: str | None
     created_at: datetime
+
+
+class GateRow(BaseModel):
+    gate: str
+    threshold: str = ""
+    value: str = ""
+    passed: str = ""  # yes, no or skipped
+
+
+class RiskRow(BaseModel):
+    category: str
+    rating: str
+    notes: str = ""
+
+
+class ChecklistRow(BaseModel):
+    item: str
+    checked: bool = False
+    note: str = ""  # who checked it, when, on what evidence
+
+
+class ReviewRow(BaseModel):
+    reviewer: str
+    role: str = ""
+    decision: str
+    when: str
+    comment: str = ""
+
+
+class CardGovernance(BaseModel):
+    """Where a version stands in review, for the rendered card. Not a part of the card: the card
+    is what people wrote about the model (and what an approval covers); this changes as the
+    review goes on, so it is read fresh for each rendering and never stored with the card."""
+
+    state: str = ""
+    risk_tier: str = ""
+    evaluation: str = ""  # the evaluation the gates come from, in words
+    gates: list[GateRow] = Field(default_factory=list)
+    risk: list[RiskRow] = Field(default_factory=list)
+    checklist: list[ChecklistRow] = Field(default_factory=list)
+    reviews: list[ReviewRow] = Field(default_factory=list)
+    missing: list[str] = Field(default_factory=list, description="what approval still needs")
 
 
 SECTIONS = (
@@ -234,7 +284,7 @@ def _environment() -> Any:
         autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=True),
         trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
     )
-    env.filters["md"] = _markdown_safe
+    env.filters.update(md=_markdown_safe, cell=table_cell, code=code_span, value=_value_text)
     return env
 
 
@@ -243,8 +293,75 @@ def _markdown_safe(value: Any) -> str:
     return str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def render_markdown(card: ModelCard) -> str:
-    return str(_environment().get_template("model_card.md").render(card=card, title=_title(card)))
+# Characters that would end a table cell (|), escape the next one (\) or start inline markup
+# (`, *, [, ], ~); an underscore only does at the edge of a word, so roc_auc stays as written.
+_CELL_SPECIAL = re.compile(r"([\\|`*\[\]~])|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])")
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
+def table_cell(value: Any) -> str:
+    """``value`` as the text of one Markdown table cell (or one line of a list): shown as typed,
+    on one row of the table: a ``|`` is escaped and a line break becomes ``<br>``."""
+    if value is None:
+        return ""
+    text = _CELL_SPECIAL.sub(lambda m: "\\" + m.group(0), _markdown_safe(value))
+    return _LINE_BREAK.sub("<br>", text.strip())
+
+
+def code_span(value: Any) -> str:
+    """``value`` in backticks (digests, ids, requirements); as an escaped cell when it holds what a
+    code span cannot (a backtick, a ``|``, a line break)."""
+    text = "" if value is None else str(value)
+    if not text:
+        return ""
+    if any(c in text for c in "`|\r\n"):
+        return table_cell(text)
+    return f"`{text}`"
+
+
+def _value_text(value: Any) -> str:
+    """A result in a table: numbers to six significant digits, booleans as yes/no."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int | float):
+        return number(value)
+    return table_cell(value)
+
+
+EVALUATION_FIELDS = ("evaluation", "created_at", "passed", "dataset", "rows")
+GROUP_FIELDS = ("sensitive_feature", "group")
+
+
+def results_view(card: ModelCard, shown: int | None = None) -> dict[str, Any]:
+    """The card's stored results as tables a person reads: the evaluations side by side (one
+    column each, newest first, the first ``shown`` of them; one row per measure), the results
+    per sensitive group, and the between-group summary per feature."""
+    rows = [r for r in card.quantitative_analyses.evaluations if isinstance(r, dict)]
+    every = [r for r in rows if "sensitive_feature" not in r]
+    evaluations = every if shown is None else every[:shown]
+    groups = [r for r in rows if "sensitive_feature" in r and r.get("group") != "(all)"]
+    summaries = [r for r in rows if "sensitive_feature" in r and r.get("group") == "(all)"]
+    return {
+        "evaluations": evaluations,
+        "more_evaluations": len(every) - len(evaluations),
+        "evaluation_measures": _keys(evaluations, skip=EVALUATION_FIELDS),
+        "groups": groups,
+        "group_measures": _keys(groups, skip=GROUP_FIELDS),
+        "summaries": [(r["sensitive_feature"], key.replace("_", " "), value)
+                      for r in summaries for key, value in r.items() if key not in GROUP_FIELDS],
+    }
+
+
+def _keys(rows: list[dict[str, Any]], *, skip: tuple[str, ...]) -> list[str]:
+    """Every key of ``rows`` not in ``skip``, in order of first appearance (``count`` first)."""
+    keys = [key for key in dict.fromkeys(key for row in rows for key in row) if key not in skip]
+    return sorted(keys, key=lambda key: key != "count")
+
+
+def render_markdown(card: ModelCard, governance: CardGovernance | None = None) -> str:
+    """The card as Markdown; with ``governance``, where the version stands in review as well."""
+    template = _environment().get_template("model_card.md")
+    return str(template.render(card=card, title=_title(card), view=results_view(card), governance=governance))
 
 
 def render_html(card: ModelCard) -> str:

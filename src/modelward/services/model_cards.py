@@ -14,19 +14,26 @@ from datetime import UTC, datetime
 from typing import Any
 
 from modelward.domain.actors import Actor
-from modelward.domain.governance import Evaluation, check_evidence_open
+from modelward.domain.governance import RISK_CATEGORIES, Evaluation, RiskItem, check_evidence_open
 from modelward.errors import InvalidInput, NotFound
 from modelward.formats.cards import (
     Attachment,
+    CardGovernance,
     CardRevision,
+    ChecklistRow,
+    GateRow,
     ModelCard,
+    ReviewRow,
+    RiskRow,
     build_card,
     merge_edits,
     parse_card,
     render_markdown,
+    results_view,
     set_field,
 )
-from modelward.services import audit, documents, lineage
+from modelward.formatting import number
+from modelward.services import audit, documents, governance, lineage, policies
 from modelward.services.backend import Backend
 from modelward.store import governance as governance_store
 from modelward.store import model_cards as store
@@ -201,10 +208,18 @@ def attachment(backend: Backend, name: str, version: int, digest: str) -> tuple[
     return media_type, backend.artifacts.read_bytes(digest)
 
 
-def render(card: ModelCard, fmt: str) -> tuple[str, str | bytes]:
-    """(media type, document) of the card in ``fmt``: json, markdown, html or pdf (bytes)."""
+def rendered(backend: Backend, name: str, version: int, fmt: str) -> tuple[str, str | bytes]:
+    """(media type, document) of the version's card in ``fmt``; the Markdown also shows where the
+    version stands in review (``governance_view``)."""
+    review = governance_view(backend, name, version) if fmt in ("markdown", "md") else None
+    return render(get(backend, name, version), fmt, review=review)
+
+
+def render(card: ModelCard, fmt: str, *, review: CardGovernance | None = None) -> tuple[str, str | bytes]:
+    """(media type, document) of the card in ``fmt``: json, markdown, html or pdf (bytes). The
+    Markdown shows ``review`` (where the version stands in review) when given."""
     if fmt in ("markdown", "md"):
-        return "text/markdown; charset=utf-8", render_markdown(card)
+        return "text/markdown; charset=utf-8", render_markdown(card, review)
     if fmt == "html":
         return "text/html; charset=utf-8", render_html(card)
     if fmt == "pdf":
@@ -226,29 +241,60 @@ def card_title(card: ModelCard) -> str:
 
 
 SHOWN_EVALUATIONS = 4
-EVALUATION_FIELDS = ("evaluation", "created_at", "passed", "dataset", "rows")
-GROUP_FIELDS = ("sensitive_feature", "group")
 
 
 def card_view(card: ModelCard) -> dict[str, Any]:
-    """The card's stored results as tables a person reads: the latest evaluations side by side
-    (one column each, one row per measure), results per sensitive group, and the summary per feature."""
-    rows = [r for r in card.quantitative_analyses.evaluations if isinstance(r, dict)]
-    evaluations = [r for r in rows if "sensitive_feature" not in r][:SHOWN_EVALUATIONS]
-    groups = [r for r in rows if "sensitive_feature" in r and r.get("group") != "(all)"]
-    summaries = [r for r in rows if "sensitive_feature" in r and r.get("group") == "(all)"]
-    return {
-        "evaluations": evaluations,
-        "more_evaluations": max(0, sum(1 for r in rows if "sensitive_feature" not in r) - SHOWN_EVALUATIONS),
-        "evaluation_measures": _keys(evaluations, skip=EVALUATION_FIELDS),
-        "groups": groups,
-        "group_measures": _keys(groups, skip=GROUP_FIELDS),
-        "summaries": [(r["sensitive_feature"], key.replace("_", " "), value)
-                      for r in summaries for key, value in r.items() if key not in GROUP_FIELDS],
-    }
+    """The card's stored results as tables (``formats.cards.results_view``), the latest
+    ``SHOWN_EVALUATIONS`` evaluations side by side."""
+    return results_view(card, shown=SHOWN_EVALUATIONS)
 
 
-def _keys(rows: list[dict[str, Any]], *, skip: tuple[str, ...]) -> list[str]:
-    """Every key of ``rows`` not in ``skip``, in order of first appearance (``count`` first)."""
-    keys = [key for key in dict.fromkeys(key for row in rows for key in row) if key not in skip]
-    return sorted(keys, key=lambda key: key != "count")
+def governance_view(backend: Backend, name: str, version: int) -> CardGovernance:
+    """Where the version stands in review, for its rendered card: state, risk tier, the gates of
+    the evaluation that governs it, the risk ratings, the checklist, the reviews, what is missing."""
+    status = governance.status(backend, name, version)
+    latest = status.latest_evaluation
+    return CardGovernance(
+        state=status.state,
+        risk_tier=_risk_tier(backend, name),
+        evaluation=(f"evaluation {latest.id[:8]} of {latest.created_at:%Y-%m-%d} "
+                    f"({'passed' if latest.passed else 'failed'})") if latest else "",
+        gates=_gate_rows(latest.result if latest else None),
+        risk=[_risk_row(category, status.risk.items.get(category)) for category in RISK_CATEGORIES],
+        checklist=[ChecklistRow(item=i.item, checked=i.checked, note=", ".join(filter(None, [
+                       i.checked_by, f"{i.checked_at:%Y-%m-%d}" if i.checked_at else "", i.evidence])))
+                   for i in status.checklist.items],
+        reviews=[ReviewRow(reviewer=r.reviewer, role=", ".join(r.roles), decision=r.decision,
+                           when=r.at.isoformat(timespec="minutes"), comment=r.comment or "")
+                 for r in governance.reviews(backend, name, version)],
+        missing=list(status.missing),
+    )
+
+
+def _gate_rows(result: Any) -> list[GateRow]:
+    gates = result.get("gates") if isinstance(result, dict) else None
+    return [
+        GateRow(gate=documents.gate_name(g.get("gate") or {}),
+                threshold=documents.threshold_text(g.get("threshold") or {}), value=number(g.get("observed")),
+                passed="skipped" if g.get("skipped") else "yes" if g.get("passed") else "no")
+        for g in gates or [] if isinstance(g, dict)
+    ]
+
+
+def _risk_row(category: str, item: RiskItem | None) -> RiskRow:
+    if item is None:
+        return RiskRow(category=category, rating="not rated")
+    mitigation = f"Mitigation: {item.mitigation}" if item.mitigation else ""
+    by = f"({item.assessed_by}, {item.assessed_at:%Y-%m-%d})"
+    notes = " ".join(filter(None, [item.rationale, mitigation, by]))
+    return RiskRow(category=category, rating=item.rating, notes=notes)
+
+
+def _risk_tier(backend: Backend, name: str) -> str:
+    """The model's risk tier: its policy's, else its ``risk_tier`` tag."""
+    tier = policies.effective_policy(backend, name).risk_tier
+    if tier is not None:
+        return str(tier.value)
+    with backend.read() as session:
+        model_id = registry_store.model_id_of(session, name)
+        return (registry_store.model_tag(session, model_id, policies.RISK_TIER_TAG) or "") if model_id else ""

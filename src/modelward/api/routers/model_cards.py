@@ -52,7 +52,7 @@ def generate_card(name: str, version: int, body: CardGenerate, backend: BackendD
 
 @router.get("/rendered", dependencies=[READ])
 def render_card(name: str, version: int, backend: BackendDep, format: str = "markdown") -> Response:
-    media_type, text = service.render(service.get(backend, name, version), format)
+    media_type, text = service.rendered(backend, name, version, format)
     # The HTML is escaped by its template; nosniff keeps browsers from guessing otherwise.
     return Response(text, media_type=media_type, headers={"X-Content-Type-Options": "nosniff"})
 
