@@ -1,7 +1,7 @@
 import json
 import shutil
 import subprocess
-import time
+import sys
 from pathlib import Path
 
 import pytest
@@ -97,11 +97,48 @@ def test_snapshot_fields_and_json_serialisable(repo: Path) -> None:
     json.dumps(env)
 
 
-def test_capture_is_fast(repo: Path) -> None:
-    capture_environment(str(repo))  # warm importlib.metadata caches
-    started = time.perf_counter()
-    capture_environment(str(repo))
-    assert time.perf_counter() - started < 2.0  # generous bound for loaded CI machines
+def _recording_git_calls(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, object]]:
+    """Every git command a capture starts (each run for real), with its arguments."""
+    from modelward.sdk import environment
+
+    calls: list[dict[str, object]] = []
+    real_run = subprocess.run
+
+    def recorded(args: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
+        if args[0] == "git":  # the platform module runs ``uname`` through the same function
+            calls.append({"args": list(args), **kwargs})
+        return real_run(args, **kwargs)  # type: ignore[call-overload, no-any-return]
+
+    monkeypatch.setattr(environment.subprocess, "run", recorded)
+    return calls
+
+
+def test_capture_starts_a_few_bounded_git_commands(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The work a capture does outside Python is fixed: five git commands in a repository, one
+    outside, each with a timeout and no stdin (timings live in bench/small_paths.py)."""
+    head = _git(repo, "rev-parse", "HEAD")
+    calls = _recording_git_calls(monkeypatch)
+    assert capture_environment(str(repo))["git"]["commit"] == head
+    assert len(calls) == 5
+    assert all(c["args"][:3] == ["git", "-C", str(repo)] for c in calls)  # type: ignore[index]
+    assert all(c["timeout"] and c["stdin"] == subprocess.DEVNULL for c in calls)
+    calls.clear()
+    assert capture_environment(str(repo.parent))["git"] is None
+    assert len(calls) == 1
+
+
+def test_a_hanging_git_does_not_hang_the_capture(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A git that would answer only after 30 s (say "true" to everything) is cut off at the
+    timeout: the capture records no git information instead of waiting for it."""
+    from modelward.sdk import environment
+
+    fake = repo.parent / "bin"
+    fake.mkdir()
+    (fake / "git").write_text(f"#!/bin/sh\nexec {sys.executable} -c \"import time; time.sleep(30); print('true')\"\n")
+    (fake / "git").chmod(0o755)
+    monkeypatch.setenv("PATH", str(fake))
+    monkeypatch.setattr(environment, "_GIT_TIMEOUT_S", 0.5)
+    assert capture_environment(str(repo))["git"] is None
 
 
 def test_normalize_name() -> None:
