@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import logging
+import os
 import sys
 from collections.abc import Iterable
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -64,12 +67,60 @@ def _natural_width(table: Table) -> int:
     return console.measure(table, options=console.options.update_width(10_000)).maximum
 
 
+# Loggers of the server side: what they say in a CLI process (an embedded server, or a command
+# working on the store itself) belongs in a server log, not on the terminal.
+SERVER_LOGGERS = ("modelward.api", "modelward.services", "modelward.store", "modelward.audit",
+                  "modelward.background", "modelward.webhooks", "modelward.gateway")
+SERVER_LOG_FILE = "server.log"
+
+
+class _EmbeddedServerLog(logging.FileHandler):
+    """``home``/server.log, found and opened on the first record (a command that logs nothing
+    reads no settings). A log that cannot be written is skipped quietly: it must not add a
+    traceback to the one-line error the person reads."""
+
+    def __init__(self) -> None:
+        super().__init__(SERVER_LOG_FILE, encoding="utf-8", delay=True)
+        self.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+
+    def _open(self) -> Any:
+        from modelward.settings import Settings
+
+        home = Settings().home
+        home.mkdir(parents=True, exist_ok=True)
+        self.baseFilename = os.path.abspath(home / SERVER_LOG_FILE)
+        return super()._open()
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        pass
+
+
+def log_embedded_server_to_file() -> None:
+    """The CLI's requests are served in this process unless a tracking URI names a server, and
+    commands such as ``auth`` or ``db`` use the store directly: the server side's log lines then
+    go to ``home``/server.log (where a "see the server log" error points), and the terminal
+    shows only the CLI's own output. Without a handler, Python's last-resort handler would print
+    them on stderr before the one "Error:" line."""
+    handler = _EmbeddedServerLog()
+    for name in SERVER_LOGGERS:
+        logging.getLogger(name).addHandler(handler)
+
+
+def log_server_to_terminal() -> None:
+    """``modelward server`` (and the demo's server) is a real server: its log is its stderr."""
+    for name in SERVER_LOGGERS:
+        logger = logging.getLogger(name)
+        for handler in [h for h in logger.handlers if isinstance(h, _EmbeddedServerLog)]:
+            logger.removeHandler(handler)
+
+
 def run_app(app: typer.Typer) -> None:
     """Run the CLI; a modelward error becomes one 'Error: ...' line and a non-zero exit.
 
     Typer runs in standalone mode, so usage errors exit 2 with its own message and
     ``typer.Exit(code)`` keeps its code.
     """
+    log_embedded_server_to_file()
     try:
         app()
     except ModelwardError as exc:
