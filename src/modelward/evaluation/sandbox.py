@@ -360,6 +360,16 @@ class Worker:
             if pipe is not None:
                 pipe.close()
 
+    @property
+    def pid(self) -> int | None:
+        """The worker process's id while it exists (None before start and after close)."""
+        return self._process.pid if self._process is not None else None
+
+    @property
+    def alive(self) -> bool:
+        """Is the worker process running (not stopped by a limit, a timeout or close)?"""
+        return self._process is not None and self._process.poll() is None
+
     # requests
 
     def _stderr_tail(self) -> str:

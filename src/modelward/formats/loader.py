@@ -46,6 +46,10 @@ class LoadedModel:
     def predict(self, data: Any) -> Any:
         return self._predictor.predict(self._prepare(data))
 
+    def predict_prepared(self, data: Any) -> Any:
+        """predict on input the caller has already checked against the signature (no second check)."""
+        return self._predictor.predict(data)
+
     def __repr__(self) -> str:
         return f"<LoadedModel flavor={self.flavor} source={self.metadata.get('source')!r}>"
 
@@ -55,6 +59,9 @@ class ProbabilisticLoadedModel(LoadedModel):
 
     def predict_proba(self, data: Any) -> Any:
         return self._predictor.predict_proba(self._prepare(data))
+
+    def predict_proba_prepared(self, data: Any) -> Any:
+        return self._predictor.predict_proba(data)
 
 
 # -- predictors: one small adapter per flavor ----------------------------------------------------

@@ -40,11 +40,10 @@ from modelward.errors import (
     InvalidTransition,
     ModelwardError,
     NotFound,
-    PermissionDenied,
     PolicyViolation,
 )
 from modelward.services import artifacts as artifact_service
-from modelward.services import audit, policies
+from modelward.services import audit, model_files, policies
 from modelward.services.backend import Backend
 from modelward.services.governance import locked_version, subject_id, transition
 from modelward.store import governance as store
@@ -108,56 +107,21 @@ def _table(data: bytes, path: str) -> Any:
         raise InvalidInput(f"evaluation dataset '{path}' could not be read: {exc}") from None
 
 
-def _download(backend: Backend, version: Any, dest: Path) -> Path:
-    from modelward.formats.flavors import confined
-
-    if not version.files:
-        from modelward.services.registry import no_files_reason
-
-        raise InvalidInput(f"{no_files_reason(version)}: there is nothing to evaluate")
-    dest.mkdir(parents=True, exist_ok=True)
-    for item in version.files:
-        backend.artifacts.copy_to(item.digest, confined(dest, item.path))
-    return dest
-
-
 def _refused(version: Any, flavor: str) -> PolicyViolation:
-    what = ("a pickle: loading it runs code from the file, and the server never unpickles" if flavor.endswith("pickle")
-            else "loaded by importing and calling the code it names, and the server never imports a model's code")
-    return PolicyViolation(
-        f"version {version.version} of model '{version.model_name}' is a '{flavor}' model, {what}. Register it "
-        "saved with skops (modelward.models.save(model, path) for scikit-learn) or as ONNX; or evaluate it in "
-        "your own process, where you trust it, with modelward.sdk.local_evaluation.evaluate_locally (an advisory "
-        "result); or an admin can let its policy evaluate code models in the isolated worker "
-        "(evaluation: {code_models: isolated})."
+    return model_files.code_refusal(
+        version, flavor, switch="evaluate code models in the isolated worker (evaluation: {code_models: isolated})",
+        instead=("or evaluate it in your own process, where you trust it, with "
+                 "modelward.sdk.local_evaluation.evaluate_locally (an advisory result)"),
     )
 
 
 def _load_model(backend: Backend, policy: Policy, version: Any, dest: Path, stack: ExitStack) -> Any:
     """The version as the gates see it: data-only in this process, or a proxy to the isolated worker."""
-    from modelward.formats.loader import (
-        is_code_bearing,
-        load_data_only,
-        stored_description,
-        stored_flavor,
-    )
-
-    folder = _download(backend, version, dest)
-    flavor = stored_flavor(folder)
-    if not is_code_bearing(flavor):
-        try:
-            return load_data_only(folder)
-        except PermissionDenied as exc:
-            raise PolicyViolation(f"version {version.version} of model '{version.model_name}' cannot be loaded "
-                                  f"by the server's data-only loader: {exc}") from None
-    if policy.evaluation.code_models != "isolated":
-        raise _refused(version, flavor)
-    from modelward.evaluation.sandbox import SandboxLimits, Worker, isolated_model
-
-    label = f"version {version.version} of model '{version.model_name}'"
-    worker = stack.enter_context(Worker(folder, limits=SandboxLimits(user=backend.sandbox_user),
-                                        hide=backend.private_paths(), label=label))
-    return isolated_model(worker, stored_description(folder))
+    folder = model_files.download(backend, version, dest, purpose="to evaluate")
+    opened = model_files.open_model(backend, version, folder, isolated=policy.evaluation.code_models == "isolated",
+                                    refused=lambda flavor: _refused(version, flavor))
+    stack.callback(opened.close)
+    return opened.model
 
 
 def _champions(backend: Backend, policy: Policy, version: Any, work: Path, stack: ExitStack) -> dict[str, Any]:
