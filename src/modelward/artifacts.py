@@ -39,6 +39,9 @@ _DRIVE_RE = re.compile(r"^.:")  # ntpath takes any "X:" prefix as a drive
 # Named records (audit checkpoints ...): names chosen by the server, under fixed prefixes only.
 RECORD_PREFIXES = ("audit/",)
 _RECORD_NAME_RE = re.compile(r"[a-z0-9_-]+(/[a-z0-9_-]+)*(\.[a-z0-9]+)?")
+# Dataset files (the prediction log's Parquet parts): hive-style "key=value" folders, percent-escaped values.
+DATASET_PREFIXES = ("predictions/",)
+_DATASET_NAME_RE = re.compile(r"[A-Za-z0-9_.=%-]+(/[A-Za-z0-9_.=%-]+)*")
 
 
 class BlobInfo(NamedTuple):
@@ -283,7 +286,9 @@ class ArtifactStore:
         Locally the bytes go to tmp/ and are renamed into place; an object store's PUT is
         atomic already. Names come from modelward code, never from a request.
         """
-        path = self._record_path(name)
+        self._write_whole(self._record_path(name), data)
+
+    def _write_whole(self, path: str, data: bytes) -> None:
         if not self._local:
             self._fs.pipe_file(path, data)
             return
@@ -316,6 +321,36 @@ class ArtifactStore:
         """Names of the records directly under ``prefix`` (e.g. ``audit/checkpoints``), sorted."""
         folder = self._record_path(prefix.rstrip("/"))
         return sorted(f"{prefix.rstrip('/')}/{entry.rstrip('/').rsplit('/', 1)[-1]}" for entry in self._ls(folder))
+
+    # -- dataset files (append-only Parquet parts of the prediction log, never content-addressed) --
+    def put_dataset_file(self, name: str, data: bytes) -> None:
+        """Write the immutable file ``name`` (e.g. ``predictions/endpoint=x/date=2026-01-31/part-1.parquet``)
+        whole, as ``put_record`` does; a reader never sees half a file."""
+        self._write_whole(self._dataset_path(name), data)
+
+    def list_dataset_files(self, prefix: str) -> list[str]:
+        """Names of every file under ``prefix`` (recursively), sorted."""
+        folder = self._dataset_path(prefix.rstrip("/"))
+        self._fs.invalidate_cache(folder)
+        try:
+            found = self._fs.find(folder)
+        except FileNotFoundError:
+            return []
+        return sorted(path[len(self._root) + 1 :] for path in found)
+
+    def arrow_filesystem(self) -> tuple[object, str]:
+        """(a pyarrow FileSystem over this store's file system, the root as its paths start), so
+        pyarrow and DuckDB read dataset files on local disk and object stores alike."""
+        from pyarrow.fs import FSSpecHandler, PyFileSystem
+
+        return PyFileSystem(FSSpecHandler(self._fs)), self._root
+
+    def _dataset_path(self, name: str) -> str:
+        segments = name.split("/")
+        if (not f"{name}/".startswith(DATASET_PREFIXES) or any(s in ("", ".", "..") for s in segments)
+                or not _DATASET_NAME_RE.fullmatch(name)):
+            raise InvalidInput(f"Invalid dataset file name {name!r}: expected segments under {DATASET_PREFIXES}.")
+        return self._join(name)
 
     def _record_path(self, name: str) -> str:
         if not _RECORD_NAME_RE.fullmatch(name) or not name.startswith(RECORD_PREFIXES):

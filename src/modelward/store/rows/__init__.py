@@ -15,6 +15,7 @@ from modelward.store.rows.lineage import (  # noqa: F401  (registers the lineage
     LineageExecutionRow,
 )
 from modelward.store.rows.mlflow import MlflowLoggedModelRow  # noqa: F401
+from modelward.store.rows.predictions import PredictionFeedbackRow, PredictionIndexRow  # noqa: F401
 from modelward.store.rows.model_cards import ModelCardAttachmentRow, ModelCardRevisionRow  # noqa: F401
 from modelward.store.rows.registry import (  # noqa: F401  (registers the registry tables)
     ModelAliasEventRow,

@@ -1,0 +1,311 @@
+"""The prediction log on disk: append-only Parquet parts under the artifact root, read with
+DuckDB, plus the per-request index and the feedback in the database.
+
+A part holds one flush of one partition:
+``predictions/endpoint=<name>/date=<YYYY-MM-DD>/part-<utc stamp>-<uuid>.parquet``. The file is
+written before its index rows, so a crash leaves at most a file nothing points to, never an index
+row pointing at nothing. Every row of a part names the part it is in (``part``), so a reader joins
+the index on (request_id, mode, part) and a request id a client sent twice resolves to the one
+record the index kept (the first).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import uuid
+from collections.abc import Iterable, Sequence
+from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from sqlalchemy import case, func, select
+from sqlalchemy.orm import Session
+
+from modelward.artifacts import ArtifactStore
+from modelward.domain.predictions import SERVER_ERROR_STATUS, PredictionRecord
+from modelward.store.backend import rows_written
+from modelward.store.dialect import aware, insert_ignoring_conflict, upsert
+from modelward.store.rows.predictions import PredictionFeedbackRow, PredictionIndexRow
+
+if TYPE_CHECKING:  # pyarrow (and numpy under it) loads at the first flush or read, not at start-up
+    import pyarrow as pa
+
+PREFIX = "predictions"
+IN_CHUNK = 1000  # ids per IN (...) list: far below SQLite's bound on bound parameters
+
+
+@functools.cache
+def parquet_schema() -> pa.Schema:
+    import pyarrow as pa
+
+    return pa.schema([
+        ("request_id", pa.string()),
+        ("mode", pa.string()),
+        ("endpoint", pa.string()),
+        ("model_name", pa.string()),
+        ("version", pa.int64()),
+        ("at", pa.timestamp("us", tz="UTC")),
+        ("latency_ms", pa.float64()),
+        ("status", pa.int32()),
+        ("error", pa.string()),
+        ("inputs", pa.string()),  # JSON text
+        ("outputs", pa.string()),  # JSON text
+        ("rows", pa.int64()),
+        ("part", pa.string()),
+    ])
+
+
+# -- writing -----------------------------------------------------------------------------------
+
+def partition_of(record: PredictionRecord) -> tuple[str, date]:
+    return record.endpoint, record.at.astimezone(UTC).date()
+
+
+def new_part_name(endpoint: str, day: date) -> str:
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    return (f"{PREFIX}/endpoint={quote(endpoint, safe='')}/date={day.isoformat()}/"
+            f"part-{stamp}-{uuid.uuid4().hex}.parquet")
+
+
+def write_part(artifacts: ArtifactStore, part: str, records: Sequence[PredictionRecord]) -> None:
+    """One Parquet file holding ``records`` (all of one partition), written whole."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.table({
+        "request_id": [r.request_id for r in records],
+        "mode": [r.mode for r in records],
+        "endpoint": [r.endpoint for r in records],
+        "model_name": [r.model_name for r in records],
+        "version": [int(r.version) for r in records],
+        "at": [r.at for r in records],
+        "latency_ms": [float(r.latency_ms) for r in records],
+        "status": [int(r.status) for r in records],
+        "error": [r.error for r in records],
+        "inputs": [_to_json(r.inputs) for r in records],
+        "outputs": [_to_json(r.outputs) for r in records],
+        "rows": [int(r.rows) for r in records],
+        "part": [part] * len(records),
+    }, schema=parquet_schema())
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink, compression="zstd")
+    artifacts.put_dataset_file(part, sink.getvalue().to_pybytes())
+
+
+def insert_index(session: Session, part: str, records: Sequence[PredictionRecord]) -> None:
+    """The index rows of one part. A (request_id, mode) already indexed keeps its first record."""
+    values = [
+        {"request_id": r.request_id, "mode": r.mode, "endpoint": r.endpoint, "model_name": r.model_name,
+         "version": int(r.version), "at": r.at, "status": int(r.status), "latency_ms": float(r.latency_ms),
+         "rows": int(r.rows), "part": part}
+        for r in records
+    ]
+    statement = insert_ignoring_conflict(session, PredictionIndexRow, keys=["request_id", "mode"])
+    session.connection().execute(statement, values)
+    rows_written(session, PredictionIndexRow.__tablename__, len(values))
+
+
+def _to_json(value: Any) -> str:
+    try:
+        return json.dumps(value, default=_json_default, separators=(",", ":"))
+    except (TypeError, ValueError) as exc:  # one odd answer must not cost the whole batch
+        return json.dumps({"unserialisable": f"{type(value).__name__}: {exc}"})
+
+
+def _json_default(value: Any) -> Any:
+    # numpy scalars and arrays, pandas frames, dates, decimals: as close as JSON gets.
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if hasattr(value, "to_dict") and hasattr(value, "columns"):
+        return value.to_dict(orient="records")
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    return str(value)
+
+
+# -- reading the Parquet parts -----------------------------------------------------------------
+
+def read_records(artifacts: ArtifactStore, wanted: Sequence[tuple[str, str, str]]) -> list[dict[str, Any]]:
+    """The full records of ``wanted`` (request_id, mode, part) triples, newest first, with
+    ``inputs``/``outputs`` parsed.
+
+    pyarrow scans a dataset of just the parts named, through the artifact store's own file system
+    (so S3 needs no DuckDB extension), keeping only the rows of the ids asked for; DuckDB joins
+    them to the keys. The scan runs here, not inside DuckDB: a DuckDB thread must never wait on a
+    Python file system callback for the interpreter lock."""
+    if not wanted:
+        return []
+    import duckdb
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.dataset as ds
+
+    filesystem, root = artifacts.arrow_filesystem()
+    parts = sorted({part for _, _, part in wanted})
+    dataset = ds.dataset([f"{root}/{part}" for part in parts], schema=parquet_schema(), format="parquet",
+                         filesystem=filesystem)
+    rows = dataset.to_table(filter=pc.field("request_id").isin(sorted({w[0] for w in wanted})))
+    keys = pa.table({"request_id": [w[0] for w in wanted], "mode": [w[1] for w in wanted],
+                     "part": [w[2] for w in wanted]})
+    with duckdb.connect() as connection:
+        connection.register("log", rows)
+        connection.register("wanted", keys)
+        result = connection.sql(
+            "SELECT l.* EXCLUDE (part) FROM log l "
+            "JOIN wanted w ON l.request_id = w.request_id AND l.mode = w.mode AND l.part = w.part "
+            "ORDER BY l.at DESC, l.request_id, l.mode"
+        ).to_arrow_table()
+    records = result.to_pylist()
+    for record in records:
+        record["at"] = record["at"].astimezone(UTC)
+        record["inputs"] = json.loads(record["inputs"])
+        record["outputs"] = json.loads(record["outputs"])
+    return records
+
+
+# -- the index -----------------------------------------------------------------------------------
+
+def index_rows(
+    session: Session, endpoint: str, *, since: datetime | None, until: datetime | None,
+    version: int | None, mode: str | None, limit: int,
+) -> list[PredictionIndexRow]:
+    query = select(PredictionIndexRow).where(PredictionIndexRow.endpoint == endpoint)
+    query = _in_window(query, since, until)
+    if version is not None:
+        query = query.where(PredictionIndexRow.version == version)
+    if mode is not None:
+        query = query.where(PredictionIndexRow.mode == mode)
+    query = query.order_by(PredictionIndexRow.at.desc(), PredictionIndexRow.request_id).limit(limit)
+    return list(session.scalars(query))
+
+
+def index_rows_of_request(session: Session, request_id: str) -> list[PredictionIndexRow]:
+    query = select(PredictionIndexRow).where(PredictionIndexRow.request_id == request_id)
+    return list(session.scalars(query.order_by(PredictionIndexRow.mode)))
+
+
+def live_rows_of(session: Session, endpoint: str, request_ids: Iterable[str]) -> dict[str, int]:
+    """request id -> its number of input rows, for the ids of ``endpoint`` that are indexed."""
+    found: dict[str, int] = {}
+    ids = sorted(set(request_ids))
+    for start in range(0, len(ids), IN_CHUNK):
+        query = (select(PredictionIndexRow.request_id, func.max(PredictionIndexRow.rows))
+                 .where(PredictionIndexRow.endpoint == endpoint,
+                        PredictionIndexRow.request_id.in_(ids[start:start + IN_CHUNK]))
+                 .group_by(PredictionIndexRow.request_id))
+        found.update({request_id: rows for request_id, rows in session.execute(query)})
+    return found
+
+
+def latency_figures(
+    session: Session, endpoint: str, *, since: datetime, until: datetime | None,
+) -> dict[tuple[int, str], dict[str, Any]]:
+    """(version, mode) -> requests, errors, p50_ms, p95_ms (linear interpolation, as numpy)."""
+    row = PredictionIndexRow
+    is_error = case((row.status >= SERVER_ERROR_STATUS, 1), else_=0)
+    columns = [row.version, row.mode, func.count(), func.sum(is_error)]
+    postgres = session.get_bind().dialect.name == "postgresql"
+    if postgres:
+        columns += [func.percentile_cont(0.5).within_group(row.latency_ms),
+                    func.percentile_cont(0.95).within_group(row.latency_ms)]
+    query = _in_window(select(*columns).where(row.endpoint == endpoint), since, until).group_by(row.version, row.mode)
+    figures: dict[tuple[int, str], dict[str, Any]] = {}
+    for version, mode, requests, errors, *percentiles in session.execute(query):
+        p50, p95 = percentiles if postgres else (None, None)
+        figures[(version, mode)] = {"requests": requests, "errors": int(errors or 0),
+                                    "p50_ms": _float(p50), "p95_ms": _float(p95)}
+    if not postgres:
+        _add_percentiles_in_python(session, endpoint, since, until, figures)
+    return figures
+
+
+def _add_percentiles_in_python(
+    session: Session, endpoint: str, since: datetime, until: datetime | None,
+    figures: dict[tuple[int, str], dict[str, Any]],
+) -> None:
+    # SQLite has no percentile function: stream the latencies of each group in order.
+    row = PredictionIndexRow
+    for (version, mode), entry in figures.items():
+        query = _in_window(select(row.latency_ms).where(row.endpoint == endpoint, row.version == version,
+                                                        row.mode == mode), since, until)
+        latencies = list(session.scalars(query.order_by(row.latency_ms)))
+        entry["p50_ms"], entry["p95_ms"] = _percentile(latencies, 0.5), _percentile(latencies, 0.95)
+
+
+def _percentile(ordered: list[float], fraction: float) -> float | None:
+    if not ordered:
+        return None
+    position = (len(ordered) - 1) * fraction
+    low = int(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def _float(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def answered_with_feedback(
+    session: Session, endpoint: str, *, since: datetime, until: datetime | None,
+) -> list[tuple[str, str, int, str, Any]]:
+    """(request_id, mode, version, part, ground_truth) of the successful answers that have feedback."""
+    row, feedback = PredictionIndexRow, PredictionFeedbackRow
+    query = (select(row.request_id, row.mode, row.version, row.part, feedback.ground_truth)
+             .join(feedback, feedback.request_id == row.request_id)
+             .where(row.endpoint == endpoint, row.status < 400))
+    return [tuple(r) for r in session.execute(_in_window(query, since, until))]  # type: ignore[misc]
+
+
+def answered(
+    session: Session, endpoint: str, *, since: datetime, until: datetime | None, mode: str,
+) -> list[tuple[str, int, str, datetime]]:
+    """(request_id, version, part, at) of the successful answers given in ``mode``."""
+    row = PredictionIndexRow
+    query = select(row.request_id, row.version, row.part, row.at).where(
+        row.endpoint == endpoint, row.mode == mode, row.status < 400)
+    return [(r, v, p, aware(a)) for r, v, p, a in session.execute(_in_window(query, since, until))]
+
+
+def live_answers_of(session: Session, endpoint: str, request_ids: Iterable[str]) -> dict[str, tuple[int, str]]:
+    """request id -> (version, part) of the successful live answers to ``request_ids``."""
+    row = PredictionIndexRow
+    found: dict[str, tuple[int, str]] = {}
+    ids = sorted(set(request_ids))
+    for start in range(0, len(ids), IN_CHUNK):
+        query = select(row.request_id, row.version, row.part).where(
+            row.endpoint == endpoint, row.mode == "live", row.status < 400,
+            row.request_id.in_(ids[start:start + IN_CHUNK]))
+        found.update({request_id: (version, part) for request_id, version, part in session.execute(query)})
+    return found
+
+
+def _in_window(query: Any, since: datetime | None, until: datetime | None) -> Any:
+    if since is not None:
+        query = query.where(PredictionIndexRow.at >= since)
+    if until is not None:
+        query = query.where(PredictionIndexRow.at < until)
+    return query
+
+
+def index_entry(row: PredictionIndexRow) -> dict[str, Any]:
+    return {"request_id": row.request_id, "mode": row.mode, "endpoint": row.endpoint,
+            "model_name": row.model_name, "version": row.version, "at": aware(row.at), "status": row.status,
+            "latency_ms": row.latency_ms, "rows": row.rows, "part": row.part}
+
+
+# -- feedback ------------------------------------------------------------------------------------
+
+def upsert_feedback(session: Session, values: list[dict[str, Any]]) -> None:
+    """Feedback given again for a request replaces the earlier one."""
+    upsert(session, PredictionFeedbackRow, values, keys=["request_id"],
+           update=["endpoint", "ground_truth", "values", "at", "actor"])
+    rows_written(session, PredictionFeedbackRow.__tablename__, len(values))
+
+
+def feedback_of(session: Session, request_id: str) -> dict[str, Any] | None:
+    row = session.get(PredictionFeedbackRow, request_id)
+    if row is None:
+        return None
+    return {"request_id": row.request_id, "endpoint": row.endpoint, "ground_truth": row.ground_truth,
+            "values": row.values, "at": aware(row.at), "actor": row.actor}
