@@ -12,7 +12,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from modelward.domain.governance import TRANSITIONS, VersionState, allowed_targets, check_transition
 from modelward.errors import Conflict, InvalidTransition, ModelwardError
-from modelward.services import evaluations, governance, registry
+from modelward.services import deployments, evaluations, governance, registry
 from modelward.services.backend import Backend
 from modelward.settings import Settings
 from tests.governance.helpers import ADMIN, COMPLIANCE, RISK, cancer_frame, dataset, fair_model, register_model, set_model_policy
@@ -64,6 +64,7 @@ class LifeCycle(RuleBasedStateMachine):
         self.version = register_model(self.backend, "lc", MODEL, FRAME)
         self.state = VersionState.CANDIDATE
         self.changes = 0
+        self.deployed = 0
 
     def _apply(self, call) -> None:  # type: ignore[no-untyped-def]
         before = self.state
@@ -98,8 +99,15 @@ class LifeCycle(RuleBasedStateMachine):
         self._apply(lambda: governance.request_changes(self.backend, RISK, "lc", self.version, "fix it"))
 
     @rule()
-    def release(self) -> None:
-        self._apply(lambda: governance.release(self.backend, ADMIN, "lc", self.version))
+    def deploy(self) -> None:
+        self._apply(lambda: deployments.create(self.backend, ADMIN, f"lc-{self.changes}-{self.deployed}",
+                                               model="lc", environment="production", version=self.version))
+        self.deployed += 1
+
+    @rule()
+    def retire_deployments(self) -> None:
+        for deployment in deployments.list_(self.backend):
+            self._apply(lambda: deployments.retire(self.backend, ADMIN, deployment.name))
 
     @rule()
     def retire(self) -> None:

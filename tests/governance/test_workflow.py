@@ -6,8 +6,8 @@ import pytest
 
 from modelward.domain.actors import Actor, Role
 from modelward.domain.governance import RISK_CATEGORIES
-from modelward.errors import InvalidInput, InvalidTransition, PermissionDenied, PolicyViolation
-from modelward.services import audit, evaluations, governance, policies, registry, reports
+from modelward.errors import Conflict, InvalidInput, InvalidTransition, PermissionDenied, PolicyViolation
+from modelward.services import audit, deployments, evaluations, governance, policies, registry, reports
 from tests.governance.helpers import (
     ADMIN, AUTHOR, COMPLIANCE, RISK, VIEWER, biased_model, cancer_frame, dataset, fair_model, register_model,
     set_model_policy,
@@ -115,7 +115,14 @@ def test_two_approvals_from_the_required_roles_approve_the_version(in_review) ->
     assert registry.get_version(backend, "credit", version).status == "approved"
     approved = audit.list_(backend, model="credit", action="model_version.approved")
     assert approved[0].details["approvers"] == ["carl", "rita"]
-    governance.release(backend, ADMIN, "credit", version)
+    with pytest.raises(InvalidInput, match="released by deploying it"):
+        governance.release(backend, ADMIN, "credit", version)
+    deployments.create(backend, ADMIN, "credit-prod", model="credit", environment="production", version=version)
+    assert registry.get_version(backend, "credit", version).status == "released"
+    with pytest.raises(Conflict, match="routed by deployment 'credit-prod'"):
+        governance.retire(backend, ADMIN, "credit", version, reason="replaced")
+    deployments.retire(backend, ADMIN, "credit-prod", reason="replaced")
+    assert registry.get_version(backend, "credit", version).status == "approved"
     governance.retire(backend, ADMIN, "credit", version, reason="replaced")
     assert registry.get_version(backend, "credit", version).status == "retired"
     actions = [e.action for e in audit.list_(backend, model="credit", limit=1000, newest_first=False)]

@@ -31,6 +31,8 @@ ACTION_PATTERN = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
 ANCHORED_ACTIONS = frozenset({
     "model_version.approved", "model_version.released", "policy.changed", "alias.moved", "alias.deleted",
     "model.deleted", "model.renamed", "review.approval_voided", "model_version.deleted",
+    "deployment.created", "deployment.released", "deployment.release_started", "deployment.promoted",
+    "deployment.routed", "deployment.rolled_back", "deployment.retired",
 })
 """A commit holding one of these is followed by a signed checkpoint of the new head."""
 
@@ -39,7 +41,7 @@ REGISTERED_STATUS = "candidate"
 STATUS_ACTIONS = frozenset({
     REGISTERED_ACTION, "review.requested", "review.changes_requested", "model_version.approved",
     "model_version.rejected", "model_version.released", "model_version.retired", "model_version.archived",
-    "review.approval_voided",
+    "review.approval_voided", "model_version.drained",
 })
 """The actions that set a version's status: each records ``details.from`` and ``details.to``,
 except registration (-> ``candidate``). ``model_version.stage_changed`` is not one: its

@@ -49,7 +49,8 @@ TRANSITIONS: dict[tuple[VersionState, VersionState], str] = {
     # fail rejects the version, exactly as it would have as a candidate.
     (S.CHANGES_REQUESTED, S.REJECTED): "automated gates failed on re-evaluation",
     (S.APPROVED, S.IN_REVIEW): "approval voided: what it covered changed (e.g. the policy)",
-    (S.APPROVED, S.RELEASED): "released for deployment",
+    (S.APPROVED, S.RELEASED): "serving traffic in a deployment",
+    (S.RELEASED, S.APPROVED): "drained: no deployment serves it any more",
     (S.APPROVED, S.RETIRED): "retired before release",
     (S.RELEASED, S.RETIRED): "retired from service",
 }

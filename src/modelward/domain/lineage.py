@@ -31,6 +31,7 @@ class ArtifactKind(str, enum.Enum):
     STATISTICS = "statistics"
     MODEL = "model"
     EVALUATION = "evaluation"
+    ENDPOINT = "endpoint"
     CUSTOM = "custom"
 
 

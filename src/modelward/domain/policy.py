@@ -24,9 +24,8 @@ Storage, versioning and auditing of policies belong to the governance service.
 from __future__ import annotations
 
 import enum
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -39,6 +38,9 @@ from pydantic import (
 
 from modelward.domain.actors import Role
 from modelward.errors import InvalidInput
+
+if TYPE_CHECKING:
+    import yaml  # imported where a policy is read
 
 CLASSIFICATION_METRICS = ("accuracy", "precision", "recall", "specificity", "f1", "roc_auc", "log_loss")
 REGRESSION_METRICS = ("rmse", "mae", "r2")
@@ -208,12 +210,66 @@ class ReviewRequirement(_Strict):
     business_impact_required: bool = False
 
 
+ENVIRONMENT_NAME = r"^[a-z][a-z0-9_-]{0,39}$"
+DEPLOYABLE_STATES = ("approved", "in_review", "changes_requested", "candidate")
+
+
+class Guardrails(_Strict):
+    """What a canary step must show before it advances; one failure halts and rolls back.
+    The canary is compared with the stable version over the step's own requests."""
+
+    min_requests: int = Field(default=20, ge=1, le=1_000_000, description="requests to the canary before judging a step")
+    max_error_rate: float = Field(default=0.05, ge=0, le=1)
+    max_p95_latency_ms: float | None = Field(default=None, gt=0)
+    quality_metric: str | None = Field(default=None, description="judged where feedback exists, e.g. accuracy")
+    max_quality_regression: float = Field(default=0.02, ge=0, le=1)
+
+
+class EnvironmentRule(_Strict):
+    """Who may change deployments in an environment, and which version states may take traffic there."""
+
+    deployers: list[Role] = Field(default_factory=lambda: [Role.APPROVER])
+    allow: list[Literal["approved", "in_review", "changes_requested", "candidate"]] = Field(
+        default_factory=lambda: ["approved"])
+    shadow_allow: list[Literal["approved", "in_review", "changes_requested", "candidate"]] = Field(
+        default_factory=lambda: ["approved", "in_review"],
+        description="states a version may be in to receive a shadow copy of the traffic (answers never returned)")
+
+    def admits(self, state: str, *, shadow: bool = False) -> bool:
+        allowed = set(self.shadow_allow if shadow else self.allow)
+        if "approved" in allowed:
+            allowed.add("released")  # an approved version serving elsewhere
+        return state in allowed
+
+
+def _default_environments() -> dict[str, EnvironmentRule]:
+    return {
+        "production": EnvironmentRule(deployers=[Role.APPROVER], allow=["approved"]),
+        "staging": EnvironmentRule(deployers=[Role.CONTRIBUTOR, Role.APPROVER], allow=["approved", "in_review"]),
+    }
+
+
 class ReleaseRule(_Strict):
+    """How versions of the model take traffic. ``environments`` is deny by default: an environment
+    the policy does not name takes no deployment. ``interval_s`` lets a healthy canary step advance
+    by itself; without it a step advances by command. ``code_models: isolated`` lets the gateway
+    serve a pyfunc or pickle version from an isolated worker process (never the server's own)."""
+
     strategy: Literal["direct", "canary", "blue_green", "shadow"] = "direct"
     steps: list[int] = Field(default_factory=list)
+    interval_s: float | None = Field(default=None, gt=0, le=30 * 24 * 3600)
+    guardrails: Guardrails = Field(default_factory=Guardrails)
+    environments: dict[str, EnvironmentRule] = Field(default_factory=_default_environments)
+    rollback_on_alerts: list[str] = Field(default_factory=list)
+    code_models: Literal["refuse", "isolated"] = "refuse"
 
     @model_validator(mode="after")
     def _steps_fit_strategy(self) -> ReleaseRule:
+        import re
+
+        for name in self.environments:
+            if not re.match(ENVIRONMENT_NAME, name):
+                raise ValueError(f"environment name {name!r} must be lower-case letters, digits, '-' or '_'")
         if self.strategy != "canary":
             if self.steps:
                 raise ValueError(f"steps only apply to the canary strategy, not {self.strategy}")
@@ -223,6 +279,9 @@ class ReleaseRule(_Strict):
         if any(not 0 < s <= 100 for s in self.steps) or self.steps != sorted(set(self.steps)) or self.steps[-1] != 100:
             raise ValueError("canary steps are increasing traffic percentages in 1..100 ending at 100")
         return self
+
+    def environment(self, name: str) -> EnvironmentRule | None:
+        return self.environments.get(name)
 
 
 class ProtectedAlias(_Strict):
@@ -315,6 +374,8 @@ KeyPath = tuple[str | int, ...]
 
 
 def _load_with_lines(text: str) -> tuple[Any, dict[KeyPath, int]]:
+    import yaml  # here, not at import: only a policy being read needs it
+
     try:
         loader = yaml.SafeLoader(text)  # refuses control characters at once
     except yaml.YAMLError as exc:
@@ -338,6 +399,8 @@ def _load_with_lines(text: str) -> tuple[Any, dict[KeyPath, int]]:
 
 def _record_lines(node: yaml.Node, path: KeyPath, lines: dict[KeyPath, int]) -> None:
     """Line (1-based) of every mapping key and sequence item, by its path from the root."""
+    import yaml
+
     if isinstance(node, yaml.MappingNode):
         seen: set[str] = set()
         for key_node, value_node in node.value:
@@ -472,6 +535,8 @@ __all__ = [
     "MetricGate",
     "Policy",
     "ProtectedAlias",
+    "EnvironmentRule",
+    "Guardrails",
     "ReleaseRule",
     "ReviewRequirement",
     "RiskTier",

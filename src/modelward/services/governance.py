@@ -233,16 +233,19 @@ def approve(backend: Backend, actor: Actor, name: str, version: int, *, comment:
 
 
 def release(backend: Backend, actor: Actor, name: str, version: int, *, reason: str | None = None) -> dict[str, Any]:
-    """approved -> released: called by the deployment process once the version serves traffic."""
-    with backend.write() as session:
-        row = locked_version(session, name, version)
-        transition(session, actor, name, row, S.RELEASED, action="model_version.released", reason=reason)
-        return {"model_name": name, "version": version, "state": row.status}
+    """'released' means 'serving traffic': a version reaches it by being deployed, never by hand."""
+    raise InvalidInput(
+        f"version {version} of model '{name}' is released by deploying it, not by setting its state: "
+        f"'modelward deploy create ENDPOINT --model {name} --version {version} --environment production' "
+        "(or client.deployments.create); it returns to approved when no deployment serves it")
 
 
 def retire(backend: Backend, actor: Actor, name: str, version: int, *, reason: str | None = None) -> dict[str, Any]:
+    from modelward.services.deployments import refuse_retiring_served
+
     with backend.write() as session:
         row = locked_version(session, name, version)
+        refuse_retiring_served(session, name, version)
         transition(session, actor, name, row, S.RETIRED, action="model_version.retired", reason=reason)
         return {"model_name": name, "version": version, "state": row.status}
 

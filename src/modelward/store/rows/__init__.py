@@ -35,6 +35,7 @@ from modelward.store.rows.governance import (  # noqa: F401  (registers the gove
     RiskRow,
 )
 from modelward.store.rows.webhooks import WebhookDeliveryRow, WebhookRow  # noqa: F401
+from modelward.store.rows.deployments import DeploymentRevisionRow, DeploymentRow  # noqa: F401
 from modelward.store.rows.tracking import (
     BlobRow,
     ExperimentRow,
