@@ -41,11 +41,11 @@ def register(backend: Backend, name: str, *, c: float = 1.0) -> int:
     return register_estimator(backend, name, LogisticRegression(C=c, max_iter=500).fit(features, target))
 
 
-def register_estimator(backend: Backend, name: str, model: Any) -> int:
-    """Register a fitted scikit-learn model (saved with skops) from a run of the contributor."""
+def register_estimator(backend: Backend, name: str, model: Any, *, flavor: str | None = None) -> int:
+    """Register a fitted scikit-learn model (saved with skops, or ``flavor``) from a run of the contributor."""
     features, _ = iris()
     with tempfile.TemporaryDirectory() as tmp:
-        folder = models.save(model, Path(tmp) / "model", input_example=features.head(3))
+        folder = models.save(model, Path(tmp) / "model", input_example=features.head(3), flavor=flavor)
         run_id = log_folder(backend, AUTHOR, folder)
     return registry.register_version(backend, AUTHOR, name, run_id=run_id).version
 

@@ -98,6 +98,43 @@ def test_a_canary_steps_by_itself_when_healthy_and_pause_holds_it(store) -> None
     assert history == ["deployment.created", "deployment.release_started", "deployment.paused", "deployment.resumed"]
 
 
+def test_a_healthy_canary_step_advances_once_its_interval_has_passed(store) -> None:  # type: ignore[no-untyped-def]
+    from modelward.domain.predictions import PredictionRecord
+    from modelward.services.predictions import PredictionLog
+
+    backend, (v1, v2, _) = store
+    deployments.create(backend, APPROVER, "stepper", model="iris", environment="production", version=v1)
+    started = deployments.release(backend, APPROVER, "stepper", v2, interval_s=60).state
+    log = PredictionLog(backend)
+    for index in range(50):
+        version = v2 if index % 2 else v1
+        log.submit(PredictionRecord(request_id=f"step-{index}", endpoint="stepper", model_name="iris", version=version,
+                                    mode="live", at=datetime.now(UTC), latency_ms=1.0, status=200, error=None,
+                                    inputs=[{"x": 1}], outputs=[0], rows=1))
+    log.close()
+    assert deployments.check(backend, "stepper")["state"] == "healthy"  # judged, but its minute is not up
+    assert started.rollout is not None
+    report = deployments.check(backend, "stepper", now=started.rollout.step_started_at + timedelta(seconds=61))
+    assert report["state"] == "promoted" and report["check"]["canary"]["requests"] == 25
+    state = deployments.get(backend, "stepper").state
+    assert state.weights() == {v2: 50, v1: 50} and state.actor == "modelward:canary"
+    assert state.rollout is not None and state.rollout.checks[0].healthy
+
+
+def test_a_code_bearing_version_serves_only_where_the_policy_isolates_it(store) -> None:  # type: ignore[no-untyped-def]
+    from sklearn.linear_model import LogisticRegression
+
+    from modelward.errors import PolicyViolation
+    from tests.deployments.helpers import iris, register_estimator
+
+    backend, _ = store
+    features, target = iris()
+    pickled = register_estimator(backend, "iris", LogisticRegression(max_iter=300).fit(features, target),
+                                 flavor="pickle")
+    with pytest.raises(PolicyViolation, match="code_models: isolated"):
+        deployments.create(backend, CONTRIBUTOR, "pickled", model="iris", environment="staging", version=pickled)
+
+
 def test_rollback_returns_to_the_last_settled_state_and_names_its_trigger(store) -> None:  # type: ignore[no-untyped-def]
     backend, (v1, v2, v3) = store
     deployments.create(backend, APPROVER, "back", model="iris", environment="production", version=v1)
