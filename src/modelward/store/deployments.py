@@ -117,7 +117,7 @@ def state_at(session: Session, name: str, at: datetime) -> DeploymentState | Non
 
 def revisions(session: Session) -> dict[str, int]:
     """name -> current revision of every deployment: what a gateway polls to notice changes."""
-    return dict(session.execute(select(DeploymentRow.name, DeploymentRow.revision)).tuples().all())
+    return {name: revision for name, revision in session.execute(select(DeploymentRow.name, DeploymentRow.revision))}
 
 
 def serving_versions(session: Session, model_name: str, *, exclude: str | None = None) -> set[int]:
