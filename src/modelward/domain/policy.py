@@ -13,6 +13,7 @@ A policy applies globally (no ``model``, no ``risk_tier``), to every model of a 
     review: {approvals: 2, roles: [risk, compliance], four_eyes: true}
     release: {strategy: canary, steps: [10, 50, 100]}
     evaluation: {code_models: refuse}    # or isolated: evaluate pyfunc/pickle models in the sandboxed worker
+    monitoring: {bins: 10, alerts: []}   # drift reference, thresholds, alert rules: see domain/monitoring.py
 
 Each gate is recognised by its distinguishing key: ``compare_to`` (champion gate),
 ``fairness``, ``technical``, ``kpi``, else ``metric``. Unknown keys are errors.
@@ -37,6 +38,7 @@ from pydantic import (
 )
 
 from modelward.domain.actors import Role
+from modelward.domain.monitoring import MonitoringPolicy
 from modelward.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -327,6 +329,7 @@ class Policy(_Strict):
     protected_aliases: list[ProtectedAlias] = Field(default_factory=_default_protected)
     evaluation_dataset: EvaluationDataset | None = None
     evaluation: EvaluationSettings = Field(default_factory=EvaluationSettings)
+    monitoring: MonitoringPolicy = Field(default_factory=MonitoringPolicy)
 
     @property
     def scope(self) -> Literal["model", "tier", "global"]:
@@ -467,7 +470,7 @@ def merge_policies(
     Rules (each level may be absent):
 
     * plain settings (task, label, positive_label, release, description, evaluation_dataset,
-      evaluation): the most specific level that sets them wins — model over tier over global;
+      evaluation, monitoring): the most specific level that sets them wins — model over tier over global;
     * ``model`` comes from the model policy, ``risk_tier`` from the most specific level that sets it;
     * gates concatenate, global first, identical gates kept once: a model policy adds gates
       and can never remove a global or tier gate;
@@ -485,7 +488,7 @@ def merge_policies(
         raise InvalidInput(f"the tier and model policies name different risk tiers: {sorted(t.value for t in tiers)}")
     merged: dict[str, Any] = {}
     for field in ("risk_tier", "description", "task", "label", "positive_label", "release", "evaluation_dataset",
-                  "evaluation"):
+                  "evaluation", "monitoring"):
         chosen = [p for p in levels if field in p.model_fields_set]
         if chosen:
             merged[field] = getattr(chosen[-1], field)
