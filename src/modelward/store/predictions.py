@@ -15,11 +15,11 @@ import functools
 import json
 import uuid
 from collections.abc import Iterable, Sequence
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from sqlalchemy import case, func, select
+from sqlalchemy import BigInteger, Text, case, cast, func, select
 from sqlalchemy.orm import Session
 
 from modelward.artifacts import ArtifactStore
@@ -309,3 +309,114 @@ def feedback_of(session: Session, request_id: str) -> dict[str, Any] | None:
         return None
     return {"request_id": row.request_id, "endpoint": row.endpoint, "ground_truth": row.ground_truth,
             "values": row.values, "at": aware(row.at), "actor": row.actor}
+
+
+# -- windows for monitoring (modelward.services.monitoring) -----------------------------------------
+
+_SQLITE_BUCKET_TEXT = {60: 16, 3600: 13, 86400: 10}  # window width -> leading characters of the stored time
+
+
+def _bucket_of(session: Session, width_s: int) -> Any:
+    """The window a row falls in, on the database: PostgreSQL gives its start in epoch seconds;
+    SQLite, which stores UTC times as 'YYYY-MM-DD HH:MM:SS.ffffff' text, its leading characters
+    (a cheap substr, no date arithmetic on every row), turned into epoch seconds by ``_epoch``."""
+    at = PredictionIndexRow.at
+    if session.get_bind().dialect.name == "postgresql":
+        return cast(func.floor(func.extract("epoch", at) / width_s), BigInteger) * width_s
+    if width_s not in _SQLITE_BUCKET_TEXT:
+        raise ValueError(f"windows are a minute, an hour or a day, not {width_s} s")
+    return func.substr(at, 1, _SQLITE_BUCKET_TEXT[width_s])
+
+
+def _epoch(bucket: Any) -> int:
+    if not isinstance(bucket, str):
+        return int(bucket)
+    padded = bucket + " 00:00:00"[len(bucket) - 10:] if len(bucket) > 10 else bucket + " 00:00:00"
+    return int(datetime.fromisoformat(padded).replace(tzinfo=UTC).timestamp())
+
+
+def _monitored(query: Any, endpoint: str, since: datetime, until: datetime, version: int | None, mode: str) -> Any:
+    query = _in_window(query.where(PredictionIndexRow.endpoint == endpoint, PredictionIndexRow.mode == mode),
+                       since, until)
+    return query if version is None else query.where(PredictionIndexRow.version == version)
+
+
+def window_counts(
+    session: Session, endpoint: str, *, since: datetime, until: datetime, width_s: int, version: int | None, mode: str,
+) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """Per (window start in epoch seconds, version): requests, rows, 4xx and 5xx answers, ordered;
+    and part -> its index rows in range. One GROUP BY (window, version, part) on the database."""
+    row = PredictionIndexRow
+    bucket = _bucket_of(session, width_s).label("bucket")
+    client = func.sum(case(((row.status >= 400) & (row.status < SERVER_ERROR_STATUS), 1), else_=0))
+    server = func.sum(case((row.status >= SERVER_ERROR_STATUS, 1), else_=0))
+    query = _monitored(select(bucket, row.version, row.part, func.count(), func.sum(row.rows), client, server,
+                              func.min(row.model_name)), endpoint, since, until, version, mode)
+    windows: dict[tuple[int, int], dict[str, Any]] = {}
+    parts: dict[str, int] = {}
+    for b, v, part, n, r, c, s, m in session.execute(query.group_by(bucket, row.version, row.part)):
+        parts[part] = parts.get(part, 0) + int(n)
+        key = (_epoch(b), int(v))
+        entry = windows.setdefault(key, {"bucket": key[0], "version": key[1], "requests": 0, "rows": 0,
+                                         "errors_4xx": 0, "errors_5xx": 0, "model_name": m})
+        entry["requests"] += int(n)
+        entry["rows"] += int(r or 0)
+        entry["errors_4xx"] += int(c or 0)
+        entry["errors_5xx"] += int(s or 0)
+    return [windows[key] for key in sorted(windows)], parts
+
+
+def window_parts(
+    session: Session, endpoint: str, *, since: datetime, until: datetime, version: int | None, mode: str,
+) -> dict[str, int]:
+    """part -> how many index rows in the window point at it."""
+    row = PredictionIndexRow
+    query = _monitored(select(row.part, func.count()), endpoint, since, until, version, mode).group_by(row.part)
+    return {part: int(count) for part, count in session.execute(query)}
+
+
+def window_keys_of_parts(
+    session: Session, endpoint: str, parts: Sequence[str], *, since: datetime, until: datetime,
+    version: int | None, mode: str,
+) -> list[tuple[str, str]]:
+    """(request_id, part) of the index rows in the window pointing at ``parts``."""
+    row = PredictionIndexRow
+    found: list[tuple[str, str]] = []
+    for start in range(0, len(parts), IN_CHUNK):
+        query = _monitored(select(row.request_id, row.part), endpoint, since, until, version, mode)
+        found.extend(tuple(r) for r in session.execute(query.where(row.part.in_(parts[start:start + IN_CHUNK]))))
+    return found  # type: ignore[return-value]
+
+
+FEEDBACK_CLOCK_SKEW = timedelta(days=1)  # feedback stamped this much before an answer still counts
+
+
+def window_feedback(session: Session, endpoint: str, *, since: datetime) -> tuple[list[str], list[str]]:
+    """(request ids, ground truth as JSON text) of the feedback on ``endpoint`` given since ``since``
+    (less FEEDBACK_CLOCK_SKEW: truth comes after the answer, so this holds all of the range's; the
+    caller joins it to the answers by request id). The JSON stays text: the caller decodes it
+    column-wise, never row by row in Python."""
+    feedback = PredictionFeedbackRow
+    query = select(feedback.request_id, cast(feedback.ground_truth, Text)).where(
+        feedback.endpoint == endpoint, feedback.at >= since - FEEDBACK_CLOCK_SKEW)
+    rows = _plain_rows(session, query)
+    return [r[0] for r in rows], [r[1] for r in rows]
+
+
+def _plain_rows(session: Session, query: Any) -> list[tuple[Any, ...]]:
+    """The rows of ``query`` as the driver's plain tuples: for hundreds of thousands of rows,
+    building SQLAlchemy Row objects costs several times the query itself."""
+    dialect = session.get_bind().dialect
+    compiled = query.compile(dialect=dialect)
+    params = compiled.construct_params()
+    for name, bind in compiled.binds.items():
+        processor = bind.type._cached_bind_processor(dialect)
+        if processor is not None and name in params:
+            params[name] = processor(params[name])
+    arguments = [params[name] for name in compiled.positiontup] if compiled.positional else params
+    cursor = session.connection().connection.cursor()
+    try:
+        cursor.execute(str(compiled), arguments)
+        return cursor.fetchall()
+    finally:
+        cursor.close()
