@@ -33,6 +33,7 @@ from pydantic import AfterValidator
 from pydantic_core import from_json
 
 from modelward.api.errors import storage_exhausted
+from modelward.api.routing import DeferredRoute
 from modelward.errors import InvalidInput, ModelwardError
 
 INT64_MIN = -(2**63)
@@ -166,7 +167,7 @@ class JsonRequest(Request):
         return self._json
 
 
-class JsonRoute(APIRoute):
+class JsonRoute(DeferredRoute):
     """An APIRoute that decodes its JSON body at the door and range-checks its numeric
     path and query parameters, so both fail as our 400 naming the field (FastAPI would
     turn a decoder error into "There was an error parsing the body"); a write that finds
@@ -174,10 +175,14 @@ class JsonRoute(APIRoute):
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
-        numeric = numeric_parameters(self)
-        decodes_body = self.body_field is not None
+        inputs: tuple[dict[tuple[str, str], type], bool] | None = None  # read at the first request,
+        # so that building this handler does not set off the route's deferred analysis
 
         async def handle(request: Request) -> Response:
+            nonlocal inputs
+            if inputs is None:
+                inputs = numeric_parameters(self), self.body_field is not None
+            numeric, decodes_body = inputs
             request = JsonRequest(request.scope, request.receive)
             check_numeric_parameters(request, numeric)
             if decodes_body and _is_json(request):

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import gc
 import ipaddress
 import os
 import socket
+import sys
 from typing import Any
 
 import typer
 
-from modelward.cli.output import console
+from modelward.cli.output import console, log_server_to_terminal
 from modelward.errors import InvalidInput
 
 
@@ -41,10 +43,43 @@ def serve(
         BODY_TIMEOUT_S, help="Seconds a request body may stall (no bytes arriving); then the connection is closed."),
 ) -> None:
     """Run the REST API, the MLflow-compatible API and the web UI."""
+    gc.disable()  # until the app is built: see create_server_app
+    try:
+        settings, backend = _prepare(host, port)
+    except BaseException:
+        gc.enable()
+        raise
     import uvicorn
 
+    from modelward.api.metrics import prepare_multiprocess
+
+    prepare_multiprocess()  # before the workers import prometheus-client: one /metrics for all of them
+    console.print(f"modelward server on http://{host}:{port} (store: {settings.resolved_database_url})")
+    if workers > 1:
+        backend.close()
+        gc.enable()  # this process only supervises; each worker builds its app in create_server_app
+    else:
+        _PREPARED.update(settings=settings, backend=backend)
+    uvicorn.run(
+        "modelward.cli.server:create_server_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        http=functools.partial(_protocol_class(), header_timeout=timeout_headers,  # type: ignore[arg-type]
+                               body_timeout=timeout_body),
+        ws="none",  # no route speaks WebSocket: uvicorn need not load the websockets library
+        timeout_keep_alive=timeout_keep_alive,
+        log_level="warning",
+        access_log=False,
+    )
+
+
+def _prepare(host: str, port: int) -> tuple[Any, Any]:
+    """The settings, and the backend on a migrated store, once it is sure the server may start."""
     from modelward.settings import Settings
 
+    log_server_to_terminal()
     settings = Settings()
     if not is_loopback(host) and not settings.auth:
         raise InvalidInput(
@@ -55,20 +90,64 @@ def serve(
     _check_port_free(host, port)
     from modelward.services.backend import Backend
 
-    Backend.from_settings(settings).close()  # migrate once, before the workers start
-    console.print(f"modelward server on http://{host}:{port} (store: {settings.resolved_database_url})")
-    uvicorn.run(
-        "modelward.api.app:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        http=functools.partial(_protocol_class(), header_timeout=timeout_headers,  # type: ignore[arg-type]
-                               body_timeout=timeout_body),
-        timeout_keep_alive=timeout_keep_alive,
-        log_level="warning",
-        access_log=False,
-    )
+    return settings, Backend.from_settings(settings)  # migrate once, before the workers start
+
+
+# What serve() made for the app of its own process (one worker): built once, not twice.
+_PREPARED: dict[str, Any] = {}
+
+
+def create_server_app() -> Any:
+    """``create_app()`` for a server process, built with the cyclic garbage collector paused.
+
+    Start-up makes some 250,000 objects that live as long as the process (modules, routes,
+    models, tables) and almost no cyclic garbage; left on, the collector traverses them all in
+    three full collections, about 150 ms of a start of about one second. ``gc.freeze()`` then
+    parks them in the permanent generation, so the collections of the running server skip them
+    too. Each uvicorn worker process builds its app through here as well.
+    """
+    gc.disable()
+    try:
+        _import_fastapi_deferring_its_openapi_models()
+        from modelward.api.app import create_app
+
+        prepared = {name: _PREPARED.pop(name) for name in list(_PREPARED)}
+        return create_app(**prepared, serving_process=True)
+    finally:
+        gc.freeze()
+        gc.enable()
+
+
+def _import_fastapi_deferring_its_openapi_models() -> None:
+    """Import FastAPI with the pydantic models of its OpenAPI document (``fastapi.openapi.models``,
+    ~40 ms of a start) built when the first ``/openapi.json`` needs them, not at import.
+
+    pydantic defers a model's build when its config says ``defer_build``; FastAPI's models do
+    not, so the default is set for this one import (pydantic's ``config_defaults``: without it,
+    FastAPI imports as usual). pydantic 2.13 has no lock around a deferred model's first build,
+    so only models that one thread at a time can first use stay deferred: the OpenAPI document
+    is built by an async route, on the event loop. Other models FastAPI defines meanwhile are
+    built at once, as they would have been.
+    """
+    if "fastapi" in sys.modules:
+        return
+    try:
+        from pydantic import BaseModel
+        from pydantic._internal._config import config_defaults
+    except ImportError:
+        return
+    config_defaults["defer_build"] = True
+    try:
+        import fastapi.openapi.models  # noqa: F401
+    finally:
+        config_defaults["defer_build"] = False
+    pending = list(BaseModel.__subclasses__())
+    while pending:
+        model = pending.pop()
+        pending += model.__subclasses__()
+        if not model.__pydantic_complete__ and model.__module__.startswith("fastapi.") \
+                and model.__module__ != "fastapi.openapi.models":
+            model.model_rebuild()
 
 
 def _check_port_free(host: str, port: int) -> None:
@@ -165,16 +244,23 @@ def _protocol_class() -> type:
     try:
         import httptools  # noqa: F401
     except ImportError:
-        return _protocol_classes()["H11WithDeadline"]
-    return _protocol_classes()["HttpToolsWithDeadline"]
+        return _protocol("H11WithDeadline")
+    return _protocol("HttpToolsWithDeadline")
 
 
-def _protocol_classes() -> dict[str, type]:
-    """Built on first use, so the CLI does not import uvicorn for every command; published as
-    module attributes (``__getattr__`` below), so uvicorn's worker processes can unpickle them."""
-    built = globals().get("_PROTOCOLS")
-    if built is not None:
-        return built  # type: ignore[no-any-return]
+def _protocol(name: str) -> type:
+    """Built on first use, so the CLI does not import uvicorn for every command (and a server on
+    httptools never imports h11); published as module attributes (``__getattr__`` below), so
+    uvicorn's worker processes can unpickle them."""
+    built: dict[str, type] = globals().setdefault("_PROTOCOLS", {})
+    if name not in built:
+        cls = _BUILDERS[name]()
+        cls.__qualname__ = cls.__name__ = name
+        built[name] = cls
+    return built[name]
+
+
+def _h11_with_deadline() -> type:
     import h11
     from uvicorn.protocols.http.h11_impl import H11Protocol
 
@@ -190,47 +276,49 @@ def _protocol_classes() -> dict[str, type]:
             else:
                 self._headers_arrived()
 
-    built = {"H11WithDeadline": H11WithDeadline}
-    try:
-        from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
-    except ImportError:
-        pass
-    else:
+    return H11WithDeadline
 
-        class HttpToolsWithDeadline(_BodyDeadline, _HeaderDeadline, HttpToolsProtocol):
-            def on_message_begin(self) -> None:
-                super().on_message_begin()
-                self._await_headers()
 
-            def on_headers_complete(self) -> None:
-                self._headers_arrived()
-                self._body_expected()
-                super().on_headers_complete()
+def _httptools_with_deadline() -> type:
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-            def on_body(self, body: bytes) -> None:
-                self._body_expected()
-                super().on_body(body)
+    class HttpToolsWithDeadline(_BodyDeadline, _HeaderDeadline, HttpToolsProtocol):
+        def on_message_begin(self) -> None:
+            super().on_message_begin()
+            self._await_headers()
 
-            def on_message_complete(self) -> None:
-                self._body_complete()
-                super().on_message_complete()
-                if not self.url.startswith(b"/") and self.scope.get("type") == "http":
-                    # httptools keeps only the path of an absolute-form target (GET http://evil/...):
-                    # pass the target on as sent, as uvicorn's h11 protocol does, for the guards to refuse.
-                    self.scope["raw_path"] = self.url.partition(b"?")[0]
+        def on_headers_complete(self) -> None:
+            self._headers_arrived()
+            self._body_expected()
+            super().on_headers_complete()
 
-        built["HttpToolsWithDeadline"] = HttpToolsWithDeadline
-    for cls in built.values():
-        cls.__qualname__ = cls.__name__
-    globals()["_PROTOCOLS"] = built
-    return built
+        def on_body(self, body: bytes) -> None:
+            self._body_expected()
+            super().on_body(body)
+
+        def on_message_complete(self) -> None:
+            self._body_complete()
+            super().on_message_complete()
+            if not self.url.startswith(b"/") and self.scope.get("type") == "http":
+                # httptools keeps only the path of an absolute-form target (GET http://evil/...):
+                # pass the target on as sent, as uvicorn's h11 protocol does, for the guards to refuse.
+                self.scope["raw_path"] = self.url.partition(b"?")[0]
+
+    return HttpToolsWithDeadline
+
+
+_BUILDERS = {
+    "H11WithDeadline": _h11_with_deadline,
+    "HttpToolsWithDeadline": _httptools_with_deadline,
+}
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("H11WithDeadline", "HttpToolsWithDeadline"):
-        classes = _protocol_classes()
-        if name in classes:
-            return classes[name]
+    if name in _BUILDERS:
+        try:
+            return _protocol(name)
+        except ImportError:  # httptools is not installed
+            pass
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

@@ -27,10 +27,8 @@ import weakref
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from pydantic import ValidationError
 
 from modelward.artifacts import ArtifactStore
@@ -41,6 +39,9 @@ from modelward.services.backend import Backend
 from modelward.store import audit as store
 from modelward.store.audit import Session
 from modelward.store.backend import after_commit, after_commit_pending, backend_of
+
+if TYPE_CHECKING:  # cryptography is imported where a key is read or made, not at the server's start
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 log = logging.getLogger("modelward.audit")
 
@@ -66,10 +67,14 @@ class SigningKey:
 
     @classmethod
     def of(cls, private: Ed25519PrivateKey) -> SigningKey:
+        from cryptography.hazmat.primitives import serialization
+
         raw = private.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
         return cls(private=private, key_id=hashlib.sha256(raw).hexdigest())
 
     def public_pem(self) -> bytes:
+        from cryptography.hazmat.primitives import serialization
+
         return self.private.public_key().public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
         )
@@ -78,7 +83,9 @@ class SigningKey:
         return base64.b64encode(self.private.sign(data)).decode()
 
     def verifies(self, signature: str, data: bytes) -> bool:
-        public: Ed25519PublicKey = self.private.public_key()
+        from cryptography.exceptions import InvalidSignature
+
+        public = self.private.public_key()
         try:
             public.verify(base64.b64decode(signature, validate=True), data)
         except (InvalidSignature, ValueError):
@@ -98,6 +105,9 @@ def load_key(path: Path, *, create: bool) -> SigningKey | None:
     cached = _keys.get(path)
     if cached is not None and cached[0] == stamp:
         return cached[1]
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     private = serialization.load_pem_private_key(path.read_bytes(), password=None)
     if not isinstance(private, Ed25519PrivateKey):
         raise InvalidInput(f"the audit signing key {path} is not an Ed25519 private key")
@@ -107,6 +117,9 @@ def load_key(path: Path, *, create: bool) -> SigningKey | None:
 
 
 def _create_key(path: Path) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     pem = Ed25519PrivateKey.generate().private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )

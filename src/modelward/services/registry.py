@@ -19,7 +19,6 @@ from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-import yaml
 
 from modelward.domain.actors import Actor
 from modelward.domain.governance import authors_of, check_archivable
@@ -472,6 +471,8 @@ def _as_stored(metadata: dict[str, Any]) -> dict[str, Any]:
 def _load_yaml(backend: Backend, item: VersionFile | None) -> dict[str, Any] | None:
     if item is None or item.size > MAX_METADATA_BYTES:
         return None
+    import yaml  # here, not at import: only a registration reading a manifest needs it
+
     try:
         loaded = yaml.safe_load(backend.artifacts.read_bytes(item.digest))
     except yaml.YAMLError as exc:

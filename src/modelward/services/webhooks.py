@@ -19,9 +19,7 @@ import logging
 import secrets
 import threading
 from datetime import UTC, datetime, timedelta
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from modelward.domain.actors import LOCAL_USER, Actor
 from modelward.domain.audit import AuditEvent, canonical_time
@@ -42,6 +40,9 @@ from modelward.errors import InvalidInput
 from modelward.services.backend import Backend
 from modelward.store import webhooks as store
 from modelward.store.audit import Session
+
+if TYPE_CHECKING:
+    import httpx  # imported when a delivery is sent: a slow import most servers never need
 
 log = logging.getLogger("modelward.webhooks")
 
@@ -148,7 +149,7 @@ def deliver_due(
         candidates = store.due_ids(session, now, limit=BATCH)
     if not candidates:
         return counts
-    client = http_client or httpx.Client(timeout=TIMEOUT_S, follow_redirects=False)
+    client = http_client or _new_client()
     try:
         for delivery_id in candidates:
             outcome = _attempt(backend, client, delivery_id, now)
@@ -183,8 +184,32 @@ def _attempt(backend: Backend, client: httpx.Client, delivery_id: str, now: date
     return outcome
 
 
+def _new_client() -> httpx.Client:
+    import httpx
+
+    return httpx.Client(timeout=TIMEOUT_S, follow_redirects=False)
+
+
+class _ClientOnFirstPost:
+    """The dispatcher's one client, made at its first POST rather than at the server's start."""
+
+    def __init__(self) -> None:
+        self._client: httpx.Client | None = None
+
+    def post(self, *args: Any, **kwargs: Any) -> httpx.Response:
+        if self._client is None:
+            self._client = _new_client()
+        return self._client.post(*args, **kwargs)
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+
+
 def _post(client: httpx.Client, webhook: Webhook, delivery: Delivery) -> str | None:
     """None when the receiver answered 2xx, else what went wrong."""
+    import httpx
+
     body = body_of(delivery)
     headers = {
         "content-type": "application/json",
@@ -221,9 +246,12 @@ class WebhookDispatcher:
             self._thread.join(timeout=TIMEOUT_S * 2)
 
     def _loop(self) -> None:
-        with httpx.Client(timeout=TIMEOUT_S, follow_redirects=False) as client:
+        client = _ClientOnFirstPost()
+        try:
             while not self._stop.wait(self._interval_s):
                 try:
-                    deliver_due(self._backend, http_client=client)
+                    deliver_due(self._backend, http_client=client)  # type: ignore[arg-type]
                 except Exception:  # a bad moment (database restarting ...) must not end the thread
                     log.exception("webhook dispatch failed; trying again in %.0f s", self._interval_s)
+        finally:
+            client.close()

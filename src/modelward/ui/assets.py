@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -11,9 +12,11 @@ from modelward.ui.rendering import STATIC
 
 
 def plotly_folder() -> Path:
-    import plotly
-
-    return Path(plotly.__file__).parent / "package_data"
+    """Found without importing plotly, which the server never runs."""
+    spec = importlib.util.find_spec("plotly")
+    if spec is None or spec.origin is None:
+        raise RuntimeError("the plotly package (which ships plotly.js for the UI's charts) is not installed")
+    return Path(spec.origin).parent / "package_data"
 
 
 def mount(app: FastAPI) -> None:

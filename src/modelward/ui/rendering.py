@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
 from modelward.domain.access import Permission, permissions_of
 from modelward.domain.actors import Actor
 from modelward.formatting import duration, number
+
+if TYPE_CHECKING:
+    from jinja2 import Environment
 
 HERE = Path(__file__).parent
 TEMPLATES = HERE / "templates"
@@ -31,19 +34,35 @@ def _json_script(data: Any) -> Markup:
     return Markup(text)
 
 
-environment = Environment(
-    loader=FileSystemLoader(TEMPLATES),
-    autoescape=select_autoescape(["html"]),
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
-environment.filters.update(when=_when, duration=duration, number=number, json_script=_json_script)
+_GLOBALS: dict[str, Any] = {}  # names the page modules give every template
+
+
+def add_globals(**names: Any) -> None:
+    _GLOBALS.update(names)
+    if environment.cache_info().currsize:
+        environment().globals.update(names)
+
+
+@functools.cache
+def environment() -> Environment:
+    """The templates' environment, made at the first page: the server's start needs no jinja2."""
+    from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+    made = Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=select_autoescape(["html"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    made.filters.update(when=_when, duration=duration, number=number, json_script=_json_script)
+    made.globals.update(_GLOBALS)
+    return made
 
 
 def render(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
     actor: Actor | None = getattr(request.state, "actor", None)
     permissions = permissions_of(actor.roles) if actor else frozenset()
-    html = environment.get_template(template).render(
+    html = environment().get_template(template).render(
         request=request,
         actor=actor,
         can={p.value: p in permissions for p in Permission},

@@ -15,14 +15,16 @@ from fastapi.routing import APIRoute
 
 from modelward.api.deps import READ
 from modelward.api.errors import error_body
+from modelward.api.routing import DeferredRoute
 
 from modelward.api.mlflow import artifacts, logged_models, tracking
 from modelward.api.mlflow.errors import MlflowRoute
 
 router = APIRouter(route_class=MlflowRoute)
-router.include_router(tracking.router)
-router.include_router(artifacts.router)
-router.include_router(logged_models.router)
+# Their routes, not the routers: the parts have no prefix or dependencies to add, and an included
+# router's routes are analysed over again when the app includes this one (~40 ms of start-up).
+for _part in (tracking, artifacts, logged_models):
+    router.routes.extend(_part.router.routes)
 
 
 def _add_registry(registry_router: APIRouter) -> None:
@@ -94,10 +96,10 @@ def _add_declined() -> None:
         for prefix in ("/api/2.0/mlflow", "/api/3.0/mlflow", "/ajax-api/2.0/mlflow", "/ajax-api/3.0/mlflow"):
             for path in (f"{prefix}/{family}", f"{prefix}/{family}/{{rest:path}}"):
                 router.add_api_route(path, _declined(feature), methods=_METHODS, dependencies=[READ],
-                                     include_in_schema=False, route_class_override=APIRoute)
+                                     include_in_schema=False, route_class_override=DeferredRoute)
     for path, feature in DECLINED_PATHS:
         router.add_api_route(path, _declined(feature), methods=_METHODS, dependencies=[READ],
-                             include_in_schema=False, route_class_override=APIRoute)
+                             include_in_schema=False, route_class_override=DeferredRoute)
 
 
 _add_declined()
