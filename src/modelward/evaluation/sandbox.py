@@ -424,8 +424,7 @@ class Worker:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise TimeoutError
-            _, ready, _ = select.select([], [fd], [], remaining)
-            if ready:
+            if _ready(fd, select.POLLOUT, remaining):
                 try:
                     view = view[os.write(fd, view):]
                 except BlockingIOError:
@@ -441,8 +440,7 @@ class Worker:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise TimeoutError
-            ready, _, _ = select.select([fd], [], [], remaining)
-            if ready:
+            if _ready(fd, select.POLLIN, remaining):
                 chunk = os.read(fd, 1 << 20)
                 if not chunk:
                     raise EOFError
@@ -455,6 +453,14 @@ class Worker:
                    "dtypes": {str(c): str(t) for c, t in frame.dtypes.items()}}
         reply = self._request({"op": op, "data": payload})
         return reply.get("value"), str(reply.get("type"))
+
+
+def _ready(fd: int, event: int, timeout_s: float) -> bool:
+    """Is ``fd`` ready for ``event`` within ``timeout_s``? poll, not select: a server with many
+    connections open hands out descriptors above select's limit of 1024."""
+    poller = select.poll()
+    poller.register(fd, event | select.POLLERR | select.POLLHUP)
+    return bool(poller.poll(max(0, int(timeout_s * 1000) + 1)))
 
 
 def _scalars(values: Any) -> bool:
