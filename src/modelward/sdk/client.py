@@ -36,6 +36,7 @@ from modelward.sdk._http import HttpSession, raise_for_error
 from modelward.sdk.audit import Audit, Webhooks
 from modelward.sdk.batcher import Batcher
 from modelward.sdk.datasets import Datasets
+from modelward.sdk.deployments import Deployments
 from modelward.sdk.lineage import Lineage
 from modelward.sdk.governance import Governance, Policies
 from modelward.sdk.model_cards import ModelCards
@@ -593,6 +594,7 @@ class Client:
         self.audit = Audit(self.http)
         self.webhooks = Webhooks(self.http)
         self.policies, self.governance = Policies(self.http), Governance(self.http)
+        self.deployments = Deployments(self.http)
         self._batcher: Batcher | None = None
         _open_clients.add(self)
 
