@@ -17,8 +17,8 @@ from markupsafe import Markup
 from modelward.api.decoding import JsonRoute
 from modelward.api.deps import READ, ActorDep, BackendDep
 from modelward.errors import InvalidInput, ModelwardError
-from modelward.services import governance, lineage, model_cards, policies, registry
-from modelward.ui.rendering import environment, render
+from modelward.services import deployments, governance, lineage, model_cards, policies, registry
+from modelward.ui.rendering import add_globals, render
 
 router = APIRouter(route_class=JsonRoute, prefix="/ui", include_in_schema=False)
 PAGE_SIZE = 50
@@ -34,7 +34,7 @@ def version_url(name: str, version: int) -> str:
     return f"{model_url(name)}/versions/{version}"
 
 
-environment.globals.update(model_url=model_url, version_url=version_url)
+add_globals(model_url=model_url, version_url=version_url)
 
 
 @router.get("/models", response_class=HTMLResponse, dependencies=[READ])
@@ -89,6 +89,7 @@ def version_page(request: Request, name: str, version: int, backend: BackendDep,
         approvals_needed=policies.effective_policy(backend, name).review.approvals,
         evaluation=summary["evaluations"][0] if summary["evaluations"] else None,
         history=registry.alias_history(backend, name),
+        serving=deployments.of_version(backend, name, version),
     )
 
 
