@@ -91,6 +91,22 @@ class Settings(BaseSettings):
             "active) stopped this long ago; 0: never. Runs that never sent one are left alone."
         ),
     )
+    gateway_refresh_s: float = Field(
+        default=0.5, gt=0, le=60,
+        description="How often a gateway process looks for deployment changes (a change made through the same "
+                    "process is served at once).",
+    )
+    canary_check_interval_s: float = Field(
+        default=5, ge=0,
+        description="While the server runs, judge every canary under way by its guardrails this often; 0: never.",
+    )
+    prediction_log: bool = Field(default=True, description="Log every prediction the gateway serves (or a sample).")
+    prediction_log_sample_rate: float = Field(
+        default=1.0, ge=0, le=1, description="Share of requests the prediction log keeps, chosen by request id.")
+    prediction_log_capacity: int = Field(
+        default=10_000, ge=10,
+        description="Records the prediction log queues before it drops (and counts) new ones instead of slowing requests.",
+    )
     sandbox_user: str = Field(
         default="nobody",
         description=(

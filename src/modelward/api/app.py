@@ -8,11 +8,12 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
-from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.requests import Request
 
 from modelward.version import __version__
 from modelward.api import errors, openapi, routing
-from modelward.api.deps import declared_permission
+from modelward.api.deps import READ, declared_permission
 from modelward.api.guards import RequestGuards
 from modelward.api.routers import artifacts, experiments, maintenance, runs
 from modelward.api.routers import models
@@ -20,18 +21,21 @@ from modelward.api.routers import model_cards
 from modelward.api.routers import audit, webhooks
 from modelward.api.routers import governance, policies
 from modelward.api.routers import datasets, lineage
+from modelward.api.routers import deployments
 from modelward.api import mlflow as mlflow_compat
 from modelward.services.backend import Backend
 from modelward.settings import Settings
 from modelward.ui import assets as ui_assets
 from modelward.ui import pages as ui_pages
 from modelward.ui import audit_pages, governance_pages, lineage_pages, registry_pages
+from modelward.ui import deployment_pages
 from modelward.store.db import HEAD_REVISION, current_revision
 
 ROUTERS = [experiments, runs, artifacts, maintenance, models, model_cards]
 ROUTERS += [audit, webhooks]
 ROUTERS += [policies, governance]
 ROUTERS += [lineage, datasets]
+ROUTERS += [deployments]
 ROUTERS += [mlflow_compat]  # the MLflow-compatible API
 PUBLIC_PATHS = {
     "/", "/health", "/ready", "/version", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc",
@@ -39,7 +43,10 @@ PUBLIC_PATHS = {
 }
 
 
-def create_app(settings: Settings | None = None, *, backend: Backend | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, *, backend: Backend | None = None,
+               serving_process: bool = False) -> FastAPI:
+    """``serving_process``: a server process (``modelward server``/``serve``) rather than an embedded
+    client: its gateway loads every deployment at start and the canary watcher runs."""
     settings = settings or Settings()
     app = FastAPI(
         title="modelward",
@@ -49,9 +56,16 @@ def create_app(settings: Settings | None = None, *, backend: Backend | None = No
     )
     app.state.settings = settings
     app.state.backend = backend or Backend.from_settings(settings)
+    app.state.serving_process = serving_process
+    from modelward.api.gateway import Gateway, serving_app
+
+    app.state.gateway = Gateway(app.state.backend, settings)
     errors.install(app)
     openapi.install(app)
     app.add_middleware(RequestGuards, max_bytes=settings.max_request_bytes, loopback_only=not settings.auth)
+    from modelward.api.metrics import MetricsMiddleware, metrics_response
+
+    app.add_middleware(MetricsMiddleware)  # outermost: it times the guards' refusals too
     for module in ROUTERS:
         app.include_router(module.router)
     app.include_router(ui_pages.router)
@@ -59,15 +73,22 @@ def create_app(settings: Settings | None = None, *, backend: Backend | None = No
     app.include_router(governance_pages.router)
     app.include_router(audit_pages.router)
     app.include_router(lineage_pages.router)
+    app.include_router(deployment_pages.router)
     ui_assets.mount(app)
+    app.mount("/serve", serving_app(app.state.gateway))
 
     @app.get("/", include_in_schema=False)
     def home() -> RedirectResponse:
         return RedirectResponse("/ui/")
 
     @app.get("/health", tags=["health"])
-    def health() -> dict[str, str]:
+    async def health() -> dict[str, str]:  # async: no I/O, so no hop to a worker thread
         return {"status": "ok", "version": __version__}
+
+    @app.get("/metrics", tags=["health"], response_class=PlainTextResponse, dependencies=[READ])
+    async def prometheus_metrics(request: Request) -> Response:
+        """Prometheus's exposition format: the server's requests and every endpoint's answers."""
+        return await metrics_response(request)
 
     @app.get("/version", tags=["health"], response_class=PlainTextResponse)
     def version() -> str:
@@ -112,9 +133,22 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     if settings.run_heartbeat_timeout_s > 0:
         sweeper = HeartbeatSweeper(app.state.backend, timeout_s=settings.run_heartbeat_timeout_s)
         sweeper.start()
+    gateway = app.state.gateway
+    gateway.start(eager=app.state.serving_process)
+    watcher = None  # canaries judged by their guardrails, advanced or rolled back
+    if app.state.serving_process and settings.canary_check_interval_s > 0:
+        from modelward.services.background import Periodic
+        from modelward.services.deployments import check_all
+
+        watcher = Periodic("canary-watcher", lambda: check_all(app.state.backend),
+                           interval_s=settings.canary_check_interval_s, at_start=False)
+        watcher.start()
     try:
         yield
     finally:
+        if watcher is not None:
+            watcher.stop()
+        gateway.stop()
         if sweeper is not None:
             sweeper.stop()
         if dispatcher is not None:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import typer
 
-from modelward.cli import auth, server
+from modelward.cli import auth, serve, server
 from modelward.cli import artifacts, demo, experiments, maintenance, runs
 from modelward.cli import cards
 from modelward.cli import models
 from modelward.cli import audit, webhooks
 from modelward.cli import governance
 from modelward.cli import lineage, reproduce
+from modelward.cli import deploy
 
 app = typer.Typer(
     name="modelward",
@@ -19,6 +20,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 server.register(app)
+serve.register(app)
 app.add_typer(auth.app, name="auth")
 app.add_typer(experiments.app, name="experiments")
 app.add_typer(runs.app, name="runs")
@@ -32,6 +34,7 @@ app.add_typer(audit.app, name="audit")
 app.add_typer(webhooks.app, name="webhooks")
 governance.register(app)
 app.add_typer(lineage.app, name="lineage")
+app.add_typer(deploy.app, name="deploy")
 
 
 def main() -> None:
