@@ -76,6 +76,8 @@ class GovernanceResult:
     states: dict[int, str] = field(default_factory=dict)
     champion: int | None = None
     challenger: int | None = None
+    candidate: int | None = None  # registered and evaluated, not yet reviewed: the release demo shadows it
+    test: Any = None  # the held-out frame, for the release demo's traffic
     report_paths: list[Path] = field(default_factory=list)
 
 
@@ -197,7 +199,13 @@ def run_governance_demo(
             client.models.set_alias(MODEL, "challenger", challenger,
                                     reason="approved; waits for its release beside the champion")
             result.challenger = challenger
-        for version in (champion, challenger):
+        step("registering a third candidate")
+        candidate = _train_and_register(client, experiment_id, "candidate-logreg-c2",
+                                        make_pipeline(StandardScaler(), LogisticRegression(C=2.0, max_iter=500)), train)
+        if client.governance.state(MODEL, candidate).state == "in_review":
+            result.candidate = candidate
+        result.test = test
+        for version in (champion, challenger, candidate):
             result.states[version] = client.governance.state(MODEL, version).state
         step("writing the compliance report")
         report_dir.mkdir(parents=True, exist_ok=True)

@@ -36,13 +36,22 @@ def test_the_demo_records_a_sweep_and_says_where_to_look(tmp_path: Path) -> None
     with Client() as client:
         champion, challenger = client.models.get_by_alias(MODEL, "champion"), client.models.get_by_alias(MODEL, "challenger")
         assert (champion.version, challenger.version) == (1, 2)
+        # the release path: v1 serves production again after the rollback, v2 drained back to approved
+        assert [client.governance.state(MODEL, v).state for v in (1, 2, 3)] == ["released", "approved", "in_review"]
         for version in (1, 2):
-            assert client.governance.state(MODEL, version).state == "approved"
             approvers = {r.reviewer for r in client.governance.reviews(MODEL, version) if r.decision == "approve"}
             assert approvers == {RISK_OFFICER, COMPLIANCE_OFFICER}
         actions = {event.action for event in client.audit.list(model=MODEL, limit=1000)}
         assert {"model_version.evaluated", "model_version.approved", "alias.moved"} <= actions
         assert client.audit.verify().ok
+        history = [state.action for state in client.deployments.history("screening-production")]
+        assert history == ["deployment.created", "deployment.release_started", "deployment.promoted",
+                           "deployment.promoted", "deployment.rolled_back", "deployment.release_started"]
+        final = client.deployments.get("screening-production").state
+        assert final.weights() == {1: 100} and [r.version for r in final.shadows()] == [3]
+        served = {(s["version"], s["mode"]): s["requests"] for s in client.deployments.stats("screening-production")["versions"]}
+        assert served[(1, "live")] > 0 and served[(2, "live")] > 0 and served[(3, "shadow")] == 60
+        assert "modelward deploy status screening-production" in out
         # the organisation's default policy protects production on models without their own
         assert {a["alias"] for a in client.policies.effective("any-other-model")["protected_aliases"]} >= {"production"}
         assert client.policies.get("default").version == 1

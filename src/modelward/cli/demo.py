@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich import box
@@ -100,6 +100,9 @@ def demo(
             f"UI:       http://127.0.0.1:{port}/ui/experiments/{result.experiment.id}  (Ctrl-C stops the server)",
             highlight=False, soft_wrap=True,
         )
+        if not no_governance:
+            console.print(f"Serving:  http://127.0.0.1:{port}/ui/deployments  (predictions: POST "
+                          f"http://127.0.0.1:{port}/serve/screening-production/predict)", highlight=False, soft_wrap=True)
         serve(host="127.0.0.1", port=port, workers=1, timeout_headers=HEADER_TIMEOUT_S,
               timeout_keep_alive=KEEP_ALIVE_TIMEOUT_S, timeout_body=BODY_TIMEOUT_S)
 
@@ -119,9 +122,25 @@ def governance_part(client: Client, experiment_id: str) -> None:
                         (("champion", outcome.champion), ("challenger", outcome.challenger)) if number)
     console.print(f"Model:    {outcome.model} ({states}); {aliases or 'no alias set'}", highlight=False)
     console.print(f"Review:   modelward review status {outcome.model} {max(outcome.states)}", highlight=False)
-    console.print("Audit:    modelward audit verify", highlight=False)
     for path in outcome.report_paths:
         console.print(f"Report:   {path}", highlight=False, soft_wrap=True)
+    if outcome.champion and outcome.challenger:
+        release_part(client, outcome)
+    console.print("Audit:    modelward audit verify", highlight=False)
+
+
+def release_part(client: Client, outcome: Any) -> None:
+    """The champion in production, the challenger as a canary, a rollback, a shadowed third version."""
+    from modelward.demo_release import run_release_demo
+
+    with console.status("release: starting") as status:
+        released = run_release_demo(
+            client, outcome.model, champion=outcome.champion, challenger=outcome.challenger,
+            shadow=outcome.candidate, test=outcome.test, progress=lambda what: status.update(f"release: {what}"))
+    served = ", ".join(f"v{version}: {count}" for version, count in sorted(released.served.items()))
+    console.print(f"Serving:  {released.endpoint} ({len(released.revisions)} revisions; answers by {served}; "
+                  f"{released.feedback} with ground truth)", highlight=False, soft_wrap=True)
+    console.print(f"Deploy:   modelward deploy status {released.endpoint}", highlight=False)
 
 
 def register(app: typer.Typer) -> None:
