@@ -7,9 +7,6 @@ on registration, nobody approved it). Each test makes its own deployments of it.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -26,6 +23,7 @@ from modelward.services import registry, users
 from modelward.services.backend import Backend
 from modelward.settings import Settings
 from tests.deployments.helpers import approved_versions, iris, register
+from tests.fixtures.people import People
 from tests.fixtures.servers import ServerProcess, start_server, stop_server
 
 PEOPLE = {"admin": {Role.ADMIN}, "ann": {Role.APPROVER}, "alice": {Role.CONTRIBUTOR}, "vic": {Role.VIEWER}}
@@ -34,7 +32,7 @@ ROWS = FEATURES.head(3).to_dict(orient="records")
 
 
 @dataclass
-class World:
+class World(People):
     server: ServerProcess
     backend: Backend
     tokens: dict[str, str]
@@ -42,23 +40,8 @@ class World:
     approved: list[int]
     in_review: int
 
-    def http(self, user: str) -> httpx.Client:
-        return httpx.Client(base_url=self.server.url, headers={"authorization": f"Bearer {self.tokens[user]}"},
-                            timeout=60)
-
-    def mlflow(self, user: str, code: str) -> subprocess.CompletedProcess[str]:
-        """The real mlflow client in a fresh process, authenticated by the user's token."""
-        env = {**_environ(), "MLFLOW_TRACKING_URI": self.server.url, "MLFLOW_TRACKING_TOKEN": self.tokens[user],
-               "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0"}
-        return subprocess.run([sys.executable, "-c", "import mlflow\nc = mlflow.MlflowClient()\n" + code],
-                              env=env, capture_output=True, text=True, timeout=120)
-
     def state_of(self, version: int) -> str:
         return registry.get_version(self.backend, self.model, version).status
-
-
-def _environ() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "MODELWARD_"))}
 
 
 def build_world(home: Path) -> World:

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
-import httpx
 import pytest
 
 from modelward import models
@@ -24,6 +23,7 @@ from modelward.domain.governance import RISK_CATEGORIES
 from modelward.errors import Conflict, InvalidInput, InvalidTransition, PermissionDenied, PolicyViolation
 from modelward.sdk.client import Client
 from modelward.settings import Settings
+from tests.fixtures.people import People, environ_without_settings
 from tests.fixtures.servers import ServerProcess, start_server, stop_server
 from tests.governance.helpers import cancer_frame, fair_model
 
@@ -45,38 +45,18 @@ evaluation_dataset: {{run_id: {run_id}, path: data/eval.parquet}}
 
 
 @dataclass
-class World:
+class World(People):
     server: ServerProcess
     tokens: dict[str, str]
     data_run: str
     folder: Path
-
-    def client(self, user: str) -> Client:
-        return Client(self.server.url, token=self.tokens[user])
-
-    def http(self, user: str) -> httpx.Client:
-        return httpx.Client(base_url=self.server.url, headers={"authorization": f"Bearer {self.tokens[user]}"},
-                            timeout=60)
-
-    def mlflow(self, user: str, code: str) -> subprocess.CompletedProcess[str]:
-        """The real mlflow client in a fresh process, authenticated by the user's token."""
-        env = {**_environ(), "MLFLOW_TRACKING_URI": self.server.url, "MLFLOW_TRACKING_TOKEN": self.tokens[user],
-               "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0"}
-        return subprocess.run([sys.executable, "-c", "import mlflow\nc = mlflow.MlflowClient()\n" + code],
-                              env=env, capture_output=True, text=True, timeout=120)
-
-
-def _environ() -> dict[str, str]:
-    import os
-
-    return {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "MODELWARD_"))}
 
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     home = tmp_path_factory.mktemp("doors")
     tokens = {}
-    env = {**_environ(), "MODELWARD_HOME": str(home)}
+    env = {**environ_without_settings(), "MODELWARD_HOME": str(home)}
     for user, roles in PEOPLE.items():
         flags = [arg for role in roles for arg in ("--role", role)]
         subprocess.run([sys.executable, "-m", "modelward", "auth", "add-user", user, *flags],
