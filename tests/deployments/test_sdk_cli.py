@@ -36,10 +36,6 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         close_world(built)
 
 
-def sdk(world: World, user: str) -> Client:
-    return Client(world.server.url, token=world.tokens[user])
-
-
 def weights(deployment: Deployment | DeploymentState) -> dict[int, int]:
     state = deployment.state if isinstance(deployment, Deployment) else deployment
     return state.weights()
@@ -51,7 +47,7 @@ def weights(deployment: Deployment | DeploymentState) -> dict[int, int]:
 def test_the_sdk_round_trip_returns_domain_models(world: World) -> None:
     v1, v2 = world.approved
     name = unique("iris-sdk")
-    with sdk(world, "ann") as ann:
+    with world.client("ann") as ann:
         made = ann.deployments.create(name, model=world.model, version=v1, environment="production",
                                       sticky_key="header:x-customer-id", reason="first")
         assert isinstance(made, Deployment) and weights(made) == {v1: 100}
@@ -83,7 +79,7 @@ def test_the_sdk_round_trip_returns_domain_models(world: World) -> None:
 def test_predict_feedback_and_the_evidence_through_the_sdk(world: World) -> None:
     v1, v2 = world.approved
     name = unique("iris-predict")
-    with sdk(world, "ann") as ann, sdk(world, "alice") as alice:
+    with world.client("ann") as ann, world.client("alice") as alice:
         ann.deployments.create(name, model=world.model, version=v1, environment="production")
         answer = ann.deployments.predict(name, FEATURES.head(4), request_id="sdk-frame-1")
         assert answer.version == v1 and answer.request_id == "sdk-frame-1" and len(answer.predictions) == 4
@@ -116,7 +112,7 @@ def _found(client: Client, request_id: str) -> dict | None:
 
 def test_the_sdk_raises_permission_denied_where_the_policy_refuses(world: World) -> None:
     v1, _ = world.approved
-    with sdk(world, "ann") as ann, sdk(world, "alice") as alice:
+    with world.client("ann") as ann, world.client("alice") as alice:
         with pytest.raises(PermissionDenied, match="in_review"):
             ann.deployments.create(unique("iris-prod"), model=world.model, version=world.in_review,
                                    environment="production")
