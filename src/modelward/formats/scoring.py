@@ -344,7 +344,8 @@ def _frame(table: _Table, specs: list[ColumnSpec], fmt: str) -> pd.DataFrame:
 
 @lru_cache(maxsize=512)
 def _shared_column_index(names: tuple[str, ...]) -> pd.Index:
-    return pd.Index(names)
+    # object dtype: scikit-learn's feature-name check converts pandas 3's string Index on every call.
+    return pd.Index(names, dtype=object)
 
 
 def _column_index(names: tuple[str, ...]) -> pd.Index:

@@ -107,8 +107,15 @@ def insert_index(session: Session, part: str, records: Sequence[PredictionRecord
 
 
 def _to_json(value: Any) -> str:
+    """JSON text of inputs or outputs, on the writer thread: orjson, and a frame as its rows read
+    once from numpy (pandas' to_dict cost 0.17 ms a one-row frame, CPU taken from requests)."""
+    import orjson
+
+    if hasattr(value, "to_numpy") and hasattr(value, "columns"):
+        columns = [str(c) for c in value.columns]
+        value = [dict(zip(columns, row)) for row in value.to_numpy().tolist()]
     try:
-        return json.dumps(value, default=_json_default, separators=(",", ":"))
+        return orjson.dumps(value, default=_json_default, option=orjson.OPT_SERIALIZE_NUMPY).decode()
     except (TypeError, ValueError) as exc:  # one odd answer must not cost the whole batch
         return json.dumps({"unserialisable": f"{type(value).__name__}: {exc}"})
 
