@@ -36,7 +36,7 @@ from modelward import errors
 from modelward.api.errors import error_body, status_of
 from modelward.domain.access import Permission
 from modelward.domain.deployments import DeploymentStatus, Router
-from modelward.domain.predictions import PredictionRecord
+from modelward.domain.predictions import PredictionRecord, Rows
 from modelward.services.backend import Backend
 from modelward.settings import Settings
 
@@ -274,7 +274,7 @@ class Gateway:
         self._log(PredictionRecord(
             request_id=request_id, endpoint=view.name, model_name=view.model_name, version=version,
             mode="live", at=datetime.now(UTC), latency_ms=latency_ms, status=status, error=error,
-            inputs=frame, outputs=outputs, rows=rows))
+            inputs=Rows.of(frame), outputs=outputs, rows=rows))
         shadow = None
         if view.shadows and status == 200:
             shadow = BackgroundTask(self._shadow, view, body, request.headers.get("content-type"), request_id, proba)
@@ -317,7 +317,7 @@ class Gateway:
                     request_id=request_id, endpoint=view.name, model_name=view.model_name,
                     version=served.version, mode="shadow", at=datetime.now(UTC),
                     latency_ms=(perf_counter() - started) * 1000, status=status, error=error,
-                    inputs=frame, outputs=outputs, rows=rows))
+                    inputs=Rows.of(frame), outputs=outputs, rows=rows))
         finally:
             with self._shadow_lock:
                 self._shadow_pending -= 1

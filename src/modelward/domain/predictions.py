@@ -13,6 +13,24 @@ MODES: tuple[str, ...] = ("live", "shadow")
 SERVER_ERROR_STATUS = 500  # an answer with this status or above counts as an error of the version
 
 
+class Rows:
+    """A checked input frame as the log keeps it until written: its column names and one numpy
+    array. Thousands of queued DataFrames (dozens of objects each) made the collector's work,
+    and so every request, slower; this is two objects, and the array is not tracked by it."""
+
+    __slots__ = ("columns", "values")
+
+    def __init__(self, columns: list[str], values: Any) -> None:
+        self.columns, self.values = columns, values
+
+    @classmethod
+    def of(cls, frame: Any) -> Any:
+        """``frame`` as Rows when it is a DataFrame; anything else as it is."""
+        if frame is None or not hasattr(frame, "columns") or not hasattr(frame, "to_numpy"):
+            return frame
+        return cls([str(c) for c in frame.columns], frame.to_numpy())
+
+
 @dataclass(slots=True)
 class PredictionRecord:
     """One answer of one model version. Made on the request path, so a plain slots dataclass:

@@ -23,7 +23,7 @@ from sqlalchemy import BigInteger, Text, case, cast, func, select
 from sqlalchemy.orm import Session
 
 from modelward.artifacts import ArtifactStore
-from modelward.domain.predictions import SERVER_ERROR_STATUS, PredictionRecord
+from modelward.domain.predictions import SERVER_ERROR_STATUS, PredictionRecord, Rows
 from modelward.store.backend import rows_written
 from modelward.store.dialect import aware, insert_ignoring_conflict, upsert
 from modelward.store.rows.predictions import PredictionFeedbackRow, PredictionIndexRow
@@ -111,7 +111,9 @@ def _to_json(value: Any) -> str:
     once from numpy (pandas' to_dict cost 0.17 ms a one-row frame, CPU taken from requests)."""
     import orjson
 
-    if hasattr(value, "to_numpy") and hasattr(value, "columns"):
+    if isinstance(value, Rows):
+        value = [dict(zip(value.columns, row)) for row in value.values.tolist()]
+    elif hasattr(value, "to_numpy") and hasattr(value, "columns"):
         columns = [str(c) for c in value.columns]
         value = [dict(zip(columns, row)) for row in value.to_numpy().tolist()]
     try:
