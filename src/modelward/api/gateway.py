@@ -161,7 +161,8 @@ class Gateway:
         if self._refresher is not None:
             self._refresher.stop()
         if self._shadow_runner is not None:
-            self._shadow_runner.shutdown(wait=True)
+            # Copies still queued are dropped: a slow shadow must not hold a shutdown for minutes.
+            self._shadow_runner.shutdown(wait=True, cancel_futures=True)
         if self.predictions is not None:
             self.predictions.close()
         if self._pool is not None:
