@@ -7,7 +7,7 @@ from pathlib import Path
 from modelward.domain.governance import RISK_CATEGORIES
 from modelward.sdk.client import Client
 from tests.cli.conftest import Cli, store  # noqa: F401  (fixtures)
-from tests.governance.test_sdk import FRAME, MODEL, _register
+from tests.governance.test_sdk import _register
 
 POLICY = """\
 model: cli-model

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings, strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from modelward.domain.governance import TRANSITIONS, VersionState, allowed_targets, check_transition
 from modelward.errors import Conflict, InvalidTransition, ModelwardError

@@ -23,7 +23,7 @@ from typing import Any
 from modelward.domain.actors import Actor
 from modelward.domain.governance import StoredPolicy, VersionState, counting_roles
 from modelward.domain.policy import Policy, merge_policies, parse_policy_yaml
-from modelward.errors import Conflict, InvalidInput, NotFound, PermissionDenied, PolicyViolation
+from modelward.errors import InvalidInput, NotFound, PermissionDenied, PolicyViolation
 from modelward.services import audit
 from modelward.services.backend import Backend
 from modelward.services.lifecycle import transition
