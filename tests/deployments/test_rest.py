@@ -7,6 +7,8 @@ on registration, nobody approved it). Each test makes its own deployments of it.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -23,7 +25,7 @@ from modelward.services import registry, users
 from modelward.services.backend import Backend
 from modelward.settings import Settings
 from tests.deployments.helpers import approved_versions, iris, register
-from tests.fixtures.people import People
+from tests.fixtures.people import People, environ_without_settings
 from tests.fixtures.servers import ServerProcess, start_server, stop_server
 
 PEOPLE = {"admin": {Role.ADMIN}, "ann": {Role.APPROVER}, "alice": {Role.CONTRIBUTOR}, "vic": {Role.VIEWER}}
@@ -296,3 +298,24 @@ def test_the_mlflow_api_cannot_make_an_unapproved_version_serve(world: World) ->
         assert "production" not in ok(ann.get(f"/api/v1/models/{world.model}")).get("aliases", {})
         assert _predict(ann, name).headers["modelward-version"] == str(v1)
     assert world.state_of(candidate) == "in_review"
+
+
+def test_nothing_a_deployment_routes_can_be_renamed_or_deleted_through_any_door(world: World) -> None:
+    staged_name = unique("iris-staging")
+    with world.http("alice") as alice:
+        create(world, alice, staged_name, world.in_review, environment="staging")
+        refused = alice.delete(f"/api/v1/models/{world.model}/versions/{world.in_review}")
+        assert refused.status_code == 409 and staged_name in refused.json()["message"], refused.text
+    gone = world.mlflow("alice", f"c.delete_model_version({world.model!r}, {world.in_review})")
+    assert gone.returncode != 0 and "routed by deployment" in gone.stderr, gone.stderr
+    for code in (f"c.rename_registered_model({world.model!r}, 'elsewhere')", f"c.delete_registered_model({world.model!r})"):
+        answer = world.mlflow("admin", code)
+        assert answer.returncode != 0 and "routed by deployment" in answer.stderr, answer.stderr
+    env = {**environ_without_settings(), "MODELWARD_TRACKING_URI": world.server.url,
+           "MODELWARD_TOKEN": world.tokens["admin"]}
+    cli = subprocess.run([sys.executable, "-m", "modelward", "models", "rename", world.model, "elsewhere"],
+                         env=env, capture_output=True, text=True, timeout=120)
+    assert cli.returncode != 0 and "routed by deployment" in cli.stdout + cli.stderr, cli.stdout + cli.stderr
+    assert world.state_of(world.in_review) == "in_review"
+    with world.http("ann") as ann:
+        assert ok(ann.get(f"/api/v1/models/{world.model}"))["name"] == world.model

@@ -425,13 +425,20 @@ def of_version(backend: Backend, model: str, version: int) -> list[dict[str, Any
         return store.deployments_of_version(session, model, version)
 
 
-def refuse_retiring_served(session: Any, model: str, version: int) -> None:
-    """Governance calls this before retiring a version: one that any deployment routes must be drained first."""
-    routed = store.deployments_of_version(session, model, version)
+def refuse_while_routed(session: Any, model: str, what: str, *, version: int | None = None) -> None:
+    """Registry and governance call this before retiring or deleting a version, or renaming or
+    deleting a model: nothing an active deployment routes may disappear from under it."""
+    if version is not None:
+        routed = store.deployments_of_version(session, model, version)
+        subject = f"version {version} of model '{model}'"
+    else:
+        routed = [{"deployment": d.name, "mode": "serving", "weight": sum(d.state.weights().values())}
+                  for d in store.list_(session, model_name=model, include_retired=False)]
+        subject = f"model '{model}'"
     if routed:
         where = ", ".join(f"'{d['deployment']}' ({d['mode']}, {d['weight']}%)" for d in routed)
-        raise Conflict(f"version {version} of model '{model}' is routed by deployment {where}: "
-                       "release another version there or retire the deployment first")
+        raise Conflict(f"{what}: {subject} is routed by deployment {where}; release another version there "
+                       "or retire the deployment first")
 
 
 # -- guardrails: judging a canary step ---------------------------------------------------------------

@@ -241,11 +241,11 @@ def release(backend: Backend, actor: Actor, name: str, version: int, *, reason: 
 
 
 def retire(backend: Backend, actor: Actor, name: str, version: int, *, reason: str | None = None) -> dict[str, Any]:
-    from modelward.services.deployments import refuse_retiring_served
+    from modelward.services.deployments import refuse_while_routed
 
     with backend.write() as session:
         row = locked_version(session, name, version)
-        refuse_retiring_served(session, name, version)
+        refuse_while_routed(session, name, f"version {version} of model '{name}' cannot be retired", version=version)
         transition(session, actor, name, row, S.RETIRED, action="model_version.retired", reason=reason)
         return {"model_name": name, "version": version, "state": row.status}
 

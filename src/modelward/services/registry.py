@@ -160,7 +160,14 @@ def update_model(
         return store.get_model(session, row.name)
 
 
+def _refuse_while_routed(session: Any, name: str, what: str, *, version: int | None = None) -> None:
+    from modelward.services.deployments import refuse_while_routed
+
+    refuse_while_routed(session, name, what, version=version)
+
+
 def _rename(session: Any, actor: Actor, row: Any, name: str, new_name: str, reason: str | None) -> None:
+    _refuse_while_routed(session, name, f"model '{name}' cannot be renamed")
     """A governed model keeps its policy and history under the new name; renaming it is governed."""
     _require_for_governed(session, actor, row, name, f"renaming model '{name}'", reason,
                           write_needed=f"rename model '{name}'")
@@ -252,6 +259,7 @@ def delete_model(backend: Backend, actor: Actor, name: str, *, reason: str | Non
     someone who could approve it, with a reason. The audit event keeps what was deleted."""
     with backend.write() as session:
         row = store.model_row(session, name, lock=True)
+        _refuse_while_routed(session, name, f"model '{name}' cannot be deleted")
         _require_for_governed(session, actor, row, name, f"deleting model '{name}'", reason,
                               write_needed=f"delete model '{name}'", own_policy_governs=True)
         model = store.get_model(session, name)
@@ -654,6 +662,7 @@ def delete_version(backend: Backend, actor: Actor, name: str, version: int, *, r
     with backend.write() as session:
         model = store.model_row(session, name, lock=True)
         row = store.version_row(session, name, version)
+        _refuse_while_routed(session, name, f"version {version} of model '{name}' cannot be deleted", version=version)
         if row.status in policies.ALIAS_TARGET_STATES:
             policies.require_decider(session, actor, name, f"deleting {row.status} version {version} of model '{name}'",
                                      reason=reason)
