@@ -155,9 +155,11 @@ def _routes_json(state: DeploymentState | None) -> list[dict[str, Any]]:
 
 
 def _commit(session: Any, actor: Actor | str, *, name: str, environment: str, model_name: str,
-            before: DeploymentState | None, after: DeploymentState, details: dict[str, Any] | None = None) -> None:
+            before: DeploymentState | None, after: DeploymentState, details: dict[str, Any] | None = None,
+            policy: Policy | None = None) -> None:
     """Everything a change does besides writing the revision: rules, governance, lineage, audit."""
-    policy, _ = policies.effective_in(session, model_name)
+    if policy is None:
+        policy, _ = policies.effective_in(session, model_name)
     rule = _environment_rule(policy, model_name, environment)
     _require_deployer(actor, rule, model_name, environment)
     _admit(session, policy, model_name, environment, rule, _gaining(before, after))
@@ -194,7 +196,7 @@ def _change(backend: Backend, actor: Actor | str, name: str,
         policy, _ = policies.effective_in(session, found.model_name)
         after = build(deployment, policy)
         _commit(session, actor, name=name, environment=found.environment, model_name=found.model_name,
-                before=before, after=after, details=details)
+                before=before, after=after, details=details, policy=policy)
         return store.append(session, found, after)
 
 
