@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from modelward.domain.actors import Actor
+from modelward.domain.kpis import validate_name
 from modelward.domain.predictions import MODES, PredictionRecord, VersionStats
 from modelward.errors import InvalidInput, NotFound, PayloadTooLarge
 from modelward.services.backend import Backend
@@ -317,8 +318,11 @@ def _checked_item(position: int, item: Any) -> dict[str, Any]:
         raise InvalidInput(f"{where} (request {request_id!r}) has unknown fields: {', '.join(sorted(unknown))}")
     values = item.get("values")
     if values is not None and (not isinstance(values, dict) or not all(
-            isinstance(k, str) and isinstance(v, (int, float)) and not isinstance(v, bool) for k, v in values.items())):
-        raise InvalidInput(f"{where} (request {request_id!r}): values must map names to numbers")
+            isinstance(k, str) and isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+            for k, v in values.items())):
+        raise InvalidInput(f"{where} (request {request_id!r}): values must map names to finite numbers")
+    for name in values or {}:  # business values are KPIs: named so an alert rule can name them
+        validate_name(name, f"{where} (request {request_id!r}): values key")
     return {"request_id": request_id, "ground_truth": item["ground_truth"],
             "values": {k: float(v) for k, v in values.items()} if values is not None else None}
 

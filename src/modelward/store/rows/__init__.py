@@ -36,6 +36,8 @@ from modelward.store.rows.governance import (  # noqa: F401  (registers the gove
 )
 from modelward.store.rows.webhooks import WebhookDeliveryRow, WebhookRow  # noqa: F401
 from modelward.store.rows.deployments import DeploymentRevisionRow, DeploymentRow  # noqa: F401
+from modelward.store.rows.kpis import BusinessMetricRow  # noqa: F401
+from modelward.store.rows.alerts import AlertEventRow, AlertStateRow, SchedulerLeaseRow  # noqa: F401
 from modelward.store.rows.tracking import (
     BlobRow,
     ExperimentRow,
