@@ -100,6 +100,11 @@ class Settings(BaseSettings):
         default=5, ge=0,
         description="While the server runs, judge every canary under way by its guardrails this often; 0: never.",
     )
+    alert_evaluation_interval_s: float = Field(
+        default=60, ge=0,
+        description="While the server runs, judge every deployed model's alert rules this often (one server process "
+                    "of several does, holding a lease in the database); 0: only on demand.",
+    )
     prediction_log: bool = Field(default=True, description="Log every prediction the gateway serves (or a sample).")
     prediction_log_sample_rate: float = Field(
         default=1.0, ge=0, le=1, description="Share of requests the prediction log keeps, chosen by request id.")

@@ -147,6 +147,21 @@ def test_every_window_figure_matches_a_hand_computation(backend: Backend, logged
             assert window.estimated[name] == pytest.approx(value, abs=CLOSE), name
 
 
+def test_every_none_is_one_window_over_exactly_the_range(backend: Backend, logged: dict[str, Any]) -> None:
+    """What an alert rule reads: a range across the hour boundary is one window per version."""
+    since, until = T0 + timedelta(minutes=40), T0 + timedelta(minutes=95)
+    windows = monitoring.windows(backend, "churn", since=since, until=until, every=None, task="classification")
+    assert [(w.start, w.end, w.version) for w in windows] == [(since, until, 1), (since, until, 2)]
+    for window in windows:
+        mine = [e for e in logged["plan"] if e["version"] == window.version
+                and since <= T0 + timedelta(seconds=30 * int(e["id"][1:]) + 7) < until]
+        assert window.requests == len(mine) and window.seconds == 55 * 60
+        latencies = np.array([e["latency"] for e in mine])
+        assert window.latency_p95_ms == pytest.approx(np.percentile(latencies, 95), abs=CLOSE)
+        judged = [e for e in mine if e["status"] == 200 and e["id"] in logged["labelled"]]
+        assert window.labelled_rows == sum(e["rows"] for e in judged)
+
+
 def test_one_version_and_windows_without_feedback(backend: Backend, logged: dict[str, Any]) -> None:
     later = T0 + timedelta(hours=5)
     write_all(backend, [record(f"u{i}", later + timedelta(minutes=i), version=2, outputs=[[0.2, 0.8]])

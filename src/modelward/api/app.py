@@ -137,15 +137,23 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     gateway.start(eager=app.state.serving_process)
     watcher = None  # canaries judged by their guardrails, advanced or rolled back
     if app.state.serving_process and settings.canary_check_interval_s > 0:
-        from modelward.services.background import Periodic
         from modelward.services.deployments import check_all
+        from modelward.services.leases import LeasedPeriodic
 
-        watcher = Periodic("canary-watcher", lambda: check_all(app.state.backend),
-                           interval_s=settings.canary_check_interval_s, at_start=False)
+        watcher = LeasedPeriodic(app.state.backend, "canaries", lambda: check_all(app.state.backend),
+                                 interval_s=settings.canary_check_interval_s)
         watcher.start()
+    scheduler = None  # alert rules judged on a schedule, by the one process holding the lease
+    if app.state.serving_process and settings.alert_evaluation_interval_s > 0:
+        from modelward.services.alerts import AlertScheduler
+
+        scheduler = AlertScheduler(app.state.backend, interval_s=settings.alert_evaluation_interval_s)
+        scheduler.start()
     try:
         yield
     finally:
+        if scheduler is not None:
+            scheduler.stop()
         if watcher is not None:
             watcher.stop()
         gateway.stop()

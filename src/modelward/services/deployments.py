@@ -502,20 +502,25 @@ def check_all(backend: Backend) -> list[dict[str, Any]]:
     return reports
 
 
-def on_alert(backend: Backend, alert: str, *, reason: str | None = None) -> list[str]:
-    """The hook monitoring calls when ``alert`` fires: every active deployment whose model's
-    policy names the alert in ``release.rollback_on_alerts`` rolls back. Returns their names."""
+def on_alert(backend: Backend, alert: str, *, endpoint: str | None = None, reason: str | None = None,
+             rule_asks: bool = False, details: dict[str, Any] | None = None) -> list[str]:
+    """The hook monitoring calls when ``alert`` fires (on ``endpoint``, or anywhere): every active
+    deployment whose model's policy names the alert in ``release.rollback_on_alerts`` (or, with
+    ``rule_asks``, whose alert rule says ``rollback: true``) rolls back, with ``alert:NAME`` as the
+    trigger and ``details`` (e.g. the alert event) in its audit event. Returns their names."""
     rolled = []
     for deployment in list_(backend):
         if deployment.state.status is not DeploymentStatus.ACTIVE:
             continue
+        if endpoint is not None and deployment.name != endpoint:
+            continue
         with backend.read() as session:
             policy, _ = policies.effective_in(session, deployment.model_name)
-        if alert not in policy.release.rollback_on_alerts:
+        if not rule_asks and alert not in policy.release.rollback_on_alerts:
             continue
         try:
             rollback(backend, ALERTS_ACTOR, deployment.name, trigger=f"alert:{alert}",
-                     reason=reason or f"alert '{alert}' fired")
+                     reason=reason or f"alert '{alert}' fired", details=details)
         except Conflict:
             continue
         rolled.append(deployment.name)

@@ -39,18 +39,19 @@ _COLUMNS = ["request_id", "version", "at", "latency_ms", "status", "error", "out
 
 
 def windows(
-    backend: Backend, endpoint: str, *, since: datetime, until: datetime, every: str = "hour",
+    backend: Backend, endpoint: str, *, since: datetime, until: datetime, every: str | None = "hour",
     version: int | None = None, mode: str = "live", task: str | None = None, classes: Sequence[Any] | None = None,
     positive_label: Any = None, reference: tuple[datetime, datetime] | None = None,
 ) -> list[Window]:
-    """One Window per (UTC window, version) with answers in [since, until), ordered by start and version.
+    """One Window per (UTC window, version) with answers in [since, until), ordered by start and version;
+    ``every=None``: one window per version covering exactly [since, until) (what an alert rule reads).
 
     ``task`` defaults to the task of the model's effective policy (and ``positive_label`` to its
     positive label). ``classes``: the model's classes in predict_proba column order (default: the
     column numbers when the labels are 0..K-1, else the sorted labels). ``reference``: a range
     whose labelled probabilities calibrate the estimate; without one, the first window of each
     version with enough labelled rows does, and without that the probabilities are taken as they are."""
-    if every not in WINDOW_SECONDS:
+    if every is not None and every not in WINDOW_SECONDS:
         raise InvalidInput(f"every must be one of {', '.join(WINDOW_SECONDS)}, got {every!r}")
     if mode not in MODES:
         raise InvalidInput(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
@@ -59,7 +60,7 @@ def windows(
     since, until = _utc(since, "since"), _utc(until, "until")
     if until <= since:
         raise InvalidInput(f"until ({until.isoformat()}) must be after since ({since.isoformat()})")
-    width = WINDOW_SECONDS[every]
+    width = WINDOW_SECONDS[every] if every is not None else None
     scope = {"since": since, "until": until, "version": version, "mode": mode}
     with backend.read() as session:
         counts, parts = store.window_counts(session, endpoint, width_s=width, **scope)
@@ -91,9 +92,10 @@ def decay_report(window_list: list[Window], metric: str, **options: Any) -> dict
 # -- reading the log ------------------------------------------------------------------------------
 
 class _Log:
-    """The answers of one query in an in-memory DuckDB: table ``answers`` (one row per request)."""
+    """The answers of one query in an in-memory DuckDB: table ``answers`` (one row per request).
+    ``width=None``: one bucket, the range itself (its start in epoch seconds)."""
 
-    def __init__(self, backend: Backend, endpoint: str, parts: dict[str, int], *, width: int, since: datetime,
+    def __init__(self, backend: Backend, endpoint: str, parts: dict[str, int], *, width: int | None, since: datetime,
                  until: datetime, version: int | None, mode: str) -> None:
         self.backend, self.endpoint, self.parts, self.width = backend, endpoint, parts, width
         self.scope = {"since": since, "until": until, "version": version, "mode": mode}
@@ -124,8 +126,11 @@ class _Log:
         if self.scope["version"] is not None:
             wanted &= pc.field("version") == self.scope["version"]
         table = dataset.to_table(columns=_COLUMNS, filter=wanted)
-        micros = pc.cast(table["at"], pa.int64())
-        bucket = pc.multiply(pc.divide(micros, self.width * 1_000_000), self.width)  # integer division
+        if self.width is None:
+            bucket = pa.array(np.full(len(table), int(self.scope["since"].timestamp()), dtype=np.int64))
+        else:
+            micros = pc.cast(table["at"], pa.int64())
+            bucket = pc.multiply(pc.divide(micros, self.width * 1_000_000), self.width)  # integer division
         return table.append_column("bucket", bucket).append_column("seq", pa.array(np.arange(len(table))))
 
     def _keep_indexed(self) -> None:
@@ -451,12 +456,12 @@ def _utc(moment: datetime, name: str) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
-def _window(index: int, count: dict[str, Any], width: int, since: datetime, until: datetime, task: str,
+def _window(index: int, count: dict[str, Any], width: int | None, since: datetime, until: datetime, task: str,
             latency: dict[tuple[int, int], list[float]], error_classes: dict[tuple[int, int], dict[str, int]],
             quality: dict[int, dict[str, Any]], estimated: dict[int, dict[str, Any]], mode: str) -> Window:
     key = (count["bucket"], count["version"])
     start = datetime.fromtimestamp(count["bucket"], UTC)
-    end = start + timedelta(seconds=width)
+    end = until if width is None else start + timedelta(seconds=width)
     seconds = (min(end, until) - max(start, since)).total_seconds()
     requests, errors = count["requests"], count["errors_4xx"] + count["errors_5xx"]
     p50, p95, p99 = latency.get(key, [None, None, None])

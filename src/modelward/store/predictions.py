@@ -19,7 +19,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from sqlalchemy import BigInteger, Text, case, cast, func, select
+from sqlalchemy import BigInteger, Text, case, cast, func, literal_column, select
 from sqlalchemy.orm import Session
 
 from modelward.artifacts import ArtifactStore
@@ -351,19 +351,23 @@ def _monitored(query: Any, endpoint: str, since: datetime, until: datetime, vers
 
 
 def window_counts(
-    session: Session, endpoint: str, *, since: datetime, until: datetime, width_s: int, version: int | None, mode: str,
+    session: Session, endpoint: str, *, since: datetime, until: datetime, width_s: int | None, version: int | None,
+    mode: str,
 ) -> tuple[list[dict[str, Any]], dict[str, int]]:
     """Per (window start in epoch seconds, version): requests, rows, 4xx and 5xx answers, ordered;
-    and part -> its index rows in range. One GROUP BY (window, version, part) on the database."""
+    and part -> its index rows in range. One GROUP BY (window, version, part) on the database.
+    ``width_s=None``: one window, the range, starting at ``since``."""
     row = PredictionIndexRow
-    bucket = _bucket_of(session, width_s).label("bucket")
+    whole = literal_column(str(int(since.timestamp())))  # an int we made: safe inline, and never grouped by
+    bucket = (whole if width_s is None else _bucket_of(session, width_s)).label("bucket")
     client = func.sum(case(((row.status >= 400) & (row.status < SERVER_ERROR_STATUS), 1), else_=0))
     server = func.sum(case((row.status >= SERVER_ERROR_STATUS, 1), else_=0))
     query = _monitored(select(bucket, row.version, row.part, func.count(), func.sum(row.rows), client, server,
                               func.min(row.model_name)), endpoint, since, until, version, mode)
     windows: dict[tuple[int, int], dict[str, Any]] = {}
     parts: dict[str, int] = {}
-    for b, v, part, n, r, c, s, m in session.execute(query.group_by(bucket, row.version, row.part)):
+    grouping = (row.version, row.part) if width_s is None else (bucket, row.version, row.part)
+    for b, v, part, n, r, c, s, m in session.execute(query.group_by(*grouping)):
         parts[part] = parts.get(part, 0) + int(n)
         key = (_epoch(b), int(v))
         entry = windows.setdefault(key, {"bucket": key[0], "version": key[1], "requests": 0, "rows": 0,
