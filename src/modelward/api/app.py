@@ -21,21 +21,21 @@ from modelward.api.routers import model_cards
 from modelward.api.routers import audit, webhooks
 from modelward.api.routers import governance, policies
 from modelward.api.routers import datasets, lineage
-from modelward.api.routers import deployments
+from modelward.api.routers import deployments, monitoring
 from modelward.api import mlflow as mlflow_compat
 from modelward.services.backend import Backend
 from modelward.settings import Settings
 from modelward.ui import assets as ui_assets
 from modelward.ui import pages as ui_pages
 from modelward.ui import audit_pages, governance_pages, lineage_pages, registry_pages
-from modelward.ui import deployment_pages
+from modelward.ui import deployment_pages, monitoring_pages
 from modelward.store.db import HEAD_REVISION, current_revision
 
 ROUTERS = [experiments, runs, artifacts, maintenance, models, model_cards]
 ROUTERS += [audit, webhooks]
 ROUTERS += [policies, governance]
 ROUTERS += [lineage, datasets]
-ROUTERS += [deployments]
+ROUTERS += [deployments, monitoring]
 ROUTERS += [mlflow_compat]  # the MLflow-compatible API
 PUBLIC_PATHS = {
     "/", "/health", "/ready", "/version", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc",
@@ -74,6 +74,7 @@ def create_app(settings: Settings | None = None, *, backend: Backend | None = No
     app.include_router(audit_pages.router)
     app.include_router(lineage_pages.router)
     app.include_router(deployment_pages.router)
+    app.include_router(monitoring_pages.router)
     ui_assets.mount(app)
     app.mount("/serve", serving_app(app.state.gateway))
 
@@ -88,7 +89,7 @@ def create_app(settings: Settings | None = None, *, backend: Backend | None = No
     @app.get("/metrics", tags=["health"], response_class=PlainTextResponse, dependencies=[READ])
     async def prometheus_metrics(request: Request) -> Response:
         """Prometheus's exposition format: the server's requests and every endpoint's answers."""
-        return await metrics_response(request)
+        return await metrics_response(request, request.app.state.backend)
 
     @app.get("/version", tags=["health"], response_class=PlainTextResponse)
     def version() -> str:

@@ -483,7 +483,7 @@ def create_gateway_app(settings: Settings | None = None, *, default_endpoint: st
             await _caller(request, Permission.READ)
         except errors.ModelwardError as exc:
             return _failure(exc)
-        return await metrics_response(request)
+        return await metrics_response(request, gateway.backend)
 
     extra: list[Route] = [Route("/metrics", metrics)]
     if default_endpoint is not None:

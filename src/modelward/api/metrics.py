@@ -90,10 +90,48 @@ def exposition() -> bytes:
     return generate_latest()
 
 
-async def metrics_response(request: Request) -> Response:
+async def metrics_response(request: Request, backend: Any) -> Response:
     from prometheus_client import CONTENT_TYPE_LATEST
+    from starlette.concurrency import run_in_threadpool
 
-    return Response(exposition(), media_type=CONTENT_TYPE_LATEST)
+    alerts = await run_in_threadpool(alert_exposition, backend)
+    return Response(exposition() + alerts, media_type=CONTENT_TYPE_LATEST)
+
+
+def alert_exposition(backend: Any) -> bytes:
+    """Alert states, their last values and the drift scores they saw, read from the database at
+    each scrape: one process evaluates alerts, every worker answers scrapes with the same figures.
+    ``modelward_alert_state`` is 1 for the state a rule is in (Prometheus's own ALERTS style)."""
+    from prometheus_client import CollectorRegistry, generate_latest
+    from prometheus_client.core import GaugeMetricFamily
+
+    from modelward.services import alerts as alert_service
+
+    current = alert_service.list_(backend)
+    state = GaugeMetricFamily("modelward_alert_state", "1 for the state each alert rule of an endpoint is in",
+                              labels=["endpoint", "rule", "severity", "state"])
+    value = GaugeMetricFamily("modelward_alert_value", "The metric an alert rule watches, at its last evaluation",
+                              labels=["endpoint", "rule", "metric"])
+    drift = GaugeMetricFamily("modelward_drift_score", "A drift test's value on a feature at the last evaluation of "
+                              "a drift alert rule (p-values for ks and chi_square)", labels=["endpoint", "feature", "test"])
+    seen: set[tuple[str, str, str]] = set()
+    for alert in current:
+        state.add_metric([alert.endpoint, alert.rule, alert.severity, alert.state.value], 1.0)
+        if alert.value is not None:
+            value.add_metric([alert.endpoint, alert.rule, alert.metric], alert.value)
+        for feature, tests in alert.details.get("drift", {}).items():
+            for test, score in tests.items():
+                if (alert.endpoint, feature, test) not in seen:
+                    seen.add((alert.endpoint, feature, test))
+                    drift.add_metric([alert.endpoint, feature, test], score)
+
+    class _Alerts:
+        def collect(self) -> list[Any]:
+            return [state, value, drift]
+
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Alerts())  # type: ignore[arg-type]
+    return generate_latest(registry)
 
 
 def _route_of(scope: Scope) -> str:
