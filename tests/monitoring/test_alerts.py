@@ -129,6 +129,8 @@ def test_pending_firing_rollback_resolved_with_audit_and_signed_webhooks(store, 
     assert moves[0].actions == [{"action": "rollback", "deployment": endpoint}]
     after = deployments.get(backend, endpoint)
     assert after.state.weights() == {v1: 100} and after.state.action == "deployment.rolled_back"
+    assert after.state.actor == "modelward:alerts"
+    assert after.state.reason.startswith(f"alert 'error-burst' fired: error_rate over 10m = 0.5 (version {v2})")
     [rolled] = [e for e in audit.list_(backend, model="iris", limit=1000)
                 if e.action == "deployment.rolled_back" and e.subject_id == endpoint]
     assert rolled.actor == "modelward:alerts" and rolled.details["trigger"] == "alert:error-burst"

@@ -166,7 +166,8 @@ def _act_on(backend: Backend, policy: Policy, rule: AlertRule, event: AlertEvent
     if not rule.rollback and rule.name not in policy.release.rollback_on_alerts:
         return event
     rolled = deployments.on_alert(
-        backend, rule.name, endpoint=event.endpoint, rule_asks=rule.rollback, reason=_reason(rule, _seen(event)),
+        backend, rule.name, endpoint=event.endpoint, rule_asks=rule.rollback,
+        reason=f"alert '{rule.name}' fired: {_reason(rule, _seen(event))}",
         details={"alert_event": event.id, "alert": rule.name, "metric": rule.metric, "value": event.value})
     actions = [{"action": "rollback", "deployment": name} for name in rolled]
     if not rolled:
