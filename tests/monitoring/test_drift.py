@@ -402,6 +402,10 @@ def test_a_monitoring_section_parses_with_its_defaults() -> None:
     first = monitoring.alerts[0]
     assert (first.window_seconds, first.for_seconds, first.rollback) == (3600, 600, True)
     assert monitoring.alerts[1].for_seconds == 0 and monitoring.alerts[1].severity == "warning"
+    spaced = POLICY.replace("drift.psi.income", '"drift.psi.mean income"')
+    assert parse_policy_yaml(spaced).monitoring.alerts[1].metric == "drift.psi.mean income"
+    with pytest.raises(InvalidInput, match="unknown metric 'drift.psi. income'"):
+        parse_policy_yaml(POLICY.replace("drift.psi.income", '"drift.psi. income"'))
     default = Policy().monitoring
     assert default.reference is None and default.bins == 10 and default.alerts == []
     assert (default.drift.psi_warn, default.drift.psi_alert, default.drift.wasserstein,

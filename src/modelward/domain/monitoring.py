@@ -40,7 +40,8 @@ DRIFT_TESTS: tuple[str, ...] = ("psi", "ks", "wasserstein", "chi_square", "jense
 QUALITY_METRICS = ("accuracy", "precision", "recall", "specificity", "f1", "roc_auc", "log_loss", "rmse", "mae", "r2")
 OPERATIONAL_METRICS = ("error_rate", "request_rate", "p50_latency_ms", "p95_latency_ms", "p99_latency_ms")
 # drift.<test> (the worst feature), drift.<test>.<feature>, drift.share (of drifted features)
-DRIFT_METRIC = re.compile(r"^drift\.(share|(" + "|".join(DRIFT_TESTS) + r")(\.[^\s.][^\s]*)?)$")
+# (a feature's name may hold spaces and dots, as DataFrame columns do: "drift.psi.mean radius")
+DRIFT_METRIC = re.compile(r"^drift\.(share|(" + "|".join(DRIFT_TESTS) + r")(\.[^\s.](?:.*\S)?)?)$")
 KPI_METRIC = re.compile(r"^kpi\.[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 ALERT_NAME = r"^[a-z0-9][a-z0-9_.-]{0,62}$"
 
