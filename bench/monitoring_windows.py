@@ -1,4 +1,4 @@
-"""Benchmark: hourly continuous-evaluation windows over a 1,000,000-prediction log.
+"""Benchmark: hourly continuous evaluation and input drift over a 1,000,000-prediction log.
 
 The log: 1,000,000 single-row requests of one endpoint over 7 days (168 hours), 30 numeric
 features per input, predict_proba answers ([[1-p, p]]), two versions (80% / 20%), 1% 503s and
@@ -7,8 +7,13 @@ features per input, predict_proba answers ([[1-p, p]]), two versions (80% / 20%)
 ``upsert_feedback``), not through HTTP, into a SQLite store cached under
 ``.cache/monitoring_windows/`` so a rerun skips the generation (``--regenerate`` forces it).
 
-Then ``monitoring.windows(..., every="hour")`` over the whole range is timed (counts on the
-database, latency percentiles, realised quality, CBPE estimates), best of ``--repeat`` runs.
+Then the job is timed, best of ``--repeat`` runs, each part and the total:
+
+* ``monitoring.windows(..., every="hour")`` over the whole range (counts on the database, latency
+  percentiles, realised quality, CBPE estimates);
+* ``input_drift.drift(..., every="hour")`` over the same range: all 30 features and the
+  predictions against a 50,000-row reference (the same distributions, a ``label`` column; passed
+  as the ``reference`` argument, so its profile is computed in every run).
 
     python bench/monitoring_windows.py [--predictions 1000000] [--repeat 3] [--database-url postgresql://...]
 
@@ -29,7 +34,9 @@ from pathlib import Path
 import numpy as np
 
 from modelward.domain.predictions import PredictionRecord
-from modelward.services import monitoring
+import pandas as pd
+
+from modelward.services import input_drift, monitoring
 from modelward.services.backend import Backend
 from modelward.settings import Settings
 from modelward.store import predictions as store
@@ -39,6 +46,7 @@ FEATURES = 30
 DAYS = 7
 PART_SIZE = 10_000
 START = datetime(2026, 11, 1, tzinfo=UTC)
+REFERENCE_ROWS = 50_000
 CACHE = Path(__file__).resolve().parent.parent / ".cache" / "monitoring_windows"
 
 
@@ -93,6 +101,15 @@ def _truths(rng: np.random.Generator, records: list[PredictionRecord]) -> list[d
             for r in records if r.status == 200 and rng.random() < 0.5]
 
 
+def reference_frame() -> pd.DataFrame:
+    """The training data the drift is measured against: the live features' distribution, a label."""
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame(np.round(rng.normal(size=(REFERENCE_ROWS, FEATURES)), 4),
+                         columns=[f"f{j}" for j in range(FEATURES)])
+    frame["label"] = (rng.random(REFERENCE_ROWS) < 0.5).astype(int)
+    return frame
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--predictions", type=int, default=1_000_000)
@@ -110,22 +127,39 @@ def main() -> None:
         generate(home, args.predictions, args.database_url)
         done.write_text(f"{time.perf_counter() - started:.1f} s\n")
     backend = Backend.from_settings(Settings(home=home, database_url=args.database_url))
-    timings, result = [], []
+    reference = reference_frame()
+    span = {"since": START, "until": START + timedelta(days=DAYS), "every": "hour"}
+    timings: list[dict[str, float]] = []
+    result, drifts = [], []
     for _ in range(args.repeat):
         started = time.perf_counter()
-        result = monitoring.windows(backend, ENDPOINT, since=START, until=START + timedelta(days=DAYS), every="hour",
-                                    task="classification")
-        timings.append(time.perf_counter() - started)
+        result = monitoring.windows(backend, ENDPOINT, **span, task="classification")
+        between = time.perf_counter()
+        drifts = input_drift.drift(backend, ENDPOINT, **span, reference=reference)
+        ended = time.perf_counter()
+        timings.append({"windows": between - started, "drift": ended - between, "total": ended - started})
     backend.close()
     sample = result[len(result) // 2]
+    drift_sample = drifts[len(drifts) // 2]
+    best = min(timings, key=lambda t: t["total"])
     print(json.dumps({
         "predictions": args.predictions, "features": FEATURES,
         "database": "postgresql" if args.database_url else "sqlite", "windows": len(result),
         "requests": sum(w.requests for w in result), "labelled_rows": sum(w.labelled_rows for w in result),
-        "seconds_best": round(min(timings), 3), "seconds_all": [round(t, 3) for t in timings], "target_s": 5.0,
+        "drift_windows": len(drifts), "drift_rows": sum(w.rows for w in drifts),
+        "seconds_best": round(best["total"], 3), "seconds_all": [round(t["total"], 3) for t in timings],
+        "parts_best_s": {name: round(value, 3) for name, value in best.items()},
+        "parts_min_s": {name: round(min(t[name] for t in timings), 3) for name in ("windows", "drift")},
+        "target_s": 5.0,
         "sample_window": {"start": sample.start.isoformat(), "version": sample.version, "requests": sample.requests,
                           "p95_ms": sample.latency_p95_ms, "accuracy": sample.quality.get("accuracy"),
                           "estimated_accuracy": sample.estimated.get("accuracy")},
+        "sample_drift_window": {"start": drift_sample.start.isoformat(), "rows": drift_sample.rows,
+                                "features": drift_sample.report.summary.features,
+                                "drifted": drift_sample.report.summary.drifted,
+                                "psi_f0": drift_sample.report.features["f0"].tests["psi"].value,
+                                "ks_p_f0": drift_sample.report.features["f0"].tests["ks"].value,
+                                "output_drifted": drift_sample.report.summary.output_drifted},
     }, indent=2))
 
 

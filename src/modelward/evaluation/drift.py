@@ -39,6 +39,7 @@ sample KS and Wasserstein are estimates; ``drift_report`` on two DataFrames keep
 from __future__ import annotations
 
 import math
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import numpy as np
@@ -539,8 +540,20 @@ def _severity(name: str, result: TestResult) -> float:
     return result.value / result.threshold
 
 
+class DriftWindow(_Model):
+    """The drift of one time window of a serving endpoint's logged inputs (services.input_drift)."""
+
+    start: datetime
+    end: datetime
+    version: int | None = Field(description="None: every version's answers together")
+    rows: int = Field(description="input rows compared")
+    reference: str = Field(description="where the reference came from, e.g. runs:/ID/path")
+    report: DriftReport
+
+
 __all__ = [
     "DriftReport",
+    "DriftWindow",
     "DriftSummary",
     "FeatureDrift",
     "FeatureProfile",

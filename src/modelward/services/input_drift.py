@@ -1,0 +1,580 @@
+"""Input (data) drift and prediction drift of a serving endpoint, window by window.
+
+``drift`` compares the inputs the endpoint answered (successful answers, status < 400) in each UTC
+minute, hour or day of [since, until) (or in the whole range, ``every=None``) with a reference
+dataset, and the predictions with the reference's label column when it has one:
+
+* the reference is the ``reference`` argument, else the effective policy's ``monitoring.reference``
+  (a Parquet or CSV artifact of a run, read by its digest and checked against it), else the
+  training dataset lineage records for the version (a run artifact read by a training run). Its
+  ``ReferenceProfile`` is computed once per process and artifact digest;
+* the Parquet parts of the range are read with pyarrow and unpacked in DuckDB by
+  ``monitoring._Log``'s machinery: ``from_json`` with a type built from the profile's columns
+  (DOUBLE for numeric, VARCHAR or BOOLEAN for categorical), one row per input row. Only frame
+  inputs (a JSON list of row objects) are read; the keys of each request's first row give the
+  columns that appeared or disappeared (a frame's rows share their columns);
+* numeric features under the default binning get every window's statistics from one sort and a
+  few searchsorted passes over all windows together (KS statistic and Wasserstein from the two
+  empirical CDFs in closed form, PSI and Jensen-Shannon from bin counts). They equal
+  ``evaluation.drift.compare_to_profile`` on the window's rows; other features (categorical,
+  ``binning: evidently``) go through drift's own per-feature test, one window at a time.
+
+A numeric column that arrives as text reads as missing (its missing rate drifts); kind changes
+are not reported as ``retyped`` here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+from scipy.spatial import distance
+
+from modelward.domain.governance import DatasetRef
+from modelward.domain.monitoring import MonitoringPolicy
+from modelward.domain.policy import Policy
+from modelward.domain.windows import WINDOW_SECONDS
+from modelward.errors import InvalidInput, NotFound
+from modelward.evaluation import drift as drift_stats
+from modelward.evaluation.drift import (
+    KS_EXACT_MAX_N,
+    DriftReport,
+    DriftSummary,
+    DriftWindow,
+    FeatureDrift,
+    FeatureProfile,
+    ReferenceProfile,
+    SchemaChange,
+    TestResult,
+    reference_profile,
+)
+from modelward.services.backend import Backend
+from modelward.services.monitoring import MODES, _items, _Log, _utc
+from modelward.store import predictions as store
+
+REFERENCE_SAMPLE_SIZE = 200_000  # reference values kept per feature: every value up to this many
+PROFILE_CACHE_SIZE = 32
+THREADS = min(4, os.cpu_count() or 1)
+LABEL_COLUMNS = ("label", "target")
+_READ_COLUMNS = ["request_id", "model_name", "version", "at", "status", "inputs", "outputs", "part"]
+
+_profiles: OrderedDict[tuple[Any, ...], _Reference] = OrderedDict()
+_profiles_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class _Reference:
+    profile: ReferenceProfile
+    source: str                       # where it came from, e.g. runs:/ID/path
+    output: str | None                # the label column compared with the predictions
+    output_levels: tuple[Any, ...]    # the label's values, sorted: predict_proba column order
+
+
+def drift(
+    backend: Backend, endpoint: str, *, since: datetime, until: datetime, every: str | None = "hour",
+    version: int | None = None, mode: str = "live", reference: pd.DataFrame | None = None,
+) -> list[DriftWindow]:
+    """One DriftWindow per UTC window of [since, until) with answered input rows (``every=None``:
+    one window covering exactly [since, until)), all versions together unless ``version``."""
+    if every is not None and every not in WINDOW_SECONDS:
+        raise InvalidInput(f"every must be one of {', '.join(WINDOW_SECONDS)} or None, got {every!r}")
+    if mode not in MODES:
+        raise InvalidInput(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+    if reference is not None and not isinstance(reference, pd.DataFrame):
+        raise InvalidInput(f"reference must be a pandas DataFrame, got {type(reference).__name__}")
+    since, until = _utc(since, "since"), _utc(until, "until")
+    if until <= since:
+        raise InvalidInput(f"until ({until.isoformat()}) must be after since ({since.isoformat()})")
+    scope = {"since": since, "until": until, "version": version, "mode": mode}
+    with backend.read() as session:
+        parts = store.window_parts(session, endpoint, **scope)
+        if not parts:
+            _require_logged(session, endpoint)
+            return []
+        [newest] = store.index_rows(session, endpoint, limit=1, **scope)  # whose model, which version
+        model_name, newest_version = newest.model_name, newest.version
+    policy = _effective_policy(backend, model_name)
+    found = resolve_reference(backend, policy, model_name, version if version is not None else newest_version,
+                              reference)
+    width = WINDOW_SECONDS[every] if every is not None else 0
+    with _InputLog(backend, endpoint, parts, width=width, **scope) as log:
+        current = log.current(found)
+    monitoring = policy.monitoring
+    reports = _reports(found, current, monitoring)
+    windows = []
+    for index, bucket in enumerate(current.buckets):
+        start = since if every is None else datetime.fromtimestamp(int(bucket), UTC)
+        end = until if every is None else start + timedelta(seconds=width)
+        windows.append(DriftWindow(start=start, end=end, version=version, rows=int(current.rows[index]),
+                                   reference=found.source, report=reports[index]))
+    return windows
+
+
+def _require_logged(session: Any, endpoint: str) -> None:
+    if not store.index_rows(session, endpoint, since=None, until=None, version=None, mode=None, limit=1):
+        raise NotFound(f"no prediction of endpoint {endpoint!r} is in the log")
+
+
+def _effective_policy(backend: Backend, model_name: str) -> Policy:
+    from modelward.services.policies import effective_policy
+
+    return effective_policy(backend, model_name)
+
+
+# -- the reference ----------------------------------------------------------------------------------
+
+def resolve_reference(backend: Backend, policy: Policy, model_name: str, version: int | None,
+                      given: pd.DataFrame | None) -> _Reference:
+    """The reference profile: ``given``, else the policy's monitoring.reference, else the version's
+    training dataset from lineage; cached per artifact digest."""
+    monitoring = policy.monitoring
+    signature = _signature_outputs(backend, model_name, version) if policy.label is None else ()
+    if given is not None:
+        return _profile_of(given, policy, "argument", signature)
+    if monitoring.reference is not None:
+        ref = DatasetRef(**monitoring.reference.model_dump())
+        return _cached_artifact(backend, policy, ref, f"runs:/{ref.run_id}/{ref.path}", signature)
+    training = _training_dataset(backend, model_name, version)
+    if training is not None:
+        return _cached_artifact(backend, policy, *training, signature)
+    raise InvalidInput(
+        f"no drift reference for model {model_name!r}: set monitoring.reference ({{run_id, path}} of a Parquet "
+        f"or CSV run artifact) in its policy, record the training dataset of version {version} in its lineage, "
+        "or pass a reference DataFrame")
+
+
+def _cached_artifact(backend: Backend, policy: Policy, ref: DatasetRef, source: str,
+                     signature: tuple[str, ...]) -> _Reference:
+    from modelward.services import artifacts as artifact_service
+    from modelward.services.evaluations import load_dataset
+
+    digest = ref.digest or artifact_service.stat(backend, ref.run_id, ref.path).digest
+    monitoring = policy.monitoring
+    key = (digest, monitoring.bins, tuple(monitoring.features or ()), monitoring.features is None, policy.label,
+           source, signature)
+    with _profiles_lock:
+        if key in _profiles:
+            _profiles.move_to_end(key)
+            return _profiles[key]
+    frame, _ = load_dataset(backend, ref.model_copy(update={"digest": digest}))  # checks the bytes' digest
+    found = _profile_of(frame, policy, source, signature)
+    with _profiles_lock:
+        _profiles[key] = found
+        while len(_profiles) > PROFILE_CACHE_SIZE:
+            _profiles.popitem(last=False)
+    return found
+
+
+def _training_dataset(backend: Backend, model_name: str, version: int | None) -> tuple[DatasetRef, str] | None:
+    """The first dataset a training run of the version read that is stored as a run artifact: its
+    snapshot, or a location ``runs:/ID/path``."""
+    from modelward.services import lineage
+
+    if version is None:
+        return None
+    try:
+        found = lineage.origin(backend, lineage.version_uri(model_name, version))
+    except NotFound:
+        return None
+    for dataset in found.datasets:
+        if dataset.role != "training":
+            continue
+        snapshot = dataset.snapshot or {}
+        if snapshot.get("run_id") and snapshot.get("path") and snapshot.get("digest"):
+            run_id, path, digest = snapshot["run_id"], snapshot["path"], snapshot["digest"]
+        elif (dataset.uri or "").startswith("runs:/"):
+            run_id, _, path = (dataset.uri or "")[len("runs:/"):].partition("/")
+            digest = (dataset.digest or "").removeprefix("sha256:") or None
+        else:
+            continue
+        if run_id and path.lower().endswith((".parquet", ".pq", ".csv")):
+            return DatasetRef(run_id=run_id, path=path, digest=digest), f"runs:/{run_id}/{path}"
+    return None
+
+
+def _signature_outputs(backend: Backend, model_name: str, version: int | None) -> tuple[str, ...]:
+    """The output column names of the version's signature (none without a registered version)."""
+    from modelward.services import registry
+
+    if version is None:
+        return ()
+    try:
+        signature = registry.get_version(backend, model_name, version).signature or {}
+    except NotFound:
+        return ()
+    outputs = signature.get("outputs") if isinstance(signature, dict) else None
+    if not isinstance(outputs, list):
+        return ()
+    return tuple(str(o["name"]) for o in outputs if isinstance(o, dict) and o.get("name"))
+
+
+def _profile_of(frame: pd.DataFrame, policy: Policy, source: str, signature: tuple[str, ...] = ()) -> _Reference:
+    frame = frame.rename(columns=str)
+    output = _output_column(frame, policy, signature)
+    profile = reference_profile(frame, policy.monitoring, sample_size=REFERENCE_SAMPLE_SIZE, output=output)
+    levels: tuple[Any, ...] = ()
+    if output is not None:
+        values = frame[output].dropna().unique().tolist()
+        levels = tuple(sorted(values, key=lambda v: (isinstance(v, str), v)))
+    return _Reference(profile=profile, source=source, output=output, output_levels=levels)
+
+
+def _output_column(frame: pd.DataFrame, policy: Policy, signature: tuple[str, ...]) -> str | None:
+    """The policy's label column, else "label" or "target", else the signature's one output name."""
+    candidates = [policy.label] if policy.label else [*LABEL_COLUMNS, *(signature if len(signature) == 1 else ())]
+    return next((name for name in candidates if name in frame.columns), None)
+
+
+# -- reading the log --------------------------------------------------------------------------------
+
+@dataclass
+class _Current:
+    buckets: np.ndarray                    # window starts (epoch seconds), ascending
+    rows: np.ndarray                       # input rows per window
+    offsets: np.ndarray                    # rows of window i are [offsets[i], offsets[i + 1])
+    columns: dict[str, np.ndarray]         # feature -> one value per row, windows in order
+    keys: list[set[str]]                   # the input columns each window saw
+
+
+class _InputLog(_Log):
+    """``_Log`` reading the inputs as well; ``width`` 0: one window, the whole range."""
+
+    def _read(self) -> Any:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+        import pyarrow.dataset as ds
+
+        filesystem, root = self.backend.artifacts.arrow_filesystem()
+        dataset = ds.dataset([f"{root}/{part}" for part in sorted(self.parts)], schema=store.parquet_schema(),
+                             format="parquet", filesystem=filesystem)
+        stamp = pa.timestamp("us", tz="UTC")
+        since, until = self.scope["since"], self.scope["until"]
+        wanted = ((pc.field("at") >= pa.scalar(since, type=stamp)) & (pc.field("at") < pa.scalar(until, type=stamp))
+                  & (pc.field("mode") == self.scope["mode"]))
+        if self.scope["version"] is not None:
+            wanted &= pc.field("version") == self.scope["version"]
+        table = dataset.to_table(columns=_READ_COLUMNS, filter=wanted)
+        if self.width:
+            micros = pc.cast(table["at"], pa.int64())
+            bucket = pc.multiply(pc.divide(micros, self.width * 1_000_000), self.width)  # integer division
+        else:
+            bucket = pa.array(np.full(len(table), int(since.timestamp()), dtype=np.int64))
+        return table.append_column("bucket", bucket).append_column("seq", pa.array(np.arange(len(table))))
+
+    def model_and_newest_version(self) -> tuple[str | None, int | None]:
+        [(model_name, newest)] = self.db.sql(
+            "SELECT min(model_name), max(version) FROM answers WHERE status < 400").fetchall()
+        return model_name, newest
+
+    def current(self, reference: _Reference) -> _Current:
+        profile = reference.profile
+        names = [n for n in profile.features if n != reference.output]
+        row_type = json.dumps([{name: _sql_type(profile.features[name]) for name in names}])
+        self.db.sql(f"""
+            CREATE TEMP TABLE parsed AS
+            SELECT bucket, from_json(inputs, {_literal(row_type)}) AS r, json_keys(inputs, '$[0]') AS k,
+                   {_output_sql(reference)} AS o
+            FROM answers WHERE status < 400 AND starts_with(inputs, '[{{')""")
+        keys: dict[int, set[str]] = {}
+        for bucket, key in self.db.sql("SELECT DISTINCT bucket, unnest(k) FROM parsed").fetchall():
+            keys.setdefault(int(bucket), set()).add(key)
+        fields = ", ".join(f"struct_extract_at(r, {i + 1}) AS c{i}" for i in range(len(names)))  # struct fields by position
+        table = self.db.sql(f"""
+            SELECT bucket, {fields + ', ' if fields else ''}o FROM (
+                SELECT bucket, unnest(r) AS r, unnest(o) AS o FROM parsed) WHERE r IS NOT NULL
+            ORDER BY bucket""").to_arrow_table()
+        bucket_column = table["bucket"].to_numpy()
+        buckets, starts, counts = np.unique(bucket_column, return_index=True, return_counts=True)
+        columns = {name: _numpy(table[f"c{i}"]) for i, name in enumerate(names)}
+        if reference.output is not None:
+            columns[reference.output] = _output_values(_numpy(table["o"]), reference)
+        return _Current(buckets=buckets, rows=counts, offsets=np.append(starts, len(bucket_column)), columns=columns,
+                        keys=[keys.get(int(b), set()) for b in buckets])
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _sql_type(feature: FeatureProfile) -> str:
+    if feature.kind == "numeric":
+        return "DOUBLE"
+    if feature.levels and all(isinstance(v, bool) for v in feature.levels):
+        return "BOOLEAN"
+    return "VARCHAR"
+
+
+def _output_sql(reference: _Reference) -> str:
+    """SQL: the predictions of an answer as one value per row: the column number of the largest
+    probability of a predict_proba answer, else the value answered; numbers for a numeric label
+    column, else text."""
+    if reference.output is None:
+        return "[]::VARCHAR[]"
+    numeric = reference.profile.features[reference.output].kind == "numeric"
+    kind = "DOUBLE" if numeric else "VARCHAR"
+    argmax = ("list_transform(from_json(outputs, '[[\"DOUBLE\"]]'), "
+              f"lambda x: (list_position(x, list_max(x)) - 1)::{kind})")
+    text = "json_extract_string(x, '$')"
+    other = f"list_transform({_items('outputs')}, lambda x: {f'TRY_CAST({text} AS DOUBLE)' if numeric else text})"
+    return (f"CASE WHEN outputs IS NULL THEN []::{kind}[] WHEN starts_with(outputs, '[[') THEN {argmax} "
+            f"ELSE {other} END")
+
+
+def _numpy(column: Any) -> np.ndarray:
+    import pyarrow as pa
+
+    if pa.types.is_floating(column.type):
+        return column.to_numpy()  # nulls become NaN
+    return np.asarray(column.to_pylist() if pa.types.is_boolean(column.type) else
+                      column.to_numpy(zero_copy_only=False), dtype=object)
+
+
+def _output_values(values: np.ndarray, reference: _Reference) -> np.ndarray:
+    """Predictions in the label column's terms: a predict_proba column number is the label it
+    stands for when the (numeric) label has that many values and they are not 0..K-1."""
+    feature = reference.profile.features[reference.output or ""]
+    if feature.kind != "numeric":
+        return values
+    values = values.astype(float)
+    levels = np.asarray(reference.output_levels, dtype=float)
+    is_index = np.isfinite(values) & (values == np.round(values)) & (values >= 0) & (values < len(levels))
+    if len(levels) >= 2 and not np.array_equal(levels, np.arange(len(levels))) and is_index.all():
+        values = levels[values.astype(np.int64)]  # probability columns of non-0..K-1 numeric labels
+    return values
+
+
+# -- the reports ------------------------------------------------------------------------------------
+
+def _reports(found: _Reference, current: _Current, policy: MonitoringPolicy) -> list[DriftReport]:
+    profile = found.profile
+    n_windows = len(current.buckets)
+    per_feature: dict[str, list[FeatureDrift | None]] = {}
+    fast: dict[str, Any] = {}
+    with ThreadPoolExecutor(max_workers=THREADS) as pool:  # numpy's sorts and searches run outside the GIL
+        for name, feature in profile.features.items():
+            values = current.columns.get(name)
+            if values is None:
+                continue
+            present = [name == found.output or name in keys for keys in current.keys]
+            if _fast(feature, values, policy):
+                fast[name] = pool.submit(_numeric_windows, feature, values, current.offsets, present, policy)
+            else:
+                per_feature[name] = [
+                    drift_stats._feature_drift(feature, _series(values[current.offsets[i]:current.offsets[i + 1]]),
+                                               policy) if present[i] else None for i in range(n_windows)]
+        per_feature.update({name: future.result() for name, future in fast.items()})
+    per_feature = {name: per_feature[name] for name in profile.features if name in per_feature}  # profile order
+    reports = []
+    for i in range(n_windows):
+        results = {name: entries[i] for name, entries in per_feature.items() if entries[i] is not None}
+        output = results.pop(found.output, None) if found.output is not None else None
+        schema = _schema_changes(profile, current.keys[i], found.output, policy)
+        drifted = sum(r.status == "drift" for r in results.values())
+        summary = DriftSummary(
+            features=len(results), drifted=drifted, warnings=sum(r.status == "warning" for r in results.values()),
+            share_drifted=drifted / len(results) if results else 0.0, schema_changes=len(schema),
+            output_drifted=None if output is None else output.status == "drift")
+        reports.append(DriftReport(reference_rows=profile.rows, current_rows=int(current.rows[i]),
+                                   binning=policy.binning, features=results, output=output, schema_changes=schema,
+                                   summary=summary))
+    return reports
+
+
+def _series(values: np.ndarray) -> pd.Series:
+    return pd.Series(values, dtype=float if values.dtype.kind == "f" else object)
+
+
+def _schema_changes(profile: ReferenceProfile, keys: set[str], output: str | None,
+                    policy: MonitoringPolicy) -> list[SchemaChange]:
+    changes: list[SchemaChange] = []
+    if policy.features is None:
+        changes += [SchemaChange(column=name, change="new") for name in sorted(keys - set(profile.features))]
+    changes += [SchemaChange(column=name, change="missing", reference_dtype=feature.dtype)
+                for name, feature in profile.features.items() if name != output and name not in keys]
+    return changes
+
+
+def _fast(feature: FeatureProfile, values: np.ndarray, policy: MonitoringPolicy) -> bool:
+    return (policy.binning == "reference_quantiles" and feature.kind == "numeric" and feature.values > 0
+            and values.dtype.kind == "f")
+
+
+def _numeric_windows(feature: FeatureProfile, values: np.ndarray, offsets: np.ndarray, present: Sequence[bool],
+                     policy: MonitoringPolicy) -> list[FeatureDrift | None]:
+    """drift's numeric FeatureDrift of every window at once (as _feature_drift on each window's rows)."""
+    rows = np.diff(offsets)
+    missing = np.add.reduceat(np.isnan(values), offsets[:-1]).astype(np.int64) if values.size else rows * 0
+    finite = np.isfinite(values)
+    counts = np.add.reduceat(finite, offsets[:-1]).astype(np.int64) if values.size else rows * 0
+    sorted_values = _sorted_within(values if finite.all() else values[finite], counts)
+    figures = _window_statistics(feature, sorted_values, counts) if counts.any() else {}
+    t = policy.drift
+    results: list[FeatureDrift | None] = []
+    for i in range(len(rows)):
+        if not present[i]:
+            results.append(None)
+            continue
+        tests: dict[str, TestResult] = {}
+        note = None
+        if counts[i]:
+            tests = {
+                "psi": drift_stats._psi_result(float(figures["psi"][i]), t),
+                "ks": TestResult(value=float(figures["ks_p"][i]), statistic=float(figures["ks_d"][i]),
+                                 threshold=t.ks_p_value, drifted=bool(figures["ks_p"][i] <= t.ks_p_value)),
+                "wasserstein": TestResult(value=float(figures["w_normed"][i]), statistic=float(figures["w"][i]),
+                                          threshold=t.wasserstein, drifted=bool(figures["w_normed"][i] >= t.wasserstein)),
+                "jensen_shannon": TestResult(value=float(figures["js"][i]), threshold=t.jensen_shannon,
+                                             drifted=bool(figures["js"][i] >= t.jensen_shannon)),
+            }
+        else:
+            note = "no values to compare on one side: only the missing rate is tested"
+        current_rate = missing[i] / rows[i] if rows[i] else 0.0
+        increase = current_rate - feature.missing_rate
+        tests["missing_rate"] = TestResult(value=increase, threshold=t.missing_rate_increase,
+                                           drifted=increase > t.missing_rate_increase)
+        status, worst = drift_stats._verdict(tests, t)
+        results.append(FeatureDrift(
+            name=feature.name, kind=feature.kind, reference_dtype=feature.dtype, current_dtype="float64",
+            reference_rows=feature.rows, current_rows=int(rows[i]), reference_missing_rate=feature.missing_rate,
+            current_missing_rate=float(current_rate), tests=tests, status=status, worst=worst, note=note))
+    return results
+
+
+def _sorted_within(values: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """A copy of ``values`` (windows one after another) with each window's values sorted."""
+    out = values.copy()
+    end = np.cumsum(counts)
+    for start, stop in zip(end - counts, end, strict=True):  # a loop over windows: one sort each
+        out[start:stop].sort()
+    return out
+
+
+def _window_statistics(feature: FeatureProfile, x: np.ndarray, counts: np.ndarray) -> dict[str, np.ndarray]:
+    """Per window: KS D and p-value, Wasserstein-1 (raw and normed), PSI and Jensen-Shannon.
+
+    ``x``: the finite current values, window after window, sorted within each (``counts`` a window).
+    F_r, F_c: the empirical CDFs (right-continuous) of the reference sample r and of a window."""
+    r = feature.sample
+    n = r.size
+    n_windows = counts.size
+    nonempty = counts > 0
+    groups = np.repeat(np.arange(n_windows), counts)
+    starts = np.cumsum(counts) - counts
+    local = np.arange(x.size) - starts[groups]  # position within the window
+    # Runs of equal values within a window: where each starts and ends.
+    new_run = np.empty(x.size, dtype=bool)
+    new_run[0] = True
+    np.not_equal(x[1:], x[:-1], out=new_run[1:])
+    new_run[starts[nonempty]] = True
+    end_run = np.empty(x.size, dtype=bool)
+    end_run[-1] = True
+    end_run[:-1] = new_run[1:]
+    upto = np.searchsorted(r, x, side="right")  # reference values <= x
+    below = upto.copy()                          # reference values < x: differs on a tie only
+    tied = np.flatnonzero(r[np.maximum(upto - 1, 0)] == x)
+    below[tied] = _run_starts(r)[upto[tied] - 1]
+    # KS: sup |F_r - F_c| is reached at the end of a run of window values (F_c - F_r) or just
+    # before its start (F_r - F_c).
+    m = counts[groups].astype(float)
+    above_ref = np.where(end_run, (local + 1) / m - upto / n, -np.inf)
+    above_cur = np.where(new_run, below / n - local / m, -np.inf)
+    ks_d = np.zeros(n_windows)
+    at = starts[nonempty]
+    ks_d[nonempty] = np.maximum(np.maximum.reduceat(above_ref, at), np.maximum.reduceat(above_cur, at))
+    ks_d = np.clip(ks_d, 0, 1)
+    ks_p = _ks_p_values(r, x, starts, counts, ks_d)
+    w = _wasserstein(r, x, groups, local, counts, upto)
+    # PSI and Jensen-Shannon over the profile's quantile bins (e[i-1], e[i]].
+    edges = np.asarray(feature.edges, dtype=float)
+    n_bins = edges.size + 1
+    bins = np.searchsorted(edges, x, side="left")
+    current_counts = np.bincount(groups * n_bins + bins, minlength=n_windows * n_bins).reshape(n_windows, n_bins)
+    reference_shares = np.asarray(feature.bin_counts, dtype=float) / feature.values
+    shares = current_counts[nonempty] / counts[nonempty, None]
+    psi = np.zeros(n_windows)
+    js = np.zeros(n_windows)
+    reference_filled = drift_stats.fill_empty_shares(reference_shares)
+    current_filled = _fill_empty_rows(shares)
+    psi[nonempty] = np.sum((reference_filled - current_filled) * np.log(reference_filled / current_filled), axis=1)
+    js[nonempty] = distance.jensenshannon(np.broadcast_to(reference_shares, shares.shape), shares, axis=1)
+    return {"ks_d": ks_d, "ks_p": ks_p, "w": w, "w_normed": w / max(feature.std or 0.0, 0.001), "psi": psi, "js": js}
+
+
+def _fill_empty_rows(shares: np.ndarray) -> np.ndarray:
+    """drift.fill_empty_shares on each row (every row has a non-zero share)."""
+    smallest = np.where(shares > 0, shares, np.inf).min(axis=1, keepdims=True)
+    fill = np.where(smallest <= 0.0001, smallest / 10**6, 0.0001)
+    return np.where(shares == 0, fill, shares)
+
+
+def _run_starts(sorted_values: np.ndarray) -> np.ndarray:
+    """For each position of a sorted array, where its run of equal values starts."""
+    starts = np.ones(sorted_values.size, dtype=bool)
+    starts[1:] = sorted_values[1:] != sorted_values[:-1]
+    return np.maximum.accumulate(np.where(starts, np.arange(sorted_values.size), 0))
+
+
+def _ks_p_values(r: np.ndarray, x: np.ndarray, starts: np.ndarray, counts: np.ndarray, ks_d: np.ndarray) -> np.ndarray:
+    """scipy's ks_2samp p-value (method auto): exact up to KS_EXACT_MAX_N values a side, else
+    Smirnov's asymptotic formula (vectorised), as drift._ks_p_value."""
+    n = float(r.size)
+    p = np.ones(counts.size)
+    big = np.maximum(n, counts.astype(float))
+    small = np.minimum(n, counts.astype(float))
+    asymptotic = (counts > 0) & (big > KS_EXACT_MAX_N)
+    if asymptotic.any():
+        effective = np.round(big[asymptotic] * small[asymptotic] / (big[asymptotic] + small[asymptotic]))
+        p[asymptotic] = np.clip(stats.kstwo.sf(ks_d[asymptotic], effective), 0, 1)
+    for i in np.flatnonzero((counts > 0) & ~asymptotic):  # small windows against a small reference
+        p[i] = float(stats.ks_2samp(r, x[starts[i]:starts[i] + counts[i]]).pvalue)
+    return p
+
+
+def _wasserstein(r: np.ndarray, x: np.ndarray, groups: np.ndarray, local: np.ndarray, counts: np.ndarray,
+                 upto: np.ndarray) -> np.ndarray:
+    """W1 = integral of |F_r - F_c| per window, in closed form over the window's own values.
+
+    G(t) = integral of F_r up to t = (k t - sum of the k reference values <= t) / n. Between two
+    consecutive window values a < b F_c is a constant c = j/m, and F_r reaches c at t_c, the
+    ceil(c n)-th reference value: there |F_r - c| integrates to
+    c (2 t' - a - b) + G(a) + G(b) - 2 G(t') with t' = t_c clipped to [a, b]. Values are centred
+    on the reference mean to keep the sums small."""
+    n = r.size
+    centre = float(r.mean())
+    rc, xc = r - centre, x - centre
+    prefix = np.concatenate([[0.0], np.cumsum(rc)])
+    upto_ref = np.searchsorted(rc, rc, side="right")  # reference values <= each reference value
+    g_x = (upto * xc - prefix[upto]) / n
+    last = local == counts[groups] - 1
+    total = np.zeros(counts.size)
+    first = local == 0
+    total[groups[first]] += g_x[first]  # before the first value F_c = 0: the integral of F_r
+    if x.size > 1:  # between consecutive values: pairs (i, i + 1), those across windows weigh 0
+        m = counts[groups[:-1]]
+        j = local[:-1] + 1
+        a, b = xc[:-1], xc[1:]
+        crossing = np.minimum((j * n + m - 1) // m - 1, n - 1)  # the ceil(j n / m)-th reference value
+        t_c = rc[crossing]
+        t_prime = np.minimum(np.maximum(t_c, a), b)
+        k_prime = np.where(t_c <= a, upto[:-1], np.where(t_c >= b, upto[1:], upto_ref[crossing]))
+        g_t = (k_prime * t_prime - prefix[k_prime]) / n
+        pieces = (j / m) * (2 * t_prime - a - b) + g_x[:-1] + g_x[1:] - 2 * g_t
+        pieces[last[:-1]] = 0.0
+        total += np.bincount(groups[:-1], weights=pieces, minlength=counts.size)
+    # After the last value F_c = 1: the integral of 1 - F_r from it on.
+    top = np.maximum(rc[-1], xc[last])
+    total[groups[last]] += (top - xc[last]) - ((n * top - prefix[n]) / n - g_x[last])
+    return total
+
+
+__all__ = ["DriftWindow", "drift", "resolve_reference"]
