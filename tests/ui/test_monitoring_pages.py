@@ -170,7 +170,10 @@ def test_the_charts_draw_one_trace_per_version_with_alerts_marked_on_the_time_ax
 def test_the_drift_heat_map_has_one_row_per_feature_and_marks_the_shifted_one(dashboard: Any) -> None:
     heat = dashboard.evaluate("document.getElementById('chart-drift').data[0]")
     assert heat["type"] == "heatmap" and heat["y"] == FEATURES
-    assert len(heat["x"]) == 4  # the four hours with inputs
+    columns = len(heat["z"][0])
+    assert len(heat["x"]) == columns + 1 and columns >= 24  # every hour of the range, by its edges
+    filled = [col for col in range(columns) if any(row[col] is not None for row in heat["z"])]
+    assert len(filled) == 4  # the four hours with inputs; the others are blank cells
     marked = dashboard.evaluate("document.getElementById('chart-drift').data[1]")
     assert "petal_length" in marked["y"] and "sepal_width" not in marked["y"]
     assert dashboard.locator("#drift-reference").inner_text().startswith("runs:/")

@@ -35,7 +35,7 @@ DEFAULT_RANGE = timedelta(hours=24)
 DEFAULT_EVERY = "hour"
 MAX_WINDOWS = 1500  # windows per version a chart draws: past this the page asks for a coarser step
 DRIFT_TEST = "psi"
-DRIFT_EVERY = {"minute": "hour"}  # a minute holds too few rows for a drift test to mean anything
+MIN_DRIFT_ROWS = 30  # a window with fewer input rows is left blank: its test would be noise
 FAIRNESS_RATES = ("selection_rate", "true_positive_rate", "false_positive_rate", "accuracy")
 NOTHING_LOGGED: dict[str, dict[str, Any]] = {  # the panels of an endpoint that has not answered yet
     "drift": {"note": None, "features": [], "x": [], "z": [], "drifted": [], "reference": None},
@@ -150,32 +150,47 @@ def quality_metrics(series: list[dict[str, Any]]) -> list[str]:
 
 
 def drift_panel(backend: Backend, name: str, span: Span) -> dict[str, Any]:
-    """Features (rows) x windows (columns) of the drift test's value; a note instead when the
-    service cannot compare (no reference configured)."""
+    """Features (rows) x every window of the range (columns) of the drift test's value; a window
+    without traffic, or with fewer than MIN_DRIFT_ROWS input rows, is an empty cell; a note
+    instead when the service cannot compare (no reference configured)."""
     # numpy, pandas and scipy: loaded at the first dashboard, not at the server's start
     from modelward.services import input_drift
 
-    every = DRIFT_EVERY.get(span.every, span.every)
+    every = span.every
     try:
         found = input_drift.drift(backend, name, since=span.since, until=span.until, every=every)
     except InvalidInput as exc:
         return {"note": exc.message, "features": [], "x": [], "z": [], "drifted": [], "reference": None,
                 "every": every}
+    by_start = {w.start: w for w in found}
+    grid = _window_starts(span)
     features = sorted({f for w in found for f in w.report.features})
     z: list[list[float | None]] = [[] for _ in features]
     drifted: list[list[bool]] = [[] for _ in features]
-    for window in found:
+    for start in grid:
+        window = by_start.get(start)
+        judged = window is not None and window.rows >= MIN_DRIFT_ROWS
         for row, feature in enumerate(features):
-            result = window.report.features.get(feature)
+            result = window.report.features.get(feature) if judged and window is not None else None
             test = result.tests.get(DRIFT_TEST) if result is not None else None
             z[row].append(test.value if test is not None else None)
-            drifted[row].append(bool(test is not None and test.drifted))
+            drifted[row].append(result is not None and result.status == "drift")  # by any deciding test
+    width = timedelta(seconds=WINDOW_SECONDS[every])
     references = sorted({w.reference for w in found})
     return {"note": None, "features": features, "z": z, "drifted": drifted, "every": every,
-            "x": [_stamp(w.start + (w.end - w.start) / 2) for w in found],  # a heat map centres its cells
-            "starts": [_stamp(w.start) for w in found], "rows": [w.rows for w in found],
-            "reference": ", ".join(references) or None, "test": DRIFT_TEST,
+            "x": [_stamp(start + width / 2) for start in grid],  # cell centres, for the markers
+            "edges": [_stamp(start) for start in grid] + ([_stamp(grid[-1] + width)] if grid else []),
+            "starts": [_stamp(start) for start in grid],
+            "rows": [by_start[start].rows if start in by_start else 0 for start in grid],
+            "min_rows": MIN_DRIFT_ROWS, "reference": ", ".join(references) or None, "test": DRIFT_TEST,
             "drifted_cells": sum(sum(r) for r in drifted)}
+
+
+def _window_starts(span: Span) -> list[datetime]:
+    """Every UTC window of the range, from the one holding ``since``."""
+    width = WINDOW_SECONDS[span.every]
+    first = int(span.since.timestamp()) // width * width
+    return [datetime.fromtimestamp(s, UTC) for s in range(first, int(span.until.timestamp()), width)]
 
 
 def kpi_panel(backend: Backend, name: str, span: Span) -> dict[str, Any]:

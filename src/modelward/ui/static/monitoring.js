@@ -105,7 +105,8 @@
     const features = drift.features.map(plain);
     const hover = features.map((f, row) => drift.x.map((x, col) => {
       const value = drift.z[row][col];
-      return `${f} from ${drift.starts[col]}<br>${drift.test} ${value === null ? "n/a" : value.toFixed(3)}` +
+      const none = drift.rows[col] === 0 ? "no traffic" : `too few rows (under ${drift.min_rows})`;
+      return `${f} from ${drift.starts[col]}<br>${drift.test} ${value === null ? none : value.toFixed(3)}` +
         (drift.drifted[row][col] ? " (drifted)" : "") + `<br>${drift.rows[col]} rows`;
     }));
     const marked = { x: [], y: [] };
@@ -113,7 +114,7 @@
       if (drift.drifted[row][col]) { marked.x.push(x); marked.y.push(f); }
     }));
     const traces = [
-      { type: "heatmap", x: drift.x, y: features, z: drift.z, colorscale: "YlOrRd", reversescale: true, zmin: 0, zmax: 0.5,  // past 0.5 every PSI reads as "much"
+      { type: "heatmap", x: drift.edges, y: features, z: drift.z, colorscale: "YlOrRd", reversescale: true, zmin: 0, zmax: 0.5,  // past 0.5 every PSI reads as "much"
         colorbar: { title: { text: drift.test.toUpperCase() }, ticksuffix: " " }, xgap: 1, ygap: 1, hovertext: hover, hoverinfo: "text", name: drift.test },
       { type: "scatter", mode: "markers", x: marked.x, y: marked.y, name: "drifted", hoverinfo: "skip",
         marker: { symbol: "x", size: 12, color: "#fff", line: { width: 1.5, color: "#1d2430" } }, showlegend: marked.x.length > 0 },
