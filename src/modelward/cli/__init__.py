@@ -11,7 +11,7 @@ from modelward.cli import models
 from modelward.cli import audit, webhooks
 from modelward.cli import governance
 from modelward.cli import lineage, reproduce
-from modelward.cli import deploy
+from modelward.cli import deploy, monitor
 
 app = typer.Typer(
     name="modelward",
@@ -35,6 +35,7 @@ app.add_typer(webhooks.app, name="webhooks")
 governance.register(app)
 app.add_typer(lineage.app, name="lineage")
 app.add_typer(deploy.app, name="deploy")
+app.add_typer(monitor.app, name="monitor")
 
 
 def main() -> None:

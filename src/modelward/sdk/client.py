@@ -41,6 +41,7 @@ from modelward.sdk.lineage import Lineage
 from modelward.sdk.governance import Governance, Policies
 from modelward.sdk.model_cards import ModelCards
 from modelward.sdk.models import Models
+from modelward.sdk.monitoring import Monitoring
 from modelward.settings import Settings
 
 
@@ -595,6 +596,7 @@ class Client:
         self.webhooks = Webhooks(self.http)
         self.policies, self.governance = Policies(self.http), Governance(self.http)
         self.deployments = Deployments(self.http)
+        self.monitoring = Monitoring(self.http)
         self._batcher: Batcher | None = None
         _open_clients.add(self)
 
