@@ -72,7 +72,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("services",),
     ("api",),          # the server: REST, MLflow API and the web UI (ui/ is folded into it, see UNIT_OF)
     ("sdk",),          # embedded, the SDK builds the server in-process
-    ("models", "cli", "demo", "demo_governance", "demo_release", "__init__", "__main__"),  # public faces and commands
+    ("models", "cli", "demo", "demo_governance", "demo_release", "demo_monitoring", "__init__", "__main__"),  # public faces and commands
 ]
 # The web UI's pages are routes of the same app (api/app.py mounts them, they use the api's
 # dependencies), so the server is one unit.

@@ -45,6 +45,11 @@ review:
   business_impact_required: true
   compliance_checklist: {checklist}
 evaluation_dataset: {{run_id: {run_id}, path: {path}}}
+monitoring:
+  reference: {{run_id: {run_id}, path: {path}}}
+  alerts:
+    - {{name: input-drift, metric: drift.share, window: 15s, comparison: ">=", threshold: 0.5, severity: critical,
+       rollback: true}}
 """
 
 

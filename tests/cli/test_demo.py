@@ -46,17 +46,27 @@ def test_the_demo_records_a_sweep_and_says_where_to_look(tmp_path: Path) -> None
         assert client.audit.verify().ok
         history = [state.action for state in client.deployments.history("screening-production")]
         assert history == ["deployment.created", "deployment.release_started", "deployment.promoted",
-                           "deployment.promoted", "deployment.rolled_back", "deployment.release_started"]
+                           "deployment.promoted", "deployment.rolled_back", "deployment.release_started",
+                           "deployment.rolled_back", "deployment.release_started", "deployment.rolled_back"]
         final = client.deployments.get("screening-production").state
-        assert final.weights() == {1: 100} and [r.version for r in final.shadows()] == [3]
+        assert final.weights() == {1: 100} and final.shadows() == []
+        assert final.actor == "modelward:alerts" and final.reason.startswith("alert 'input-drift' fired")
         served = {(s["version"], s["mode"]): s["requests"] for s in client.deployments.stats("screening-production")["versions"]}
         assert served[(1, "live")] > 0 and served[(2, "live")] > 0 and served[(3, "shadow")] == 60
         assert "modelward deploy status screening-production" in out
+        # the monitoring path: the inputs drift, the alert fires and rolls the canary back, then resolves
+        moves = [(e.from_state, e.to_state) for e in reversed(client.monitoring.alert_history("screening-production"))]
+        assert moves == [("inactive", "firing"), ("firing", "resolved")]
+        kpis = {k.name for k in client.monitoring.kpis("screening-production", every=None)}
+        assert kpis == {"follow_up_cost", "missed_malignant"}
         # the organisation's default policy protects production on models without their own
         assert {a["alias"] for a in client.policies.effective("any-other-model")["protected_aliases"]} >= {"production"}
         assert client.policies.get("default").version == 1
     report = tmp_path / ".modelward" / "reports" / f"{MODEL}-v2-compliance.html"
     assert "Fairness" in report.read_text() and f"{MODEL}-v2-compliance.md" in out
+    performance = tmp_path / ".modelward" / "reports" / "screening-production-performance.html"
+    assert "alert:input-drift" in performance.read_text() and "screening-production-performance.pdf" in out
+    assert (performance.with_suffix(".pdf")).read_bytes().startswith(b"%PDF")
 
 
 def test_run_demo_is_idempotent(tmp_path: Path) -> None:
@@ -100,6 +110,10 @@ def test_the_demo_then_serves_the_api_and_the_ui(tmp_path: Path) -> None:
                 time.sleep(1)
         assert answered is not None and answered.json()["status"] == "ok", log.read_text()
         assert httpx.get(f"http://127.0.0.1:{port}/ui/models/{MODEL}", timeout=10).status_code == 200
+        dashboard = httpx.get(f"http://127.0.0.1:{port}/ui/deployments/screening-production/monitoring",
+                              params={"every": "minute"}, timeout=30)
+        assert dashboard.status_code == 200 and "input-drift" in dashboard.text
+        assert "/ui/deployments/screening-production/monitoring?every=minute&since=" in log.read_text()
     finally:
         process.terminate()
         process.wait(timeout=20)

@@ -103,8 +103,16 @@ def demo(
         if not no_governance:
             console.print(f"Serving:  http://127.0.0.1:{port}/ui/deployments  (predictions: POST "
                           f"http://127.0.0.1:{port}/serve/screening-production/predict)", highlight=False, soft_wrap=True)
+            console.print(f"Monitor:  http://127.0.0.1:{port}/ui/deployments/screening-production/monitoring"
+                          f"?every=minute&since={_minutes_ago(15)}", highlight=False, soft_wrap=True)
         serve(host="127.0.0.1", port=port, workers=1, timeout_headers=HEADER_TIMEOUT_S,
               timeout_keep_alive=KEEP_ALIVE_TIMEOUT_S, timeout_body=BODY_TIMEOUT_S)
+
+
+def _minutes_ago(minutes: int) -> str:
+    from datetime import UTC, datetime, timedelta
+
+    return (datetime.now(UTC) - timedelta(minutes=minutes)).strftime("%Y-%m-%dT%H:%MZ")
 
 
 def governance_part(client: Client, experiment_id: str) -> None:
@@ -141,6 +149,22 @@ def release_part(client: Client, outcome: Any) -> None:
     console.print(f"Serving:  {released.endpoint} ({len(released.revisions)} revisions; answers by {served}; "
                   f"{released.feedback} with ground truth)", highlight=False, soft_wrap=True)
     console.print(f"Deploy:   modelward deploy status {released.endpoint}", highlight=False)
+    monitoring_part(client, outcome)
+
+
+def monitoring_part(client: Client, outcome: Any) -> None:
+    """The challenger as a canary again; the inputs drift, the alert fires, the canary rolls back."""
+    from modelward.demo_monitoring import run_monitoring_demo
+
+    with console.status("monitoring: starting") as status:
+        watched = run_monitoring_demo(
+            client, outcome.model, challenger=outcome.challenger, test=outcome.test,
+            report_dir=client.settings.home / "reports", progress=lambda what: status.update(f"monitoring: {what}"))
+    console.print(f"Alerts:   {'; '.join(watched.moves) or 'none moved'}"
+                  f"{' (the canary rolled back)' if watched.rolled_back else ''}", highlight=False, soft_wrap=True)
+    console.print(f"Monitor:  modelward monitor alerts --endpoint {watched.endpoint}", highlight=False)
+    for path in watched.report_paths:
+        console.print(f"Report:   {path}", highlight=False, soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:
