@@ -22,7 +22,8 @@ from modelward.store.dialect import aware
 from modelward.store.rows import AuditEventRow, ModelVersionRow, RegisteredModelRow, ReviewRow
 
 __all__ = [  # Session: services type the caller's unit of work with it
-    "Session", "append", "approval_reviews", "hash_at", "iter_events", "last", "list_", "version_statuses",
+    "Session", "append", "approval_reviews", "hash_at", "iter_events", "iter_range", "last", "list_",
+    "version_statuses",
 ]
 
 # int.from_bytes(b"mwaudit"): any constant works, as long as nothing else uses it.
@@ -113,6 +114,24 @@ def iter_events(
     for row in session.scalars(stmt):
         yield _to_entity(row)
         session.expunge(row)  # keep the identity map small on long exports
+
+
+def iter_range(session: Session, first: int, last: int | None = None) -> Iterator[AuditEvent]:
+    """The events with ``first <= seq <= last`` (to the head when ``last`` is None), in seq order,
+    by primary key in batches: verifying a span reads that span only. Plain column rows, built
+    without validation (the values are the stored ones): a third of the cost of ORM entities."""
+    columns = [getattr(AuditEventRow, name) for name in _EVENT_FIELDS]
+    stmt = select(*columns).where(AuditEventRow.seq >= first)
+    if last is not None:
+        stmt = stmt.where(AuditEventRow.seq <= last)
+    for row in session.execute(stmt.order_by(AuditEventRow.seq).execution_options(yield_per=STREAM_BATCH)):
+        fields = dict(zip(_EVENT_FIELDS, row, strict=True))
+        fields["at"], fields["details"] = aware(fields["at"]), fields["details"] or {}
+        yield AuditEvent.model_construct(**fields)
+
+
+_EVENT_FIELDS = ("seq", "at", "actor", "action", "subject_type", "subject_id", "model_name", "reason", "details",
+                 "prev_hash", "hash")
 
 
 def list_(
