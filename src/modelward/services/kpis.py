@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from modelward.domain.actors import Actor
+from modelward.domain.instants import instant
 from modelward.domain.kpis import KpiWindow, parse_metric, validate_name
 from modelward.domain.windows import WINDOW_SECONDS
 from modelward.errors import InvalidInput, PayloadTooLarge
@@ -68,7 +69,7 @@ def windows(
     is exactly [since, until). ``names`` and ``version`` keep only those KPIs and that version."""
     if every is not None and every not in WINDOW_SECONDS:
         raise InvalidInput(f"every must be one of {', '.join(WINDOW_SECONDS)} or None, got {every!r}")
-    since, until = _instant(since, "since"), _instant(until, "until")
+    since, until = instant(since, "since"), instant(until, "until")
     if until <= since:
         raise InvalidInput(f"until ({until.isoformat()}) must be after since ({since.isoformat()})")
     wanted = _names_filter(names)
@@ -140,7 +141,7 @@ def _rows(
         raise InvalidInput(f"{field} must map KPI names to numbers, and name at least one")
     if len(values) > MAX_NAMES_PER_CALL:
         raise PayloadTooLarge(f"{field} names {len(values)} KPIs; at most {MAX_NAMES_PER_CALL} at once")
-    moment = now if at is None else _instant(at, f"{where}at")
+    moment = now if at is None else instant(at, f"{where}at")
     if moment > now + MAX_CLOCK_AHEAD:
         raise InvalidInput(f"{where}at ({moment.isoformat()}) is in the future: now is {now.isoformat()}")
     checked_version = _version(version, f"{where}version")
@@ -176,18 +177,6 @@ def _request_id(request_id: Any, field: str) -> str | None:
     if not isinstance(request_id, str) or not 0 < len(request_id) <= MAX_REQUEST_ID_LENGTH:
         raise InvalidInput(f"{field} must be a string of 1 to {MAX_REQUEST_ID_LENGTH} characters")
     return request_id
-
-
-def _instant(moment: Any, field: str) -> datetime:
-    """An aware UTC datetime; a naive one (or ISO 8601 text without an offset) is read as UTC."""
-    if isinstance(moment, str):
-        try:
-            moment = datetime.fromisoformat(moment)
-        except ValueError:
-            raise InvalidInput(f"{field} must be a date and time (ISO 8601), got {moment!r}") from None
-    if not isinstance(moment, datetime):
-        raise InvalidInput(f"{field} must be a date and time, got {moment!r}")
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def _names_filter(names: Any) -> list[str] | None:

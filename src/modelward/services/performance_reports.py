@@ -22,6 +22,7 @@ from typing import Any
 from markupsafe import Markup, escape
 
 from modelward.domain.deployments import DeploymentState
+from modelward.domain.instants import instant
 from modelward.errors import InvalidInput, ModelwardError, NotFound
 from modelward.formatting import number
 from modelward.services import alerts, audit, deployments, documents, kpis, monitoring
@@ -73,25 +74,13 @@ def build(backend: Backend, endpoint: str, *, since: datetime, until: datetime) 
 
 
 def _period(since: Any, until: Any) -> tuple[datetime, datetime]:
-    since, until = _instant(since, "since"), _instant(until, "until")
+    since, until = instant(since, "since"), instant(until, "until")
     if until <= since:
         raise InvalidInput(f"until ({until.isoformat()}) must be after since ({since.isoformat()})")
     if until - since > MAX_PERIOD:
         raise InvalidInput(f"a report covers at most {MAX_PERIOD.days} days; {since.isoformat()} to "
                            f"{until.isoformat()} is {(until - since).days} days")
     return since, until
-
-
-def _instant(moment: Any, name: str) -> datetime:
-    """An aware UTC datetime; naive ones and ISO 8601 text without an offset read as UTC."""
-    if isinstance(moment, str):
-        try:
-            moment = datetime.fromisoformat(moment)
-        except ValueError:
-            raise InvalidInput(f"{name} must be a date and time (ISO 8601), got {moment!r}") from None
-    if not isinstance(moment, datetime):
-        raise InvalidInput(f"{name} must be a date and time, got {moment!r}")
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def _state(state: DeploymentState) -> dict[str, Any]:
