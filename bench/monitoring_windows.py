@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from modelward.domain.predictions import PredictionRecord
+from modelward.domain.predictions import PredictionRecord, Rows
 import pandas as pd
 
 from modelward.services import input_drift, monitoring
@@ -90,7 +90,7 @@ def _records(rng: np.random.Generator, first: int, offsets: np.ndarray) -> list[
             request_id=f"q{first + i}", endpoint=ENDPOINT, model_name=MODEL, version=int(versions[i]), mode="live",
             at=START + timedelta(microseconds=int(offsets[i])), latency_ms=float(latency[i]), status=int(status[i]),
             error=None if ok else ("model failed: boom" if status[i] == 503 else "input column 'f3' is missing"),
-            inputs=[dict(zip(names, features[i].tolist()))], outputs=[[1 - p[i], p[i]]] if ok else None, rows=1))
+            inputs=Rows(names, features[i:i + 1]), outputs=[[1 - p[i], p[i]]] if ok else None, rows=1))
     return records
 
 

@@ -1,7 +1,10 @@
 """Input and prediction drift of logged answers (services.input_drift) against scipy and a hand PSI
 on the same rows, on SQLite and PostgreSQL; the same figures with the artifact store on S3.
 
-Records go through the real PredictionLog; the store is built once per module and backend."""
+Records go through the real PredictionLog; the store is built once per module, backend and layout:
+"rows" (frames of one layout per part: every part has a companion rows file, read column by
+column), "json" (inputs as plain lists of dicts: no companion, the JSON is parsed) and "mixed"
+(both, and a part whose frames have two layouts)."""
 
 from __future__ import annotations
 
@@ -20,12 +23,13 @@ from scipy import stats
 from scipy.spatial import distance
 
 from modelward.domain.actors import Actor
-from modelward.domain.predictions import PredictionRecord
+from modelward.domain.predictions import PredictionRecord, Rows
 from modelward.errors import IntegrityError, InvalidInput, NotFound
 from modelward.services import input_drift, monitoring, policies
 from modelward.services.backend import Backend
 from modelward.services.predictions import PredictionLog
 from modelward.settings import Settings
+from modelward.store import predictions as store
 from tests.fixtures.postgres import drop_database, new_database
 from tests.fixtures.s3 import s3_storage_options
 
@@ -84,24 +88,54 @@ def plan_requests(seed: int = 7) -> list[dict[str, Any]]:
 PLAN = plan_requests()
 
 
-def records_of(plan: list[dict[str, Any]]) -> list[PredictionRecord]:
+LAYOUTS = ("rows", "json", "mixed")
+BATCH = 60  # records a part
+
+
+def inputs_of(frame: pd.DataFrame, as_rows: bool) -> Any:
+    """The frame as the gateway logs it (Rows), or the same rows as a plain list of dicts."""
+    found = Rows.of(frame)
+    return found if as_rows else [dict(zip(found.columns, row)) for row in found.values.tolist()]
+
+
+def records_of(plan: list[dict[str, Any]], as_rows: bool = True) -> list[PredictionRecord]:
     out = []
     for entry in plan:
         ok = entry["status"] == 200
         out.append(PredictionRecord(
             request_id=entry["id"], endpoint="churn", model_name="churn-model", version=entry["version"],
             mode="live", at=entry["at"], latency_ms=3.0, status=entry["status"], error=None if ok else "boom",
-            inputs=entry["frame"], outputs=[[float(1 - q), float(q)] for q in entry["p"]] if ok else None,
-            rows=len(entry["frame"])))
+            inputs=inputs_of(entry["frame"], as_rows),
+            outputs=[[float(1 - q), float(q)] for q in entry["p"]] if ok else None, rows=len(entry["frame"])))
     return out
 
 
-def write_log(backend: Backend) -> None:
-    records = records_of(PLAN)
-    log = PredictionLog(backend, capacity=len(records), batch_size=len(records))
-    assert all(log.submit(r) for r in records)
-    log.close()
-    assert log.stats()["written"] == len(records)
+def batches_of(plan: list[dict[str, Any]], layout: str) -> list[list[PredictionRecord]]:
+    """The records of ``plan`` in the batches (one part each) of ``layout``."""
+    same = [e for e in plan if "city" in e["frame"].columns]
+    other = [e for e in plan if "city" not in e["frame"].columns]  # hour 3: "extra", no "city"
+    chunks = [same[i:i + BATCH] for i in range(0, len(same), BATCH)]
+    if layout != "mixed":
+        return [records_of(chunk, as_rows=layout == "rows") for chunk in [*chunks, other] if chunk]
+    half = len(other) // 2
+    batches = [records_of(chunk, as_rows=i % 2 == 0) for i, chunk in enumerate(chunks[:-1])]
+    batches.append(records_of(chunks[-1] + other[:half]))  # two frame layouts: no rows file
+    batches.append(records_of(other[half:]))
+    return batches
+
+
+def write_log(backend: Backend, layout: str = "rows", plan: list[dict[str, Any]] | None = None) -> None:
+    for records in batches_of(PLAN if plan is None else plan, layout):
+        log = PredictionLog(backend, capacity=len(records), batch_size=len(records))
+        assert all(log.submit(r) for r in records)
+        log.close()
+        assert log.stats()["written"] == len(records)
+
+
+def parts_and_rows_files(backend: Backend) -> tuple[list[str], list[str]]:
+    names = backend.artifacts.list_dataset_files("predictions")
+    rows_files = [n for n in names if n.endswith(store.ROWS_SUFFIX)]
+    return [n for n in names if n not in rows_files], rows_files
 
 
 def current_rows(since: datetime, until: datetime, version: int | None = None) -> pd.DataFrame:
@@ -111,18 +145,41 @@ def current_rows(since: datetime, until: datetime, version: int | None = None) -
     return pd.concat(frames, ignore_index=True)
 
 
-@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def backend(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backend]:
+@pytest.fixture(scope="module", params=[
+    *(("sqlite", layout) for layout in LAYOUTS),
+    *(pytest.param(("postgres", layout), marks=pytest.mark.postgres) for layout in ("rows", "mixed"))],
+    ids=lambda p: "-".join(p) if isinstance(p, tuple) else str(p))
+def logged(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+           ) -> Iterator[tuple[Backend, str]]:
+    """(a store holding PLAN in a layout, the layout)."""
+    database, layout = request.param
     database_url = None
-    if request.param == "postgres":
+    if database == "postgres":
         admin = request.getfixturevalue("postgres_admin")
         database_url = new_database(admin)
     found = Backend.from_settings(Settings(home=tmp_path_factory.mktemp("drift"), database_url=database_url))
-    write_log(found)
-    yield found
+    write_log(found, layout)
+    yield found, layout
     found.close()
     if database_url is not None:
         drop_database(admin, database_url)
+
+
+@pytest.fixture(scope="module")
+def backend(logged: tuple[Backend, str]) -> Backend:
+    return logged[0]
+
+
+@pytest.fixture(scope="module")
+def layouts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Backend]]:
+    """layout -> a SQLite store holding PLAN in it: for comparing the layouts' figures."""
+    found = {layout: Backend.from_settings(Settings(home=tmp_path_factory.mktemp(f"layout-{layout}")))
+             for layout in LAYOUTS}
+    for layout, backend in found.items():
+        write_log(backend, layout)
+    yield found
+    for backend in found.values():
+        backend.close()
 
 
 # -- hand computations -------------------------------------------------------------------------------
@@ -249,6 +306,141 @@ def test_without_a_label_column_there_is_no_output_drift(backend: Backend) -> No
     assert windows[0].report.output is None and windows[0].report.summary.output_drifted is None
 
 
+# -- the layouts: rows files and JSON give the same figures -------------------------------------------
+
+def test_each_layout_writes_its_rows_files(logged: tuple[Backend, str]) -> None:
+    backend, layout = logged
+    parts, rows_files = parts_and_rows_files(backend)
+    with_rows = [p for p in parts if store.rows_file_of(p) in rows_files]
+    assert len(parts) == len(batches_of(PLAN, layout)) and len(rows_files) == len(with_rows)
+    one_layout = [b for b in batches_of(PLAN, layout)
+                  if all(isinstance(r.inputs, Rows) for r in b) and len({tuple(r.inputs.columns) for r in b}) == 1]
+    assert len(with_rows) == len(one_layout) == {"rows": len(parts), "json": 0, "mixed": 4}[layout]
+
+
+def flat(value: Any, path: str = "") -> Iterator[tuple[str, Any]]:
+    """(path, leaf) of a model dump: every figure of a drift window."""
+    if hasattr(value, "model_dump"):
+        value = value.model_dump()
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from flat(item, f"{path}.{key}")
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            yield from flat(item, f"{path}[{index}]")
+    else:
+        yield path, value
+
+
+def assert_same_windows(found: list[Any], expected: list[Any]) -> None:
+    assert len(found) == len(expected)
+    for window, other in zip(found, expected, strict=True):
+        figures, others = dict(flat(window)), dict(flat(other))
+        assert figures.keys() == others.keys()
+        for path, value in figures.items():
+            if isinstance(value, float) and isinstance(others[path], float):
+                assert value == pytest.approx(others[path], rel=1e-12, abs=1e-12, nan_ok=True), path
+            else:
+                assert value == others[path], path
+
+
+QUERIES = [
+    {"since": T0, "until": T0 + timedelta(hours=4), "every": "hour", "reference": REFERENCE},
+    {"since": T0, "until": T0 + timedelta(hours=4), "every": "hour", "reference": BIG_REFERENCE},
+    {"since": T0 + timedelta(minutes=20), "until": T0 + timedelta(hours=2, minutes=5), "every": None, "version": 2,
+     "reference": REFERENCE},
+    {"since": T0, "until": T0 + timedelta(hours=4), "every": "minute", "version": 1, "reference": REFERENCE},
+    {"since": T0, "until": T0 + timedelta(hours=4), "every": "day",
+     "reference": REFERENCE.drop(columns=["label"])},
+]
+
+
+@pytest.mark.parametrize("query", QUERIES, ids=["hour", "hour-asymptotic", "range-v2", "minute-v1", "day-nolabel"])
+def test_rows_files_json_and_a_mix_give_the_same_figures(layouts: dict[str, Backend], query: dict[str, Any]) -> None:
+    from_json = input_drift.drift(layouts["json"], "churn", **query)
+    assert from_json and sum(w.rows for w in from_json) > 0
+    for layout in ("rows", "mixed"):
+        assert_same_windows(input_drift.drift(layouts[layout], "churn", **query), from_json)
+
+
+def test_rows_files_keep_the_indexed_record_and_the_mode_asked_for(
+        layouts: dict[str, Backend], tmp_path: Path) -> None:
+    """Shadow twins share their live record's part and request id; a request id sent again lands in
+    a later part, which the index does not keep: neither may add rows to the live windows."""
+    shifted = [{**e, "frame": e["frame"].assign(income=e["frame"]["income"] + 40_000)} for e in PLAN]
+    fresh = [{**e, "id": f"x{i}"} for i, e in enumerate(PLAN[:20])]  # new ids: their part is in the index
+    backend = Backend.from_settings(Settings(home=tmp_path / "store"))
+    expected = Backend.from_settings(Settings(home=tmp_path / "expected"))
+    try:
+        write_log(expected, "rows")
+        write_log(expected, "rows", fresh)
+        for batch, twins in zip(batches_of(PLAN, "rows"), batches_of(shifted, "rows"), strict=True):
+            for twin in twins:
+                twin.mode, twin.version = "shadow", 3
+            log = PredictionLog(backend, capacity=2 * len(batch), batch_size=2 * len(batch))
+            assert all(log.submit(r) for r in batch + twins)
+            log.close()
+        write_log(backend, "rows", shifted[:40] + fresh)  # sent again: the index keeps the first records
+        parts, rows_files = parts_and_rows_files(backend)
+        assert len(rows_files) == len(parts)
+        query = {"since": T0, "until": T0 + timedelta(hours=4), "every": "hour", "reference": REFERENCE}
+        assert_same_windows(input_drift.drift(backend, "churn", **query), input_drift.drift(expected, "churn", **query))
+        shadow = input_drift.drift(backend, "churn", **query, mode="shadow")
+        live = input_drift.drift(layouts["rows"], "churn", **query)
+        assert [w.rows for w in shadow] == [w.rows for w in live]
+        assert shadow[0].report.features["income"].status == "drift"
+        assert live[0].report.features["income"].status != "drift"
+    finally:
+        backend.close()
+        expected.close()
+
+
+def text_plan() -> list[dict[str, Any]]:
+    """Two hours of requests; in hour 1 ``income`` comes as text: numbers, and some that are not."""
+    rng = np.random.default_rng(11)
+    plan = []
+    for i in range(120):
+        hour = i // 60
+        n = 1 + i % 2
+        income: Any = np.round(rng.normal(50_000, 8_000, n), 0)
+        if hour == 1:
+            income = ["n/a" if (i + j) % 7 == 0 else str(v) for j, v in enumerate(income)]
+        frame = pd.DataFrame({"age": np.round(rng.normal(40, 10, n), 1), "income": income,
+                              "city": rng.choice(["A", "B", "C"], n)})
+        plan.append({"id": f"t{i}", "at": T0 + timedelta(hours=hour, seconds=i), "version": 1, "status": 200,
+                     "frame": frame, "p": np.round(rng.random(n), 4)})
+    return plan
+
+
+def test_a_numeric_column_logged_as_text_reads_as_from_json_and_is_retyped(tmp_path: Path) -> None:
+    plan = text_plan()
+    stores = {layout: Backend.from_settings(Settings(home=tmp_path / layout)) for layout in ("rows", "json")}
+    try:
+        for layout, backend in stores.items():
+            write_log(backend, layout, plan)
+        span = {"since": T0, "until": T0 + timedelta(hours=2), "every": "hour", "reference": REFERENCE}
+        numbers, text = input_drift.drift(stores["rows"], "churn", **span)
+        json_numbers, json_text = input_drift.drift(stores["json"], "churn", **span)
+        assert numbers.report.schema_changes == [] and json_text.report.schema_changes == []
+        [change] = text.report.schema_changes
+        assert (change.column, change.change, change.reference_dtype, change.current_dtype) == (
+            "income", "retyped", "float64", "object")
+        assert text.report.summary.schema_changes == 1
+        text_values = [v for e in plan[60:] for v in e["frame"]["income"]]
+        missing = sum(v == "n/a" for v in text_values) / len(text_values)
+        assert 0 < missing < 1
+        assert text.report.features["income"].current_missing_rate == pytest.approx(missing, abs=1e-12)
+        parsed = np.array([np.nan if v == "n/a" else float(v) for v in text_values])
+        assert_numeric(text.report.features["income"], REFERENCE["income"].to_numpy(float), parsed)
+        # apart from the retyping only the rows files can see, the same figures as the JSON's
+        assert_same_windows([numbers], [json_numbers])
+        assert_same_windows([text.report.features, text.report.output],
+                            [json_text.report.features, json_text.report.output])
+    finally:
+        for backend in stores.values():
+            backend.close()
+
+
 # -- the reference from the policy, and bad input ------------------------------------------------------
 
 def log_reference_artifact(backend: Backend, frame: pd.DataFrame) -> tuple[str, str]:
@@ -334,7 +526,9 @@ def test_drift_and_windows_on_s3_equal_those_on_local_files(s3_server: tuple[str
                                             artifact_storage_options=s3_storage_options(endpoint_url)))
     try:
         for backend in (local, remote):
-            write_log(backend)
+            write_log(backend, "mixed")
+        _, rows_files = parts_and_rows_files(remote)
+        assert len(rows_files) == len(parts_and_rows_files(local)[1]) > 0
         span = {"since": T0, "until": T0 + timedelta(hours=4), "every": "hour"}
         on_s3 = input_drift.drift(remote, "churn", **span, reference=REFERENCE)
         assert len(on_s3) == 4 and on_s3 == input_drift.drift(local, "churn", **span, reference=REFERENCE)

@@ -121,6 +121,44 @@ def test_frames_and_arrays_are_stored_as_json(backend: Backend) -> None:
     assert "unserialisable" in stored["odd"]["outputs"]
 
 
+def test_a_part_of_frames_of_one_layout_has_a_typed_rows_file_and_a_mixed_one_none(backend: Backend) -> None:
+    import pandas as pd
+
+    from modelward.domain.predictions import Rows
+    from modelward.store import predictions as store
+
+    first = pd.DataFrame({"age": [31, 45], "score": [0.5, np.nan], "vip": [True, False], "plan": ["basic", None]})
+    second = pd.DataFrame({"age": [52], "score": [np.inf], "vip": [False], "plan": ["pro"]})
+    write_all(backend, [
+        record("f0", rows=2, inputs=Rows.of(first)), record("f1", inputs=Rows.of(second)),
+        record("f1", version=2, mode="shadow", inputs=Rows.of(second)),
+        record("n0", endpoint="numbers", rows=2, inputs=Rows(["x", "y"], np.array([[1, 2], [3, 4]]))),
+        record("m0", endpoint="mixed", inputs=Rows.of(first[["age"]])),  # two layouts, and no frame
+        record("m1", endpoint="mixed", inputs=Rows.of(first)), record("m2", endpoint="mixed", inputs=[{"age": 3}]),
+    ])
+    names = backend.artifacts.list_dataset_files("predictions")
+    rows_files = sorted(n for n in names if n.endswith(store.ROWS_SUFFIX))
+    parts = {n.split("/")[1]: n for n in names if n not in rows_files}
+    assert rows_files == sorted(store.rows_file_of(parts[e]) for e in ("endpoint=churn", "endpoint=numbers"))
+    table, schema = store.read_rows_file(backend.artifacts, store.rows_file_of(parts["endpoint=churn"]),
+                                         ["age", "score", "vip", "plan"])
+    assert [(f.name, str(f.type)) for f in schema] == [
+        ("request_id", "string"), ("mode", "string"), ("row", "int32"), ("age", "double"), ("score", "double"),
+        ("vip", "bool"), ("plan", "string")]
+    assert table.to_pydict() == {
+        "request_id": ["f0", "f0", "f1", "f1"], "mode": ["live", "live", "live", "shadow"], "row": [0, 1, 0, 0],
+        "age": [31.0, 45.0, 52.0, 52.0], "score": [0.5, None, None, None], "vip": [True, False, False, False],
+        "plan": ["basic", None, "pro", "pro"]}
+    numbers, schema = store.read_rows_file(backend.artifacts, store.rows_file_of(parts["endpoint=numbers"]), ["x", "y"])
+    assert [str(f.type) for f in schema][3:] == ["double", "double"]
+    assert numbers.to_pydict() == {"request_id": ["n0", "n0"], "mode": ["live", "live"], "row": [0, 1],
+                                   "x": [1.0, 3.0], "y": [2.0, 4.0]}
+    # the part itself still holds the inputs as JSON
+    stored = {r["request_id"]: r for r in predictions.records(backend, "churn")}
+    assert stored["f0"]["inputs"] == [{"age": 31, "score": 0.5, "vip": True, "plan": "basic"},
+                                      {"age": 45, "score": None, "vip": False, "plan": None}]
+
+
 def test_one_flush_writes_one_part_per_endpoint_and_day(backend: Backend) -> None:
     yesterday = NOW - timedelta(days=1)
     records = [record(f"a{i}", endpoint="churn", at=NOW) for i in range(3)]

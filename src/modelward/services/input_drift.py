@@ -8,19 +8,24 @@ dataset, and the predictions with the reference's label column when it has one:
   (a Parquet or CSV artifact of a run, read by its digest and checked against it), else the
   training dataset lineage records for the version (a run artifact read by a training run). Its
   ``ReferenceProfile`` is computed once per process and artifact digest;
-* the Parquet parts of the range are read with pyarrow and unpacked in DuckDB by
-  ``monitoring._Log``'s machinery: ``from_json`` with a type built from the profile's columns
-  (DOUBLE for numeric, VARCHAR or BOOLEAN for categorical), one row per input row. Only frame
-  inputs (a JSON list of row objects) are read; the keys of each request's first row give the
-  columns that appeared or disappeared (a frame's rows share their columns);
+* the Parquet parts of the range are read with pyarrow into ``monitoring._Log``'s DuckDB table
+  of answers. A part with a companion rows file (``store.predictions.rows_file_of``: its frames'
+  rows, one typed column per input column) has its inputs read from it, only the profile's
+  columns, each cast to the profile's type (DOUBLE for numeric, VARCHAR or BOOLEAN for
+  categorical; TRY_CAST, as ``from_json`` does), and joined to the answers on (request_id, part);
+  the file's schema gives the columns each window saw, and a column stored with the other kind
+  is reported ``retyped``. Other parts (older logs, mixed layouts, non-frame inputs) are unpacked
+  from the JSON ``inputs`` by ``from_json`` with that same type, one row per input row; only
+  frame inputs (a JSON list of row objects) are read, and the keys of each request's first row
+  give the columns that appeared or disappeared (a frame's rows share their columns);
 * numeric features under the default binning get every window's statistics from one sort and a
   few searchsorted passes over all windows together (KS statistic and Wasserstein from the two
   empirical CDFs in closed form, PSI and Jensen-Shannon from bin counts). They equal
   ``evaluation.drift.compare_to_profile`` on the window's rows; other features (categorical,
   ``binning: evidently``) go through drift's own per-feature test, one window at a time.
 
-A numeric column that arrives as text reads as missing (its missing rate drifts); kind changes
-are not reported as ``retyped`` here.
+A numeric column that arrives as text that is no number reads as missing (its missing rate
+drifts); kind changes are reported as ``retyped`` only for parts read from their rows files.
 """
 
 from __future__ import annotations
@@ -107,7 +112,7 @@ def drift(
     found = resolve_reference(backend, policy, model_name, version if version is not None else newest_version,
                               reference)
     width = WINDOW_SECONDS[every] if every is not None else 0
-    with _InputLog(backend, endpoint, parts, width=width, **scope) as log:
+    with _InputLog(backend, endpoint, parts, width=width, rows_files=True, **scope) as log:
         current = log.current(found)
     monitoring = policy.monitoring
     reports = _reports(found, current, monitoring)
@@ -244,18 +249,45 @@ class _Current:
     offsets: np.ndarray                    # rows of window i are [offsets[i], offsets[i + 1])
     columns: dict[str, np.ndarray]         # feature -> one value per row, windows in order
     keys: list[set[str]]                   # the input columns each window saw
+    retyped: list[dict[str, str]]          # per window: feature -> the other kind's dtype it came in
 
 
 class _InputLog(_Log):
-    """``_Log`` reading the inputs as well; ``width`` 0: one window, the whole range."""
+    """``_Log`` reading the inputs as well; ``width`` 0: one window, the whole range.
+    ``rows_files``: the inputs of the parts that have a rows file are read from it by ``current``
+    and left null in ``answers`` (other readers of ``answers.inputs`` keep the default)."""
+
+    def __init__(self, *args: Any, rows_files: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.use_rows_files = rows_files
 
     def _read(self) -> Any:
+        """The answers in scope; ``inputs`` is null for the parts whose rows file is read."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        self.rows_files = store.rows_files(self.backend.artifacts, self.parts) if self.use_rows_files else {}
+        with_json = sorted(set(self.parts) - set(self.rows_files))
+        tables = [self._scan(with_json, _READ_COLUMNS)] if with_json else []
+        if self.rows_files:
+            table = self._scan(sorted(self.rows_files), [c for c in _READ_COLUMNS if c != "inputs"])
+            tables.append(table.add_column(_READ_COLUMNS.index("inputs"), "inputs", pa.nulls(len(table), pa.string())))
+        table = pa.concat_tables(tables)
+        since = self.scope["since"]
+        if self.width:
+            micros = pc.cast(table["at"], pa.int64())
+            bucket = pc.multiply(pc.divide(micros, self.width * 1_000_000), self.width)  # integer division
+        else:
+            bucket = pa.array(np.full(len(table), int(since.timestamp()), dtype=np.int64))
+        return table.append_column("bucket", bucket).append_column("seq", pa.array(np.arange(len(table))))
+
+    def _scan(self, parts: list[str], columns: list[str]) -> Any:
         import pyarrow as pa
         import pyarrow.compute as pc
         import pyarrow.dataset as ds
 
         filesystem, root = self.backend.artifacts.arrow_filesystem()
-        dataset = ds.dataset([f"{root}/{part}" for part in sorted(self.parts)], schema=store.parquet_schema(),
+        dataset = ds.dataset([f"{root}/{part}" for part in parts], schema=store.parquet_schema(),
                              format="parquet", filesystem=filesystem)
         stamp = pa.timestamp("us", tz="UTC")
         since, until = self.scope["since"], self.scope["until"]
@@ -263,13 +295,7 @@ class _InputLog(_Log):
                   & (pc.field("mode") == self.scope["mode"]))
         if self.scope["version"] is not None:
             wanted &= pc.field("version") == self.scope["version"]
-        table = dataset.to_table(columns=_READ_COLUMNS, filter=wanted)
-        if self.width:
-            micros = pc.cast(table["at"], pa.int64())
-            bucket = pc.multiply(pc.divide(micros, self.width * 1_000_000), self.width)  # integer division
-        else:
-            bucket = pa.array(np.full(len(table), int(since.timestamp()), dtype=np.int64))
-        return table.append_column("bucket", bucket).append_column("seq", pa.array(np.arange(len(table))))
+        return dataset.to_table(columns=columns, filter=wanted)
 
     def model_and_newest_version(self) -> tuple[str | None, int | None]:
         [(model_name, newest)] = self.db.sql(
@@ -279,27 +305,162 @@ class _InputLog(_Log):
     def current(self, reference: _Reference) -> _Current:
         profile = reference.profile
         names = [n for n in profile.features if n != reference.output]
-        row_type = json.dumps([{name: _sql_type(profile.features[name]) for name in names}])
+        types = [_sql_type(profile.features[name]) for name in names]
+        keys: dict[int, set[str]] = {}
+        retyped: dict[int, dict[str, str]] = {}
+        table = self.db.sql(self._from_json(names, types, reference, keys) + " ORDER BY bucket").to_arrow_table()
+        found = {name: table[name].to_numpy() if name == "bucket" else _numpy(table[name])
+                 for name in table.column_names}  # bucket, c0.., o
+        if self.rows_files:
+            found = _by_bucket(found, self._from_rows_files(names, types, reference, keys, retyped))
+        bucket_column = found["bucket"].astype(np.int64)
+        buckets, starts, counts = np.unique(bucket_column, return_index=True, return_counts=True)
+        columns = {name: found[f"c{i}"] for i, name in enumerate(names)}
+        if reference.output is not None:
+            columns[reference.output] = _output_values(found["o"], reference)
+        return _Current(buckets=buckets, rows=counts, offsets=np.append(starts, len(bucket_column)), columns=columns,
+                        keys=[keys.get(int(b), set()) for b in buckets],
+                        retyped=[retyped.get(int(b), {}) for b in buckets])
+
+    def _from_json(self, names: list[str], types: list[str], reference: _Reference,
+                   keys: dict[int, set[str]]) -> str:
+        """SQL: (bucket, c0.., o) of the input rows parsed from the JSON ``inputs`` (null for the
+        parts with a rows file); ``keys`` gets the columns of each window."""
+        row_type = json.dumps([dict(zip(names, types))])
         self.db.sql(f"""
             CREATE TEMP TABLE parsed AS
             SELECT bucket, from_json(inputs, {_literal(row_type)}) AS r, json_keys(inputs, '$[0]') AS k,
                    {_output_sql(reference)} AS o
             FROM answers WHERE status < 400 AND starts_with(inputs, '[{{')""")
-        keys: dict[int, set[str]] = {}
         for bucket, key in self.db.sql("SELECT DISTINCT bucket, unnest(k) FROM parsed").fetchall():
             keys.setdefault(int(bucket), set()).add(key)
-        fields = ", ".join(f"struct_extract_at(r, {i + 1}) AS c{i}" for i in range(len(names)))  # struct fields by position
-        table = self.db.sql(f"""
-            SELECT bucket, {fields + ', ' if fields else ''}o FROM (
-                SELECT bucket, unnest(r) AS r, unnest(o) AS o FROM parsed) WHERE r IS NOT NULL
-            ORDER BY bucket""").to_arrow_table()
-        bucket_column = table["bucket"].to_numpy()
-        buckets, starts, counts = np.unique(bucket_column, return_index=True, return_counts=True)
-        columns = {name: _numpy(table[f"c{i}"]) for i, name in enumerate(names)}
-        if reference.output is not None:
-            columns[reference.output] = _output_values(_numpy(table["o"]), reference)
-        return _Current(buckets=buckets, rows=counts, offsets=np.append(starts, len(bucket_column)), columns=columns,
-                        keys=[keys.get(int(b), set()) for b in buckets])
+        fields = "".join(f"struct_extract_at(r, {i + 1}) AS c{i}, " for i in range(len(names)))  # fields by position
+        return f"""
+            SELECT bucket, {fields}o FROM (
+                SELECT bucket, unnest(r) AS r, unnest(o) AS o FROM parsed) WHERE r IS NOT NULL"""
+
+    def _from_rows_files(self, names: list[str], types: list[str], reference: _Reference,
+                         keys: dict[int, set[str]], retyped: dict[int, dict[str, str]]) -> dict[str, np.ndarray]:
+        """bucket, c0.., o of the input rows of the parts with a rows file, ordered by bucket, each
+        file's needed columns cast to the profile's types; ``keys`` and ``retyped`` get what each
+        window's files hold. DuckDB joins the keys only (the row of item i of an answer's
+        outputs is row i of its input); numpy gathers the features."""
+        import pyarrow as pa
+
+        files = sorted(self.rows_files.items())
+        schemas: list[list[str]] = []
+        changed: list[dict[str, str]] = []
+        tables = []
+        for index, (table, inputs) in enumerate(self._rows_file_tables(files, names)):
+            schemas.append(inputs.names)
+            changed.append(_other_kind(table, names, reference.profile))
+            tables.append(self._typed(table, inputs, names, types).append_column(
+                "file", pa.array(np.full(len(table), index, dtype=np.int32))))
+        rows = pa.concat_tables(tables)
+        self.db.register("input_rows", rows.select([*store.ROWS_KEYS, "file"]).append_column(
+            "pos", pa.array(np.arange(len(rows), dtype=np.int64))))
+        self.db.register("rows_files", pa.table({"file": pa.array(np.arange(len(files), dtype=np.int32)),
+                                                 "part": [part for part, _ in files]}))
+        # The answers of parts with a rows file are those whose inputs _read left null.
+        found = self.db.sql(f"""
+            SELECT a.bucket, a.file, c.pos, a.o[c.row + 1] AS o
+            FROM input_rows c JOIN (
+                SELECT s.request_id, f.file, s.bucket, {_output_sql(reference)} AS o
+                FROM answers s JOIN rows_files f ON s.part = f.part WHERE s.status < 400 AND s.inputs IS NULL) a
+              ON c.file = a.file AND c.request_id = a.request_id
+            WHERE c.mode = ? ORDER BY a.bucket, c.pos""", params=[self.scope["mode"]]).to_arrow_table()
+        self.db.register("found_rows", found.select(["file", "bucket"]))
+        for index, bucket in self.db.sql("SELECT DISTINCT file, bucket FROM found_rows").fetchall():
+            keys.setdefault(int(bucket), set()).update(schemas[index])
+            retyped.setdefault(int(bucket), {}).update(changed[index])
+        positions = found["pos"].to_numpy()
+        return {"bucket": found["bucket"].to_numpy(), **{f"c{i}": _numpy(rows[f"c{i}"])[positions]
+                                                         for i in range(len(names))}, "o": _numpy(found["o"])}
+
+    def _rows_file_tables(self, files: list[tuple[str, str]], names: list[str]) -> Any:
+        """(the needed columns of each rows file, the file's input columns' schema), in order, read
+        by a few threads (pyarrow decodes outside the interpreter lock)."""
+        import pyarrow as pa
+
+        def read(name: str) -> tuple[Any, Any]:
+            table, schema = store.read_rows_file(self.backend.artifacts, name, names)
+            return table, pa.schema([f for f in schema if f.name not in store.ROWS_KEYS])
+
+        with ThreadPoolExecutor(max_workers=THREADS) as pool:
+            yield from pool.map(read, [name for _, name in files])
+
+    def _typed(self, table: Any, schema: Any, names: list[str], types: list[str]) -> Any:
+        """The keys and c0.. of a rows file's ``table``: column ``names[i]`` as ``types[i]``, null
+        where the file has no such column or a value does not convert (as ``from_json`` reads
+        it). A column already of its type, or numbers and bools for DOUBLE, stays in Arrow; any
+        other cast runs in DuckDB (TRY_CAST)."""
+        import pyarrow as pa
+
+        columns = {key: table[key] for key in store.ROWS_KEYS}
+        in_sql: dict[str, str] = {}
+        for i, (name, kind) in enumerate(zip(names, types)):
+            target = _arrow_type(kind)
+            if name not in schema.names:
+                columns[f"c{i}"] = pa.nulls(len(table), target)
+                continue
+            stored = table[name].type
+            if stored == target or (kind == "DOUBLE" and (pa.types.is_integer(stored) or pa.types.is_floating(stored)
+                                                          or pa.types.is_boolean(stored))):
+                columns[f"c{i}"] = table[name].cast(target)
+            else:
+                in_sql[f"c{i}"] = _cast_sql(name, kind, stored)
+        if in_sql:
+            self.db.register("rows_file", table)
+            cast = self.db.sql(f"SELECT {', '.join(f'{sql} AS {c}' for c, sql in in_sql.items())} FROM rows_file")
+            found = cast.to_arrow_table()
+            self.db.unregister("rows_file")
+            columns.update({c: found[c].cast(_arrow_type(types[int(c[1:])])) for c in in_sql})
+        return pa.table({key: columns[key] for key in [*store.ROWS_KEYS, *(f"c{i}" for i in range(len(names)))]})
+
+
+def _by_bucket(first: dict[str, np.ndarray], second: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Two sets of columns, each ordered by bucket, as one (a stable sort when both have rows)."""
+    if not len(first["bucket"]) or not len(second["bucket"]):
+        return second if len(second["bucket"]) else first
+    joined = {name: np.concatenate([first[name], second[name]]) for name in first}
+    order = np.argsort(joined["bucket"], kind="stable")
+    return {name: values[order] for name, values in joined.items()}
+
+
+def _arrow_type(kind: str) -> Any:
+    import pyarrow as pa
+
+    return {"DOUBLE": pa.float64(), "VARCHAR": pa.string(), "BOOLEAN": pa.bool_()}[kind]
+
+
+def _cast_sql(name: str, kind: str, stored: Any) -> str:
+    """SQL: the rows file's column ``name`` (of Arrow type ``stored``) as ``kind``, null where a
+    value does not convert."""
+    import pyarrow as pa
+
+    column = '"' + name.replace('"', '""') + '"'
+    if kind == "VARCHAR" and pa.types.is_floating(stored):  # whole numbers as the JSON of an int column reads
+        return (f"CASE WHEN {column} = round({column}) AND abs({column}) < 1e15 "
+                f"THEN CAST(CAST({column} AS BIGINT) AS VARCHAR) ELSE CAST({column} AS VARCHAR) END")
+    return f"TRY_CAST({column} AS {kind})"
+
+
+def _other_kind(table: Any, names: list[str], profile: ReferenceProfile) -> dict[str, str]:
+    """feature -> the dtype its rows file holds it in, for the features stored with the other kind
+    (numbers for a categorical feature, text or bools for a numeric one; an all-null column is
+    no change)."""
+    import pyarrow as pa
+
+    found: dict[str, str] = {}
+    for name in names:
+        feature = profile.features[name]
+        if name not in table.column_names or feature.values == 0:
+            continue
+        column = table[name]
+        stored = pa.types.is_floating(column.type)
+        if column.null_count < len(column) and stored != (feature.kind == "numeric"):
+            found[name] = "float64" if stored else "bool" if pa.types.is_boolean(column.type) else "object"
+    return found
 
 
 def _literal(text: str) -> str:
@@ -378,7 +539,7 @@ def _reports(found: _Reference, current: _Current, policy: MonitoringPolicy) -> 
     for i in range(n_windows):
         results = {name: entries[i] for name, entries in per_feature.items() if entries[i] is not None}
         output = results.pop(found.output, None) if found.output is not None else None
-        schema = _schema_changes(profile, current.keys[i], found.output, policy)
+        schema = _schema_changes(profile, current.keys[i], current.retyped[i], found.output, policy)
         drifted = sum(r.status == "drift" for r in results.values())
         summary = DriftSummary(
             features=len(results), drifted=drifted, warnings=sum(r.status == "warning" for r in results.values()),
@@ -394,13 +555,19 @@ def _series(values: np.ndarray) -> pd.Series:
     return pd.Series(values, dtype=float if values.dtype.kind == "f" else object)
 
 
-def _schema_changes(profile: ReferenceProfile, keys: set[str], output: str | None,
+def _schema_changes(profile: ReferenceProfile, keys: set[str], retyped: dict[str, str], output: str | None,
                     policy: MonitoringPolicy) -> list[SchemaChange]:
     changes: list[SchemaChange] = []
     if policy.features is None:
         changes += [SchemaChange(column=name, change="new") for name in sorted(keys - set(profile.features))]
-    changes += [SchemaChange(column=name, change="missing", reference_dtype=feature.dtype)
-                for name, feature in profile.features.items() if name != output and name not in keys]
+    for name, feature in profile.features.items():
+        if name == output:
+            continue
+        if name not in keys:
+            changes.append(SchemaChange(column=name, change="missing", reference_dtype=feature.dtype))
+        elif name in retyped:
+            changes.append(SchemaChange(column=name, change="retyped", reference_dtype=feature.dtype,
+                                        current_dtype=retyped[name]))
     return changes
 
 

@@ -7,6 +7,11 @@ written before its index rows, so a crash leaves at most a file nothing points t
 row pointing at nothing. Every row of a part names the part it is in (``part``), so a reader joins
 the index on (request_id, mode, part) and a request id a client sent twice resolves to the one
 record the index kept (the first).
+
+A part whose records' inputs are frames of one column layout also has a companion,
+``part-....rows.parquet``: one row per input row (request_id, mode, row position, then one typed
+column per input column), so drift reads the inputs column by column instead of parsing the
+JSON. It is written before its part: a part that exists has its companion if it ever will.
 """
 
 from __future__ import annotations
@@ -69,10 +74,19 @@ def new_part_name(endpoint: str, day: date) -> str:
 
 
 def write_part(artifacts: ArtifactStore, part: str, records: Sequence[PredictionRecord]) -> None:
-    """One Parquet file holding ``records`` (all of one partition), written whole."""
+    """One Parquet file holding ``records`` (all of one partition), written whole, after its
+    companion rows file when the records' inputs are frames of one layout."""
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
+    try:
+        rows = input_rows_table(records)
+    except (TypeError, ValueError, pa.ArrowException):  # values numpy cannot even print: the JSON will do
+        rows = None
+    if rows is not None:
+        # Dictionaries only for the keys (on float columns they cost the writer twice the time);
+        # lz4: read 2.5 times as fast as zstd, for files a quarter larger.
+        artifacts.put_dataset_file(rows_file_of(part), _parquet_bytes(
+            rows, compression="lz4", use_dictionary=list(ROWS_KEYS[:2]), write_statistics=False))
     table = pa.table({
         "request_id": [r.request_id for r in records],
         "mode": [r.mode for r in records],
@@ -88,9 +102,94 @@ def write_part(artifacts: ArtifactStore, part: str, records: Sequence[Prediction
         "rows": [int(r.rows) for r in records],
         "part": [part] * len(records),
     }, schema=parquet_schema())
+    artifacts.put_dataset_file(part, _parquet_bytes(table))
+
+
+def _parquet_bytes(table: pa.Table, compression: str = "zstd", **options: Any) -> bytes:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     sink = pa.BufferOutputStream()
-    pq.write_table(table, sink, compression="zstd")
-    artifacts.put_dataset_file(part, sink.getvalue().to_pybytes())
+    pq.write_table(table, sink, compression=compression, **options)
+    return sink.getvalue().to_pybytes()
+
+
+ROWS_SUFFIX = ".rows.parquet"
+ROWS_KEYS = ("request_id", "mode", "row")  # the companion's own columns, before the input columns
+
+
+def rows_file_of(part: str) -> str:
+    """The name of the companion rows file of ``part``."""
+    return part.removesuffix(".parquet") + ROWS_SUFFIX
+
+
+def input_rows_table(records: Sequence[PredictionRecord]) -> pa.Table | None:
+    """The companion of a part: every input row of ``records`` with its request id, mode and
+    position in the request, one typed column per input column (float64 for a numeric frame,
+    bool for a bool column, else text; nulls, NaN and infinities, which JSON writes as null,
+    null). None unless every input is a frame (Rows or a DataFrame) with the same columns, none
+    named as a key column, and (request_id, mode) names one record: then readers parse the JSON."""
+    import numpy as np
+    import pyarrow as pa
+
+    frames = [_rows_of(r.inputs) for r in records]
+    if not frames or any(f is None for f in frames):
+        return None
+    columns = tuple(frames[0].columns)
+    if (len(set(columns)) != len(columns) or set(columns) & set(ROWS_KEYS)
+            or len({(r.request_id, r.mode) for r in records}) != len(records)):
+        return None
+    values = [np.asarray(f.values) for f in frames]
+    if any(tuple(f.columns) != columns or v.ndim != 2 or v.shape[1] != len(columns) for f, v in zip(frames, values)):
+        return None
+    counts = np.array([v.shape[0] for v in values], dtype=np.int64)
+    starts = np.cumsum(counts) - counts
+    table = {
+        "request_id": pa.array(np.repeat(np.array([r.request_id for r in records], dtype=object), counts),
+                               pa.string()),
+        "mode": pa.array(np.repeat(np.array([r.mode for r in records], dtype=object), counts), pa.string()),
+        "row": pa.array((np.arange(counts.sum()) - np.repeat(starts, counts)).astype(np.int32)),
+    }
+    stacked = np.concatenate(values) if values else np.empty((0, len(columns)))
+    for j, name in enumerate(columns):
+        table[name] = _typed_column(stacked[:, j])
+    return pa.table(table)
+
+
+def _rows_of(inputs: Any) -> Rows | None:
+    if isinstance(inputs, Rows):
+        return inputs
+    if hasattr(inputs, "to_numpy") and hasattr(inputs, "columns"):  # a DataFrame logged as it is
+        return Rows([str(c) for c in inputs.columns], inputs.to_numpy())
+    return None
+
+
+def _typed_column(values: Any) -> pa.Array:
+    """One input column as Arrow: numbers as float64 (non-finite as null), bools as bool, text as
+    text, anything else (mixed kinds, dates, ...) as its str() text; None and NaN as null."""
+    import numpy as np
+    import pyarrow as pa
+
+    if values.dtype.kind == "b":
+        return pa.array(values)
+    if values.dtype.kind in "iuf":
+        numbers = values.astype(np.float64)
+        return pa.array(numbers, mask=~np.isfinite(numbers))
+    try:
+        found = pa.array(values, from_pandas=True)
+    except (pa.ArrowException, TypeError, ValueError, OverflowError):
+        found = None
+    if found is not None and (pa.types.is_integer(found.type) or pa.types.is_floating(found.type)):
+        numbers = found.cast(pa.float64()).to_numpy(zero_copy_only=False)
+        return pa.array(numbers, mask=~np.isfinite(numbers))  # nulls read as NaN, not finite
+    if found is not None and (pa.types.is_boolean(found.type) or pa.types.is_string(found.type)):
+        return found
+    if found is not None and pa.types.is_null(found.type):
+        return pa.nulls(len(values), pa.string())
+    import pandas as pd
+
+    missing = np.asarray(pd.isna(values), dtype=bool)
+    return pa.array(values.astype(str), pa.string(), mask=missing)
 
 
 def insert_index(session: Session, part: str, records: Sequence[PredictionRecord]) -> None:
@@ -171,6 +270,27 @@ def read_records(artifacts: ArtifactStore, wanted: Sequence[tuple[str, str, str]
         record["inputs"] = json.loads(record["inputs"])
         record["outputs"] = json.loads(record["outputs"])
     return records
+
+
+def rows_files(artifacts: ArtifactStore, parts: Iterable[str]) -> dict[str, str]:
+    """part -> the name of its companion rows file, for the ``parts`` that have one (each
+    partition folder listed once)."""
+    wanted = set(parts)
+    folders = sorted({part.rsplit("/", 1)[0] for part in wanted})
+    found = {name for folder in folders for name in artifacts.list_dataset_files(folder)}
+    return {part: rows_file_of(part) for part in sorted(wanted) if rows_file_of(part) in found}
+
+
+def read_rows_file(artifacts: ArtifactStore, name: str, columns: Sequence[str]) -> tuple[pa.Table, pa.Schema]:
+    """(the key columns and those of ``columns`` that the companion rows file ``name`` holds,
+    its whole schema: every input column, typed as written), reading only those columns."""
+    import pyarrow.parquet as pq
+
+    filesystem, root = artifacts.arrow_filesystem()
+    with filesystem.open_input_file(f"{root}/{name}") as source:  # type: ignore[attr-defined]
+        found = pq.ParquetFile(source)
+        schema = found.schema_arrow
+        return found.read(columns=[*ROWS_KEYS, *(c for c in columns if c in schema.names)]), schema
 
 
 # -- the index -----------------------------------------------------------------------------------
