@@ -75,3 +75,28 @@ def _upsert_statement(
 def _table(row_class: Any) -> Any:
     return getattr(row_class, "__table__", row_class)
 
+
+_SQLITE_BUCKET_TEXT = {60: 16, 3600: 13, 86400: 10}  # window width -> leading characters of the stored time
+
+
+def time_bucket(session: Session, at: Any, width_s: int) -> Any:
+    """SQL: the UTC window of ``width_s`` seconds (a minute, an hour or a day) that the timestamp
+    column ``at`` falls in. PostgreSQL gives its start in epoch seconds; SQLite, which stores UTC
+    times as 'YYYY-MM-DD HH:MM:SS.ffffff' text, its leading characters (a cheap substr, no date
+    arithmetic on every row), turned into epoch seconds by ``bucket_epoch``."""
+    from sqlalchemy import BigInteger, cast, func
+
+    if _dialect_name(session) == "postgresql":
+        return cast(func.floor(func.extract("epoch", at) / width_s), BigInteger) * width_s
+    if width_s not in _SQLITE_BUCKET_TEXT:
+        raise ValueError(f"windows are a minute, an hour or a day, not {width_s} s")
+    return func.substr(at, 1, _SQLITE_BUCKET_TEXT[width_s])
+
+
+def bucket_epoch(bucket: Any) -> int:
+    """A ``time_bucket`` value as the window's start in epoch seconds."""
+    if not isinstance(bucket, str):
+        return int(bucket)
+    padded = bucket + " 00:00:00"[len(bucket) - 10:] if len(bucket) > 10 else bucket + " 00:00:00"
+    return int(datetime.fromisoformat(padded).replace(tzinfo=UTC).timestamp())
+

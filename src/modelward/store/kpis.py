@@ -12,15 +12,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
-    BigInteger, Float, and_, case, cast, func, insert, literal, literal_column, select, true, union_all,
+    Float, and_, case, cast, func, insert, literal, literal_column, select, true, union_all,
 )
 from sqlalchemy.orm import Session
 
 from modelward.store.backend import rows_written
+from modelward.store.dialect import bucket_epoch, time_bucket
 from modelward.store.rows.kpis import BusinessMetricRow
 from modelward.store.rows.predictions import PredictionFeedbackRow, PredictionIndexRow
 
-_SQLITE_BUCKET_TEXT = {60: 16, 3600: 13, 86400: 10}  # window width -> leading characters of the stored time
 
 
 def add(session: Session, values: Sequence[dict[str, Any]]) -> int:
@@ -49,7 +49,7 @@ def figures(
     found = []
     rows: Any = session.execute(query)
     for bucket, name, v, count, total, low, high, logged, feedback in rows:
-        found.append({"bucket": None if width_s is None else _epoch(bucket), "name": name,
+        found.append({"bucket": None if width_s is None else bucket_epoch(bucket), "name": name,
                       "version": None if v is None else int(v), "count": int(count), "sum": float(total),
                       "min": float(low), "max": float(high), "logged": bool(logged), "feedback": bool(feedback)})
     return found
@@ -102,26 +102,8 @@ def _object_entries(session: Session, column: Any) -> Any:
 
 def _with_bucket(session: Session, at: Any, width_s: int | None, columns: list[Any]) -> list[Any]:
     # The whole range is one bucket, 0: a constant we wrote, safe inline.
-    bucket = literal_column("0") if width_s is None else _bucket_of(session, at, width_s)
+    bucket = literal_column("0") if width_s is None else time_bucket(session, at, width_s)
     return [bucket.label("bucket"), *columns]
-
-
-def _bucket_of(session: Session, at: Any, width_s: int) -> Any:
-    """The window ``at`` falls in, as store.predictions buckets it: PostgreSQL gives its start in
-    epoch seconds; SQLite, which stores UTC times as 'YYYY-MM-DD HH:MM:SS.ffffff' text, its
-    leading characters, turned into epoch seconds by ``_epoch``."""
-    if _postgres(session):
-        return cast(func.floor(func.extract("epoch", at) / width_s), BigInteger) * width_s
-    if width_s not in _SQLITE_BUCKET_TEXT:
-        raise ValueError(f"windows are a minute, an hour or a day, not {width_s} s")
-    return func.substr(at, 1, _SQLITE_BUCKET_TEXT[width_s])
-
-
-def _epoch(bucket: Any) -> int:
-    if not isinstance(bucket, str):
-        return int(bucket)
-    padded = bucket + " 00:00:00"[len(bucket) - 10:] if len(bucket) > 10 else bucket + " 00:00:00"
-    return int(datetime.fromisoformat(padded).replace(tzinfo=UTC).timestamp())
 
 
 def _postgres(session: Session) -> bool:

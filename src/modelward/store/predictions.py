@@ -24,13 +24,13 @@ from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from sqlalchemy import BigInteger, Text, case, cast, func, literal_column, select
+from sqlalchemy import Text, case, cast, func, literal_column, select
 from sqlalchemy.orm import Session
 
 from modelward.artifacts import ArtifactStore
 from modelward.domain.predictions import SERVER_ERROR_STATUS, PredictionRecord, Rows
 from modelward.store.backend import rows_written
-from modelward.store.dialect import aware, insert_ignoring_conflict, upsert
+from modelward.store.dialect import aware, bucket_epoch, insert_ignoring_conflict, time_bucket, upsert
 from modelward.store.rows.predictions import PredictionFeedbackRow, PredictionIndexRow
 
 if TYPE_CHECKING:  # pyarrow (and numpy under it) loads at the first flush or read, not at start-up
@@ -442,28 +442,6 @@ def feedback_of(session: Session, request_id: str) -> dict[str, Any] | None:
 
 # -- windows for monitoring (modelward.services.monitoring) -----------------------------------------
 
-_SQLITE_BUCKET_TEXT = {60: 16, 3600: 13, 86400: 10}  # window width -> leading characters of the stored time
-
-
-def _bucket_of(session: Session, width_s: int) -> Any:
-    """The window a row falls in, on the database: PostgreSQL gives its start in epoch seconds;
-    SQLite, which stores UTC times as 'YYYY-MM-DD HH:MM:SS.ffffff' text, its leading characters
-    (a cheap substr, no date arithmetic on every row), turned into epoch seconds by ``_epoch``."""
-    at = PredictionIndexRow.at
-    if session.get_bind().dialect.name == "postgresql":
-        return cast(func.floor(func.extract("epoch", at) / width_s), BigInteger) * width_s
-    if width_s not in _SQLITE_BUCKET_TEXT:
-        raise ValueError(f"windows are a minute, an hour or a day, not {width_s} s")
-    return func.substr(at, 1, _SQLITE_BUCKET_TEXT[width_s])
-
-
-def _epoch(bucket: Any) -> int:
-    if not isinstance(bucket, str):
-        return int(bucket)
-    padded = bucket + " 00:00:00"[len(bucket) - 10:] if len(bucket) > 10 else bucket + " 00:00:00"
-    return int(datetime.fromisoformat(padded).replace(tzinfo=UTC).timestamp())
-
-
 def _monitored(query: Any, endpoint: str, since: datetime, until: datetime, version: int | None, mode: str) -> Any:
     query = _in_window(query.where(PredictionIndexRow.endpoint == endpoint, PredictionIndexRow.mode == mode),
                        since, until)
@@ -479,7 +457,7 @@ def window_counts(
     ``width_s=None``: one window, the range, starting at ``since``."""
     row = PredictionIndexRow
     whole = literal_column(str(int(since.timestamp())))  # an int we made: safe inline, and never grouped by
-    bucket = (whole if width_s is None else _bucket_of(session, width_s)).label("bucket")
+    bucket = (whole if width_s is None else time_bucket(session, PredictionIndexRow.at, width_s)).label("bucket")
     client = func.sum(case(((row.status >= 400) & (row.status < SERVER_ERROR_STATUS), 1), else_=0))
     server = func.sum(case((row.status >= SERVER_ERROR_STATUS, 1), else_=0))
     query = _monitored(select(bucket, row.version, row.part, func.count(), func.sum(row.rows), client, server,
@@ -489,7 +467,7 @@ def window_counts(
     grouping = (row.version, row.part) if width_s is None else (bucket, row.version, row.part)
     for b, v, part, n, r, c, s, m in session.execute(query.group_by(*grouping)):
         parts[part] = parts.get(part, 0) + int(n)
-        key = (_epoch(b), int(v))
+        key = (bucket_epoch(b), int(v))
         entry = windows.setdefault(key, {"bucket": key[0], "version": key[1], "requests": 0, "rows": 0,
                                          "errors_4xx": 0, "errors_5xx": 0, "model_name": m})
         entry["requests"] += int(n)
