@@ -12,6 +12,7 @@ from modelward.cli import audit, webhooks
 from modelward.cli import governance
 from modelward.cli import lineage, reproduce
 from modelward.cli import deploy, monitor
+from modelward.cli import evidence
 
 app = typer.Typer(
     name="modelward",
@@ -36,6 +37,7 @@ governance.register(app)
 app.add_typer(lineage.app, name="lineage")
 app.add_typer(deploy.app, name="deploy")
 app.add_typer(monitor.app, name="monitor")
+evidence.register(app)
 
 
 def main() -> None:

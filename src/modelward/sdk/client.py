@@ -42,6 +42,7 @@ from modelward.sdk.governance import Governance, Policies
 from modelward.sdk.model_cards import ModelCards
 from modelward.sdk.models import Models
 from modelward.sdk.monitoring import Monitoring
+from modelward.sdk.evidence import EvidenceClient
 from modelward.settings import Settings
 
 
@@ -597,6 +598,7 @@ class Client:
         self.policies, self.governance = Policies(self.http), Governance(self.http)
         self.deployments = Deployments(self.http)
         self.monitoring = Monitoring(self.http)
+        self.evidence = EvidenceClient(self.http)
         self._batcher: Batcher | None = None
         _open_clients.add(self)
 
