@@ -19,7 +19,7 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 
 from modelward import models
-from modelward.domain.actors import Actor
+from modelward.domain.actors import Actor, Role
 from modelward.domain.datasets import ColumnSchema, DatasetCreate, DatasetSchema, DatasetStats
 from modelward.domain.deployments import Router, bucket_of
 from modelward.domain.predictions import PredictionRecord
@@ -54,6 +54,8 @@ monitoring:
        rollback: true}}
 """
 LABELLER = Actor(name="labeller")
+SECOND_APPROVER = Actor(name="bea", roles=frozenset({Role.APPROVER}))
+TWO_APPROVALS = POLICY.replace("approvals: 1", "approvals: 2")
 ENDPOINT = "ev"
 
 
@@ -109,9 +111,12 @@ def history(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
     admin = request.getfixturevalue("postgres_admin") if request.param == "postgres" else None
     database_url = new_database(admin) if admin is not None else None
     backend = Backend.from_settings(Settings(home=tmp_path_factory.mktemp("evidence"), database_url=database_url))
-    [v1] = approved_versions(backend, "iris", 1, policy=POLICY + RULES)
+    [v1] = approved_versions(backend, "iris", 1, policy=TWO_APPROVALS + RULES)  # ann's approval: one of two
+    governance.approve(backend, SECOND_APPROVER, "iris", v1, comment="second pair of eyes")
     v2 = _register_with_environment(backend)
     governance.approve(backend, APPROVER, "iris", v2, comment="better on the holdout")
+    assert registry.get_version(backend, "iris", v2).status == "in_review"  # one approval is not enough
+    governance.approve(backend, SECOND_APPROVER, "iris", v2, comment="agree: ship it as a canary")
     governance.comment(backend, RISK, "iris", v2, "looked at the confusion matrix: fine")
     deployments.create(backend, APPROVER, ENDPOINT, model="iris", environment="production", version=v1)
     deployments.release(backend, APPROVER, ENDPOINT, v2, strategy="canary", steps=[50, 100], reason="try v2")
@@ -168,8 +173,9 @@ def test_a_canary_answer_before_the_rollback(history: History) -> None:
     assert {n.type for n in model.training.to_endpoint.nodes} >= {"deployment", "endpoint"}
     assert "artifact" in model.training.to_endpoint.root and model.training.to_endpoint.nodes
     governed = model.governance
-    assert governed is not None and [a.reviewer for a in governed.approvals] == [APPROVER.name]
+    assert governed is not None and [a.reviewer for a in governed.approvals] == [APPROVER.name, SECOND_APPROVER.name]
     assert governed.approvals[0].comment == "better on the holdout" and governed.approvals[0].decision == "approve"
+    assert governed.approvals[1].comment == "agree: ship it as a canary"
     assert (governed.state, governed.state_then) == ("approved", "released")  # drained by the rollback since
     assert model.version.card is not None and not model.version.card.stored
     assert {r.reviewer for r in governed.reviews} >= {APPROVER.name, RISK.name}
