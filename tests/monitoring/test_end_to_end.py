@@ -4,7 +4,8 @@ through the SDK. The input distribution shifts part-way: the drift alert goes pe
 (the canary rolls back, naming the alert), and resolves once the shifted traffic has left its
 window. Checked on the way: the drift values against scipy on the rows sent, the windows'
 counts and realised accuracy against the answers, the confidence-based estimate, signed webhooks
-received by a real listener, /metrics parsed with prometheus-client's parser, the report."""
+received by a real listener, /metrics parsed with prometheus-client's parser, the report, and the
+evidence of an answer the canary gave before the rollback and of one given after it."""
 
 from __future__ import annotations
 
@@ -52,6 +53,7 @@ class Traffic:
     versions: list[int] = field(default_factory=list)
     proba: list[list[float]] = field(default_factory=list)
     truth: list[int] = field(default_factory=list)
+    request_ids: list[str] = field(default_factory=list)
 
 
 @pytest.fixture(scope="module")
@@ -84,6 +86,7 @@ def send(client: Client, frame: pd.DataFrame, target: pd.Series, traffic: Traffi
         traffic.versions.append(int(answer.version or 0))
         traffic.proba.append(answer.predictions[0])
         traffic.truth.append(int(target.iloc[index]))
+        traffic.request_ids.append(str(answer.request_id))
         feedback.append({"request_id": answer.request_id, "ground_truth": [int(target.iloc[index])]})
     client.deployments.feedback(ENDPOINT, feedback)
 
@@ -187,6 +190,17 @@ def test_drift_fires_an_alert_that_rolls_the_canary_back_and_then_resolves(world
             assert (("modelward_drift_score", (("endpoint", ENDPOINT), ("feature", "petal_length"), ("test", "psi"))))\
                 in scrape
 
+        # the evidence of an answer the canary gave before the rollback, and of one after it
+        canary_answer = shifted.request_ids[shifted.versions.index(v2)]
+        before = client.evidence.for_request(canary_answer)
+        assert before.versions == [v2] and before.deployment is not None
+        assert [(a.version, a.label) for a in before.deployment.answered] == [(v2, "canary")]
+        assert {a.reviewer for a in before.models[0].governance.approvals} == {APPROVER.name}
+        after = client.evidence.for_request(calm.request_ids[0])
+        assert after.versions == [v1] and after.deployment.action == "deployment.rolled_back"
+        # answered while the alert still fired (it resolved at the evaluation after this traffic)
+        assert [a.rule for a in after.alerts.firing] == ["petal-drift"] and after.audit.verification.ok
+        assert [a.rule for a in before.alerts.firing] == []
         html = client.monitoring.report(ENDPOINT, since=started, until=datetime.now(UTC), format="html").decode()
         assert "petal-drift" in html and "alert:petal-drift" in html
     finally:
