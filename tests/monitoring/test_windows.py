@@ -218,6 +218,30 @@ def test_label_answers_give_realised_quality_and_no_estimate(backend: Backend) -
         assert window.quality[name] == pytest.approx(expected[name], abs=CLOSE), name
 
 
+def test_versions_answering_labels_and_probabilities_in_one_query_each_keep_their_quality(backend: Backend) -> None:
+    """v1 answers predict_proba, v2 labels, v3 both in one hour: every one is judged; ROC AUC only
+    where every answer of the window has probabilities."""
+    proba = [[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.3, 0.7]]
+    truth = [0, 1, 1, 1]
+    labels = [0, 1, 0, 0]
+    records = [record(f"p{i}", T0 + timedelta(minutes=i), version=1, outputs=[proba[i]]) for i in range(4)]
+    records += [record(f"q{i}", T0 + timedelta(minutes=i), version=2, outputs=[labels[i]]) for i in range(4)]
+    records += [record(f"m{i}", T0 + timedelta(minutes=i), version=3,
+                       outputs=[proba[i]] if i % 2 else [labels[i]]) for i in range(4)]
+    write_all(backend, records)
+    feedback(backend, {f"{prefix}{i}": truth[i] for prefix in "pqm" for i in range(4)})
+    windows = {w.version: w for w in monitoring.windows(backend, "churn", since=T0, until=T0 + timedelta(hours=1),
+                                                        every="hour", task="classification")}
+    argmax = [int(np.argmax(p)) for p in proba]
+    mixed = [argmax[i] if i % 2 else labels[i] for i in range(4)]
+    for version, predicted in ((1, argmax), (2, labels), (3, mixed)):
+        expected = classification_metrics(truth, predicted)["metrics"]
+        assert windows[version].labelled_rows == 4, version
+        assert windows[version].quality["accuracy"] == pytest.approx(expected["accuracy"], abs=CLOSE), version
+    assert windows[1].quality["roc_auc"] == pytest.approx(skm.roc_auc_score(truth, [p[1] for p in proba]), abs=CLOSE)
+    assert "roc_auc" not in windows[2].quality and "roc_auc" not in windows[3].quality
+
+
 # -- bucketing -----------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("every", "width"), [("minute", timedelta(minutes=1)), ("hour", timedelta(hours=1)),

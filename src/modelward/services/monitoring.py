@@ -295,27 +295,41 @@ class _Figures:
         return _by_window(figures, ("mae", "rmse", "r2"))
 
     def _classification(self, rows: dict[str, np.ndarray], groups: np.ndarray, chosen: np.ndarray) -> dict[int, dict[str, Any]]:
+        """Label figures for every window; ROC AUC, log loss and calibration too for the windows
+        whose answers all carry probabilities. Versions answering labels and versions answering
+        probabilities may share a query (and a version both, in one window): a probability row's
+        label is its most probable class."""
         true_labels = _labels(rows["true_number"], rows["true_text"])
-        has_proba = rows["has_proba"]
-        if has_proba[chosen].all():
-            classes = self._proba_classes(true_labels[chosen], rows["proba"].shape[1])
-            if classes is None:
-                return {}
-            predicted = rows["proba"].argmax(axis=1)
+        has_proba = rows["has_proba"].astype(bool)
+        predicted_labels = _labels(rows["predicted_number"], rows["predicted_text"])
+        proba_classes = (self._proba_classes(true_labels[chosen & has_proba], rows["proba"].shape[1])
+                         if (chosen & has_proba).any() else None)
+        if proba_classes is not None:
+            most_probable = np.asarray(proba_classes, dtype=object)[rows["proba"].argmax(axis=1)]
+            if predicted_labels.dtype.kind == "f" and all(isinstance(c, float) for c in proba_classes):
+                most_probable = most_probable.astype(float)
+            predicted_labels = np.where(has_proba, most_probable, predicted_labels)
         else:
-            predicted_labels = _labels(rows["predicted_number"], rows["predicted_text"])
-            classes = list(self.classes) if self.classes is not None else _sorted_union(
-                true_labels[chosen], predicted_labels[chosen])
-            predicted = _index_of(predicted_labels, classes)
-            chosen &= predicted >= 0
-        true = _index_of(true_labels, classes)
-        chosen &= true >= 0
+            chosen &= ~has_proba  # probabilities whose classes cannot be named
+        if self.classes is not None:
+            classes = list(self.classes)
+        elif proba_classes is not None:
+            classes = proba_classes
+        else:
+            classes = _sorted_union(true_labels[chosen], predicted_labels[chosen])
+        predicted, true = _index_of(predicted_labels, classes), _index_of(true_labels, classes)
+        chosen &= (predicted >= 0) & (true >= 0)
         positive = self._positive(classes)
-        proba = rows["proba"][chosen] if has_proba[chosen].all() else None
-        figures = estimation.classification_by_window(
-            groups[chosen], len(self.keys), true[chosen], predicted[chosen], len(classes), positive, proba)
         names = ("accuracy", "precision", "recall", "specificity", "f1")
-        return _by_window(figures, names + (("roc_auc", "log_loss", "calibration_error") if proba is not None else ()))
+        found = _by_window(estimation.classification_by_window(
+            groups[chosen], len(self.keys), true[chosen], predicted[chosen], len(classes), positive), names)
+        without = np.bincount(groups[chosen & ~has_proba], minlength=len(self.keys))
+        with_proba = chosen & has_proba & (without[np.maximum(groups, 0)] == 0)
+        if with_proba.any() and rows["proba"].shape[1] == len(classes):
+            found.update(_by_window(estimation.classification_by_window(
+                groups[with_proba], len(self.keys), true[with_proba], predicted[with_proba], len(classes), positive,
+                rows["proba"][with_proba]), names + ("roc_auc", "log_loss", "calibration_error")))
+        return found
 
     def _proba_classes(self, true_labels: np.ndarray, width: int) -> list[Any] | None:
         if self.classes is not None:
