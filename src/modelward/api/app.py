@@ -23,6 +23,7 @@ from modelward.api.routers import governance, policies
 from modelward.api.routers import datasets, lineage
 from modelward.api.routers import deployments, monitoring
 from modelward.api.routers import evidence
+from modelward.api.routers import explanations
 from modelward.api import mlflow as mlflow_compat
 from modelward.services.backend import Backend
 from modelward.settings import Settings
@@ -39,6 +40,7 @@ ROUTERS += [policies, governance]
 ROUTERS += [lineage, datasets]
 ROUTERS += [deployments, monitoring]
 ROUTERS += [evidence]
+ROUTERS += [explanations]
 ROUTERS += [mlflow_compat]  # the MLflow-compatible API
 PUBLIC_PATHS = {
     "/", "/health", "/ready", "/version", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc",

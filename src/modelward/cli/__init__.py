@@ -13,6 +13,7 @@ from modelward.cli import governance
 from modelward.cli import lineage, reproduce
 from modelward.cli import deploy, monitor
 from modelward.cli import evidence
+from modelward.cli import explain
 
 app = typer.Typer(
     name="modelward",
@@ -38,6 +39,7 @@ app.add_typer(lineage.app, name="lineage")
 app.add_typer(deploy.app, name="deploy")
 app.add_typer(monitor.app, name="monitor")
 evidence.register(app)
+app.add_typer(explain.app, name="explain")
 
 
 def main() -> None:

@@ -40,6 +40,7 @@ from modelward.sdk.deployments import Deployments
 from modelward.sdk.lineage import Lineage
 from modelward.sdk.governance import Governance, Policies
 from modelward.sdk.model_cards import ModelCards
+from modelward.sdk.explanations import Explanations
 from modelward.sdk.models import Models
 from modelward.sdk.monitoring import Monitoring
 from modelward.sdk.evidence import EvidenceClient
@@ -599,6 +600,7 @@ class Client:
         self.deployments = Deployments(self.http)
         self.monitoring = Monitoring(self.http)
         self.evidence = EvidenceClient(self.http)
+        self.explain = Explanations(self.http)
         self._batcher: Batcher | None = None
         _open_clients.add(self)
 

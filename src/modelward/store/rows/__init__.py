@@ -38,6 +38,7 @@ from modelward.store.rows.webhooks import WebhookDeliveryRow, WebhookRow  # noqa
 from modelward.store.rows.deployments import DeploymentRevisionRow, DeploymentRow  # noqa: F401
 from modelward.store.rows.kpis import BusinessMetricRow  # noqa: F401
 from modelward.store.rows.alerts import AlertEventRow, AlertStateRow, SchedulerLeaseRow  # noqa: F401
+from modelward.store.rows.explanations import ExplanationRow  # noqa: F401
 from modelward.store.rows.tracking import (
     BlobRow,
     ExperimentRow,

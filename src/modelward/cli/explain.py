@@ -1,0 +1,121 @@
+"""``modelward explain``: global explanations of a version (computed and stored on the server),
+local ones of a row, and of a logged prediction by its request id. Light at import: the client
+and rich tables load when a command runs."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import typer
+from rich.markup import escape
+
+from modelward.cli.output import console
+from modelward.errors import InvalidInput
+
+app = typer.Typer(help="Explain model versions: global importance, local attributions.", no_args_is_help=True)
+
+
+def _print_json(document: dict[str, Any]) -> None:
+    print(json.dumps(document, indent=2, default=str))
+
+
+def _global_tables(document: dict[str, Any], top: int) -> None:
+    from rich.table import Table
+
+    console.print(f"[bold]{escape(document['model'])} v{document['version']}[/bold] global explanation, "
+                  f"revision {document.get('revision')}, {document['rows']} rows of "
+                  f"{escape(document['dataset']['path'])} ({document['dataset'].get('digest') or 'no digest'}), "
+                  f"seed {document['parameters']['seed']}", highlight=False)
+    table = Table(title=f"permutation importance ({escape(document['scoring'])} drop)")
+    table.add_column("feature")
+    table.add_column("mean", justify="right")
+    table.add_column("std", justify="right")
+    for item in document["permutation_importance"][:top]:
+        table.add_row(escape(item["feature"]), f"{item['importance_mean']:.4f}", f"{item['importance_std']:.4f}")
+    console.print(table)
+    shap = document.get("shap")
+    if shap:
+        values = Table(title=f"mean |SHAP| ({escape(shap['method'])}, {escape(shap['output'])})")
+        values.add_column("feature")
+        values.add_column("mean |SHAP|", justify="right")
+        for item in shap["mean_abs"][:top]:
+            values.add_row(escape(item["feature"]), f"{item['value']:.4f}")
+        console.print(values)
+    else:
+        console.print("SHAP: not computed (install the 'explain' extra)", highlight=False)
+
+
+def _local_tables(document: dict[str, Any], top: int) -> None:
+    from rich.table import Table
+
+    console.print(f"[bold]{escape(document['model'])} v{document['version']}[/bold]: {escape(document['method'])}, "
+                  f"output {escape(document['output'])}, base value {document['base_value']:.4f}", highlight=False)
+    if document.get("request_id"):
+        deployment = document.get("deployment") or {}
+        state = (f"revision {deployment['revision']} ({deployment['action']}, {deployment['status']})"
+                 if "revision" in deployment else deployment.get("note", "unknown"))
+        console.print(escape(f"request {document['request_id']} at {document['answered_at']} on "
+                             f"{deployment.get('endpoint')}: deployment {state}"), highlight=False)
+    for index, row in enumerate(document["rows"]):
+        table = Table(title=f"row {index}: prediction {row['prediction']:.4f} "
+                            f"(additivity error {row['additivity_error']:.2g})")
+        table.add_column("feature")
+        table.add_column("value", justify="right")
+        table.add_column("attribution", justify="right")
+        for item in row["attributions"][:top]:
+            table.add_row(escape(item["feature"]), escape(str(item["value"])), f"{item['attribution']:+.4f}")
+        console.print(table)
+        nearest = ", ".join(f"#{n['index']} ({n['distance']:.3f})" for n in row["nearest"])
+        console.print(f"nearest reference rows: {escape(nearest) or 'none'}", highlight=False)
+    console.print(f"distance: {escape(document['distance'])}", highlight=False)
+
+
+@app.command("global")
+def global_(
+    model: str = typer.Argument(..., help="A registered model."),
+    version: int = typer.Argument(..., min=1, help="Its version."),
+    seed: int = typer.Option(0, "--seed", min=0, help="Seeds the permutations and the SHAP sample."),
+    top: int = typer.Option(10, "--top", min=1, max=50, help="How many features get partial dependence."),
+    as_json: bool = typer.Option(False, "--json", help="Print the stored document as JSON."),
+) -> None:
+    """Compute a global explanation on the policy's evaluation dataset and store it (a new revision)."""
+    from modelward.sdk.client import Client
+
+    with Client() as client:
+        document = client.explain.global_(model, version, seed=seed, top=top)
+    _print_json(document) if as_json else _global_tables(document, top)
+
+
+@app.command("local")
+def local(
+    model: str = typer.Argument(..., help="A registered model."),
+    version: int = typer.Argument(..., min=1, help="Its version."),
+    row: str = typer.Option(..., "--row", help='The input as JSON: {"feature": value, ...} or a list of them.'),
+    top: int = typer.Option(10, "--top", min=1, help="How many attributions to show per row."),
+    as_json: bool = typer.Option(False, "--json", help="Print the document as JSON."),
+) -> None:
+    """Attributions of one input (summing to its prediction minus the base value) and its nearest rows."""
+    from modelward.sdk.client import Client
+
+    try:
+        parsed = json.loads(row)
+    except ValueError as exc:
+        raise InvalidInput(f"--row is not JSON: {exc}") from None
+    with Client() as client:
+        document = client.explain.local(model, version, parsed)
+    _print_json(document) if as_json else _local_tables(document, top)
+
+
+@app.command("request")
+def request(
+    request_id: str = typer.Argument(..., help="The request id of a logged prediction."),
+    top: int = typer.Option(10, "--top", min=1, help="How many attributions to show per row."),
+    as_json: bool = typer.Option(False, "--json", help="Print the document as JSON."),
+) -> None:
+    """Explain a logged prediction: its inputs, the version that answered and its deployment state then."""
+    from modelward.sdk.client import Client
+
+    with Client() as client:
+        document = client.explain.for_request(request_id)
+    _print_json(document) if as_json else _local_tables(document, top)

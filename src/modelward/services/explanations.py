@@ -1,0 +1,282 @@
+"""Explanations of registered versions: global ones stored as evidence, local ones on request.
+
+``global_`` computes permutation importance, partial dependence and (with the ``explain``
+extra) SHAP on the policy's evaluation dataset, or on a named {run_id, path}, and stores the
+document with the version as a new revision (the older ones are kept), with the digest of the
+data read, the parameters, the seed and the library versions; audit ``model_version.explained``.
+
+``local`` explains input rows sent with the call; ``local_for_request`` the inputs of a logged
+prediction, with the version that answered and its endpoint's deployment state at that moment.
+Both use the policy's evaluation dataset (or the named one) as the reference data: the fixed
+background of the attributions and the rows the nearest examples come from.
+
+What loads: the version's files verified against its digest and opened the one safe way
+(``services.model_files.open_model``): data-only formats here; a pyfunc or pickle version only
+in the sandboxed worker when its policy says ``evaluation: {code_models: isolated}``, else
+PolicyViolation. Nothing here unpickles or imports a model's code.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from modelward.domain.actors import Actor
+from modelward.domain.governance import DatasetRef
+from modelward.domain.policy import Policy, Task
+from modelward.errors import InvalidInput, NotFound, PolicyViolation
+from modelward.services import audit, model_files, policies
+from modelward.services.backend import Backend
+from modelward.store import explanations as store
+from modelward.store import registry as registry_store
+
+MAX_LOCAL_ROWS = 20
+MAX_TOP = 50
+
+
+def _refused(version: Any, flavor: str) -> PolicyViolation:
+    return model_files.code_refusal(
+        version, flavor, switch="run code models in the isolated worker (evaluation: {code_models: isolated})",
+        instead="the server explains data-only formats in its own process and never imports a model's code",
+    )
+
+
+@contextmanager
+def _opened(backend: Backend, policy: Policy, version: Any) -> Iterator[Any]:
+    work = Path(tempfile.mkdtemp(prefix="modelward-explain-"))
+    try:
+        folder = model_files.download(backend, version, work / "model", purpose="to explain")
+        opened = model_files.open_model(backend, version, folder, isolated=policy.evaluation.code_models == "isolated",
+                                        refused=lambda flavor: _refused(version, flavor))
+        try:
+            yield opened.model
+        finally:
+            opened.close()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _dataset_ref(policy: Policy, dataset: DatasetRef | dict[str, Any] | None) -> DatasetRef:
+    if dataset is not None:
+        try:
+            ref = DatasetRef.model_validate(dataset)
+        except ValueError as exc:
+            raise InvalidInput(f"dataset must be {{run_id, path}} of a Parquet or CSV artifact: {exc}") from None
+        return DatasetRef(run_id=ref.run_id, path=ref.path)
+    if policy.evaluation_dataset is None:
+        raise InvalidInput("explaining needs data: the policy's evaluation_dataset, or a dataset "
+                           "(run_id and path of a Parquet or CSV artifact)")
+    return DatasetRef(**policy.evaluation_dataset.model_dump())
+
+
+def _label_column(policy: Policy, data: Any) -> str | None:
+    candidates = [policy.label] if policy.label else ["label", "target"]
+    return next((name for name in candidates if name in data.columns), None)
+
+
+def _feature_columns(model: Any, policy: Policy, data: Any, label: str | None) -> list[str]:
+    """The model's inputs: its signature's columns, else the estimator's feature names, else every
+    column but the label and the sensitive features."""
+    signature = getattr(model, "signature", None)
+    if signature is not None and signature.input_kind == "dataframe":
+        columns = list(signature.column_names)
+    elif getattr(getattr(model, "raw", None), "feature_names_in_", None) is not None:
+        columns = [str(c) for c in model.raw.feature_names_in_]
+    else:
+        dropped = {label, *policy.sensitive_features}
+        columns = [c for c in data.columns if c not in dropped]
+    missing = [c for c in columns if c not in data.columns]
+    if missing:
+        raise InvalidInput(f"the data lacks the model's input column(s) {', '.join(map(str, missing))}")
+    return columns
+
+
+def _check_seed(seed: Any) -> None:
+    if not isinstance(seed, int) or not 0 <= seed < 2**32:
+        raise InvalidInput(f"seed must be an integer from 0 to 2**32 - 1, got {seed!r}")
+
+
+def _context(backend: Backend, name: str, version: int) -> tuple[Policy, Any]:
+    with backend.read() as session:
+        policy, _ = policies.effective_in(session, name)
+        target = registry_store.get_version(session, name, version)
+    return policy, target
+
+
+def _libraries() -> dict[str, str | None]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    from modelward.evaluation.explain import shap_available
+
+    found: dict[str, str | None] = {"shap": None}  # None: not used, as it is not importable here
+    for package in ("scikit-learn", "numpy", "pandas", *(("shap",) if shap_available() else ())):
+        try:
+            found[package] = version(package)
+        except PackageNotFoundError:
+            found[package] = None
+    return found
+
+
+def _finite(value: Any) -> Any:
+    """JSON columns refuse NaN and infinity (PostgreSQL): those become None."""
+    import math
+
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
+
+
+# -- global ----------------------------------------------------------------------------------------
+
+
+def global_(backend: Backend, actor: Actor, model: str, version: int, *,
+            dataset: DatasetRef | dict[str, Any] | None = None, seed: int = 0, top: int = 10) -> dict[str, Any]:
+    """Compute and store a global explanation of the version; returns the stored document."""
+    from modelward.evaluation import explain
+    from modelward.services import evaluations
+
+    if not isinstance(top, int) or not 1 <= top <= MAX_TOP:
+        raise InvalidInput(f"top must be an integer from 1 to {MAX_TOP}, got {top!r}")
+    _check_seed(seed)
+    policy, target = _context(backend, model, version)
+    data, ref = evaluations.load_dataset(backend, _dataset_ref(policy, dataset))
+    label = _label_column(policy, data)
+    if label is None:
+        raise InvalidInput("the data has no label column (the policy's label, or 'label' or 'target'): "
+                           "permutation importance needs the truth")
+    with _opened(backend, policy, target) as loaded:
+        features = data[_feature_columns(loaded, policy, data, label)]
+        try:
+            computed = explain.global_explanation(
+                loaded, features, data[label].to_numpy(), classification=policy.task is Task.CLASSIFICATION,
+                positive_label=policy.positive_label, seed=seed, top=top)
+        except (ValueError, TypeError, KeyError) as exc:
+            raise InvalidInput(f"explaining {model_files.label(target)} failed on the data: "
+                               f"{type(exc).__name__}: {exc}") from None
+    now = datetime.now(UTC)
+    document = _finite({
+        "model": model, "version": version, "artifact_digest": target.artifact_digest, "kind": "global",
+        "dataset": ref.model_dump(mode="json"), "rows": len(features),
+        "parameters": {"seed": seed, "top": top, "n_repeats": 5, "task": policy.task.value,
+                       "positive_label": policy.positive_label, "label": label},
+        "libraries": _libraries(), "created_by": actor.name, "created_at": now.isoformat(), **computed,
+    })
+    with backend.write() as session:
+        from modelward.services.governance import locked_version, subject_id
+
+        row = locked_version(session, model, version)
+        revision = store.add(session, row, document, data_digest=ref.digest, created_by=actor.name, created_at=now)
+        audit.record(session, actor, "model_version.explained", subject_type="model_version",
+                     subject_id=subject_id(model, version), model_name=model,
+                     details={"revision": revision, "dataset_digest": ref.digest, "seed": seed, "top": top,
+                              "shap": computed["shap"] is not None})
+    return {**document, "revision": revision}
+
+
+def latest_global(backend: Backend, model: str, version: int) -> dict[str, Any]:
+    with backend.read() as session:
+        found = store.latest(session, registry_store.version_row(session, model, version))
+    if found is None:
+        raise NotFound(f"version {version} of model '{model}' has no stored global explanation; "
+                       "compute one with POST .../explanations")
+    return found
+
+
+def global_revisions(backend: Backend, model: str, version: int) -> list[dict[str, Any]]:
+    """Every stored global explanation of the version, newest first."""
+    with backend.read() as session:
+        return store.revisions(session, registry_store.version_row(session, model, version))
+
+
+# -- local -----------------------------------------------------------------------------------------
+
+
+def _rows_frame(row: Any, columns: list[str] | None = None) -> Any:
+    """Input rows as a DataFrame: one dict, a list of dicts (records), or a DataFrame."""
+    import pandas as pd
+
+    if isinstance(row, pd.DataFrame):
+        frame = row
+    elif isinstance(row, dict):
+        frame = pd.DataFrame([row])
+    elif isinstance(row, list) and row and all(isinstance(item, dict) for item in row):
+        frame = pd.DataFrame.from_records(row)
+    elif isinstance(row, list) and row and all(isinstance(item, list) for item in row) and columns:
+        if any(len(item) != len(columns) for item in row):
+            raise InvalidInput(f"each input row must have {len(columns)} values ({', '.join(columns)})")
+        frame = pd.DataFrame(row, columns=columns)
+    else:
+        raise InvalidInput("inputs must be a row ({feature: value}) or a non-empty list of rows")
+    if frame.empty:
+        raise InvalidInput("inputs must hold at least one row")
+    if len(frame) > MAX_LOCAL_ROWS:
+        raise InvalidInput(f"at most {MAX_LOCAL_ROWS} rows are explained per call, got {len(frame)}")
+    return frame
+
+
+def local(backend: Backend, model: str, version: int, row: dict[str, Any] | Any, *,
+          dataset: DatasetRef | dict[str, Any] | None = None, seed: int = 0, nearest: int = 5) -> dict[str, Any]:
+    """Attributions of each input row (summing to its prediction minus the base value) and the
+    nearest rows of the reference data (the policy's evaluation dataset, or ``dataset``)."""
+    from modelward.evaluation import explain
+    from modelward.services import evaluations
+
+    _check_seed(seed)
+    if not isinstance(nearest, int) or not 0 <= nearest <= 50:
+        raise InvalidInput(f"nearest must be an integer from 0 to 50, got {nearest!r}")
+    policy, target = _context(backend, model, version)
+    reference, ref = evaluations.load_dataset(backend, _dataset_ref(policy, dataset))
+    label = _label_column(policy, reference)
+    with _opened(backend, policy, target) as loaded:
+        columns = _feature_columns(loaded, policy, reference, label)
+        given = _rows_frame(row, columns)
+        missing = [c for c in columns if c not in given.columns]
+        if missing:
+            raise InvalidInput(f"the input lacks the model's column(s) {', '.join(map(str, missing))}")
+        rows = given[columns].astype(reference[columns].dtypes.to_dict(), errors="ignore")
+        try:
+            computed = explain.local_explanation(
+                loaded, rows, reference[columns], classification=policy.task is Task.CLASSIFICATION,
+                positive_label=policy.positive_label, seed=seed, nearest=nearest)
+        except (ValueError, TypeError, KeyError) as exc:
+            raise InvalidInput(f"explaining the input with {model_files.label(target)} failed: "
+                               f"{type(exc).__name__}: {exc}") from None
+    return _finite({"model": model, "version": version, "artifact_digest": target.artifact_digest,
+                    "reference": ref.model_dump(mode="json"), "seed": seed, "libraries": _libraries(), **computed})
+
+
+def local_for_request(backend: Backend, request_id: str) -> dict[str, Any]:
+    """The local explanation of a logged prediction: its inputs as logged, the version that
+    answered, and its endpoint's deployment state at that moment."""
+    from modelward.services import deployments, predictions
+
+    logged = predictions.get(backend, request_id)
+    live = [r for r in logged["records"] if r.get("mode") == "live"] or logged["records"]
+    record = live[0]
+    inputs = record.get("inputs")
+    if isinstance(inputs, dict) and "unserialisable" in inputs:
+        raise InvalidInput(f"the inputs of request {request_id!r} were not logged as data, so they cannot be explained")
+    at = record["at"] if isinstance(record["at"], datetime) else datetime.fromisoformat(str(record["at"]))
+    try:
+        state = deployments.state_at(backend, record["endpoint"], at)
+        deployment = {"endpoint": record["endpoint"], "revision": state.revision, "action": state.action,
+                      "status": state.status.value, "at": state.at.isoformat(), "weights": {str(v): w for v, w in state.weights().items()},
+                      "routes": [route.model_dump(mode="json") for route in state.routes],
+                      "rollout": state.rollout.model_dump(mode="json") if state.rollout else None}
+    except NotFound as exc:
+        deployment = {"endpoint": record["endpoint"], "note": str(exc)}
+    explained = local(backend, record["model_name"], int(record["version"]), inputs)
+    return {**explained, "request_id": request_id, "answered_at": at.isoformat(), "mode": record.get("mode"),
+            "logged_outputs": record.get("outputs"), "deployment": deployment}
+
+
+__all__ = ["global_", "global_revisions", "latest_global", "local", "local_for_request"]
