@@ -338,3 +338,30 @@ def test_cli_happy_paths_and_an_error(served: tuple[str, Store], tmp_path: Path)
                               text=True, env=env, cwd=tmp_path, check=False)
         assert done.returncode != 0, args
         assert len(done.stderr.strip().splitlines()) == 1 and done.stderr.startswith("Error:"), done.stderr
+
+
+def test_counterfactuals_through_rest_sdk_and_cli(served: tuple[str, Store]) -> None:
+    """Each interface returns counterfactuals the model really answers differently; a bad body is a 4xx."""
+    url, store = served
+    row = {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}
+    base = f"{url}/api/v1/models/iris/versions/{store.iris_version}/counterfactuals"
+    answered = httpx.post(base, json={"inputs": row, "count": 2, "constraints": {"immutable": ["sepal_width"]}},
+                          timeout=120)
+    assert answered.status_code == 200, answered.text
+    document = answered.json()
+    assert document["counterfactuals"] and document["constraints_source"] == "request"
+    for found in document["counterfactuals"]:
+        assert found["prediction"] != document["original_prediction"]
+        assert found["values"]["sepal_width"] == row["sepal_width"]  # immutable
+    too_many = httpx.post(base, json={"inputs": row, "max_evaluations": 10_000_000})
+    assert too_many.status_code == 400 and "max_evaluations" in too_many.json()["message"]
+    with Client(url) as client:
+        logged = client.explain.counterfactuals_for_request(store.request_id, count=1)
+        assert logged["request_id"] == store.request_id and logged["version"] == store.iris_version
+        assert logged["counterfactuals"][0]["prediction"] != logged["original_prediction"]
+    shown = _cli(url, "explain", "counterfactual", "iris", str(store.iris_version), "--row", json.dumps(row),
+                 "--count", "1")
+    assert shown.exit_code == 0, shown.output
+    assert "changes (old -> new)" in shown.output and "->" in shown.output
+    wrong = _cli(url, "explain", "counterfactual", "iris")
+    assert wrong.exit_code != 0

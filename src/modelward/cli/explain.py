@@ -13,7 +13,8 @@ from rich.markup import escape
 from modelward.cli.output import console
 from modelward.errors import InvalidInput
 
-app = typer.Typer(help="Explain model versions: global importance, local attributions.", no_args_is_help=True)
+app = typer.Typer(help="Explain model versions: global importance, local attributions, counterfactuals.",
+                  no_args_is_help=True)
 
 
 def _print_json(document: dict[str, Any]) -> None:
@@ -119,3 +120,55 @@ def request(
     with Client() as client:
         document = client.explain.for_request(request_id)
     _print_json(document) if as_json else _local_tables(document, top)
+
+
+def _json_option(text: str | None, name: str) -> Any:
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise InvalidInput(f"{name} is not JSON: {exc}") from None
+
+
+def _counterfactual_table(document: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    console.print(f"[bold]{escape(document['model'])}[/] v{document['version']}: answered "
+                  f"{escape(str(document.get('original_prediction')))}; counterfactuals with the changes that alter it")
+    table = Table("#", "changes (old -> new)", "distance", "features changed", "answer")
+    for index, found in enumerate(document.get("counterfactuals", []), start=1):
+        changes = ", ".join(f"{escape(str(c['feature']))}: {c['old']:.4g} -> {c['new']:.4g}"
+                            if isinstance(c.get("old"), (int, float)) and isinstance(c.get("new"), (int, float))
+                            else f"{escape(str(c['feature']))}: {escape(str(c.get('old')))} -> {escape(str(c.get('new')))}"
+                            for c in found.get("changes", []))
+        table.add_row(str(index), changes, f"{found.get('distance', 0):.3f}", str(found.get("sparsity")),
+                      escape(str(found.get("prediction"))))
+    console.print(table)
+
+
+@app.command("counterfactual")
+def counterfactual(
+    model: str = typer.Argument(None, help="A registered model (or give --request)."),
+    version: int = typer.Argument(None, min=1, help="Its version."),
+    row: str = typer.Option(None, "--row", help='The input as JSON: {"feature": value, ...}.'),
+    request_id: str = typer.Option(None, "--request", help="A logged prediction's request id instead of a row."),
+    constraints: str = typer.Option(None, "--constraints", help='JSON: {"immutable": ["age"], "ranges": {...}, ...}.'),
+    target: str = typer.Option(None, "--target", help='JSON: a class, or {"threshold": 0.5, "direction": "above"}.'),
+    count: int = typer.Option(3, "--count", min=1, max=10, help="How many counterfactuals."),
+    as_json: bool = typer.Option(False, "--json", help="Print the document as JSON."),
+) -> None:
+    """The smallest changes to actionable features that change the answer, each checked by the model."""
+    from modelward.sdk.client import Client
+
+    options = {"constraints": _json_option(constraints, "--constraints"), "target": _json_option(target, "--target"),
+               "count": count}
+    with Client() as client:
+        if request_id is not None:
+            document = client.explain.counterfactuals_for_request(request_id, **options)
+        elif model is not None and version is not None and row is not None:
+            document = client.explain.counterfactuals(model, version, _json_option(row, "--row"), **options)
+        else:
+            raise InvalidInput("give MODEL VERSION --row JSON, or --request REQUEST_ID")
+    _print_json(document) if as_json else _counterfactual_table(document)
+

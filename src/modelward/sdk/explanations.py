@@ -52,3 +52,27 @@ class Explanations:
             raise InvalidInput(f"request_id must be a non-empty string, got {request_id!r}")
         path = f"/api/v1/explanations/requests/{quote(request_id, safe='')}"
         return self._http.call("GET", path)  # type: ignore[no-any-return]
+
+    def counterfactuals(self, model: str, version: int, row: dict[str, Any], *, constraints: dict[str, Any] | None = None,
+                        target: Any = None, count: int = 3, max_evaluations: int = 2000, seed: int = 0) -> dict[str, Any]:
+        """The smallest changes to ``row`` that change the version's answer (to ``target``: a class,
+        or ``{"threshold": t, "direction": "above"}`` for regression), each checked by the model;
+        ``constraints``: ``{"immutable": [...], "ranges": {f: [lo, hi]}, "monotone": {f: "increase_only"},
+        "choices": {f: [...]}}``."""
+        [one] = _rows(row) if not isinstance(row, list) else [row]  # a DataFrame of one row, or a dict
+        body = {"inputs": one, "constraints": constraints, "target": target, "count": count,
+                "max_evaluations": max_evaluations, "seed": seed}
+        path = _base(model, version).removesuffix("/explanations") + "/counterfactuals"
+        return self._http.call("POST", path, json=body)  # type: ignore[no-any-return]
+
+    def counterfactuals_for_request(self, request_id: str, *, row: int = 0, constraints: dict[str, Any] | None = None,
+                                    target: Any = None, count: int = 3, max_evaluations: int = 2000,
+                                    seed: int = 0) -> dict[str, Any]:
+        """Counterfactuals of a logged prediction (row ``row`` of its inputs), for the version that answered."""
+        if not isinstance(request_id, str) or not request_id.strip():
+            raise InvalidInput(f"request_id must be a non-empty string, got {request_id!r}")
+        body = {"row": row, "constraints": constraints, "target": target, "count": count,
+                "max_evaluations": max_evaluations, "seed": seed}
+        return self._http.call("POST", f"/api/v1/counterfactuals/requests/{quote(request_id, safe='')}",
+                               json=body)  # type: ignore[no-any-return]
+

@@ -33,6 +33,35 @@ class LocalBody(BaseModel):
     seed: int = Field(default=0, ge=0, le=2**32 - 1)
 
 
+MAX_EVALUATIONS = 20_000  # model rows one counterfactual search may score through this route
+
+
+class CounterfactualBody(BaseModel):
+    inputs: FreeJSON = Field(description="one row: {feature: value}")
+    constraints: FreeJSON | None = Field(default=None, description="immutable, ranges, monotone, choices; default: "
+                                         "the version's tag modelward.counterfactual_constraints")
+    target: FreeJSON | None = Field(default=None, description="a class, or {threshold, direction} for regression; "
+                                    "default: any other class")
+    count: int = Field(default=3, ge=1, le=10)
+    max_evaluations: int = Field(default=2000, ge=50, le=MAX_EVALUATIONS)
+    seed: int = Field(default=0, ge=0, le=2**32 - 1)
+
+
+class RequestCounterfactualBody(BaseModel):
+    row: int = Field(default=0, ge=0, description="which row of the logged request")
+    constraints: FreeJSON | None = None
+    target: FreeJSON | None = None
+    count: int = Field(default=3, ge=1, le=10)
+    max_evaluations: int = Field(default=2000, ge=50, le=MAX_EVALUATIONS)
+    seed: int = Field(default=0, ge=0, le=2**32 - 1)
+
+
+def _counterfactuals() -> Any:
+    from modelward.services import counterfactuals
+
+    return counterfactuals
+
+
 def _service() -> Any:
     from modelward.services import explanations
 
@@ -59,3 +88,21 @@ def explain_local(name: str, version: int, body: LocalBody, backend: BackendDep)
 @router.get("/api/v1/explanations/requests/{request_id}", dependencies=[READ])
 def explain_request(request_id: str, backend: BackendDep) -> FreeJSON:
     return _service().local_for_request(backend, request_id)
+
+
+@router.post("/api/v1/models/{name}/versions/{version}/counterfactuals", dependencies=[READ])
+def counterfactuals_of_version(name: str, version: int, body: CounterfactualBody, backend: BackendDep) -> FreeJSON:
+    """The smallest changes to actionable features that change the answer, each checked by the model."""
+    found = _counterfactuals().for_version(
+        backend, name, version, body.inputs, constraints=body.constraints, target=body.target, count=body.count,
+        max_evaluations=body.max_evaluations, seed=body.seed)
+    return found.model_dump(mode="json")
+
+
+@router.post("/api/v1/counterfactuals/requests/{request_id}", dependencies=[READ])
+def counterfactuals_of_request(request_id: str, body: RequestCounterfactualBody, backend: BackendDep) -> FreeJSON:
+    """Counterfactuals of a logged prediction: its inputs as logged, the version that answered."""
+    found = _counterfactuals().for_request(
+        backend, request_id, row=body.row, constraints=body.constraints, target=body.target, count=body.count,
+        max_evaluations=body.max_evaluations, seed=body.seed)
+    return found.model_dump(mode="json")
