@@ -324,3 +324,15 @@ def test_an_unknown_request_is_not_found(history: History) -> None:
         evidence.for_request(history.backend, history.after, mode="shadow")
     with pytest.raises(NotFound, match="deployment 'nowhere' does not exist"):
         evidence.for_moment(history.backend, "nowhere", datetime.now(UTC))
+
+
+def test_the_explanation_of_the_answer_comes_when_asked(history: History) -> None:
+    plain = evidence.for_request(history.backend, history.canary_before)
+    assert plain.explanation is None and "explain=True" in plain.notes["explanation"]
+    found = evidence.for_request(history.backend, history.canary_before, explain=True)
+    assert found.explanation is not None and found.explanation["version"] == history.v2
+    [row] = found.explanation["rows"]
+    assert row["additivity_error"] < 1e-6  # the attributions add up to the prediction minus the base value
+    assert {a["feature"] for a in row["attributions"]} == {"sepal_length", "sepal_width", "petal_length",
+                                                          "petal_width"}
+    assert "explanation" not in found.notes

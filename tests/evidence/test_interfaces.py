@@ -158,6 +158,9 @@ def test_the_cli_prints_the_json_and_a_summary(store: Store) -> None:
     assert "error-burst" in readable.output  # firing at the moment of the answer after the rollback
     by_version = _cli(store, "evidence", "--model", "iris", "--version", str(store.v2), "--json")
     assert by_version.exit_code == 0 and json.loads(by_version.output)["kind"] == "version"
+    explained = _cli(store, "evidence", store.canary, "--explain")
+    assert explained.exit_code == 0, explained.output
+    assert "explanation" in explained.output and "petal" in explained.output
 
 
 def test_the_cli_writes_the_pdf(store: Store, tmp_path: Path) -> None:

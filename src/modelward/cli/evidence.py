@@ -26,14 +26,14 @@ def _moment(value: str | None, option: str) -> datetime | None:
 
 
 def _fetch(client: Any, request_id: str | None, endpoint: str | None, at: str | None, model: str | None,
-           version: int | None) -> Any:
+           version: int | None, explain: bool = False) -> Any:
     chosen = [name for name, given in (("REQUEST_ID", request_id), ("--endpoint", endpoint), ("--model", model))
               if given]
     if len(chosen) != 1:
         raise InvalidInput("give exactly one of REQUEST_ID, --endpoint E --at T, or --model M --version V"
                            + (f" (got {', '.join(chosen)})" if chosen else ""))
     if request_id:
-        return client.evidence.for_request(request_id)
+        return client.evidence.for_request(request_id, explain=explain)
     if endpoint:
         moment = _moment(at, "--at")
         if moment is None:
@@ -52,6 +52,7 @@ def evidence(
     version: int = typer.Option(None, "--version", min=1, help="The model version."),
     as_json: bool = typer.Option(False, "--json", help="Print the whole document as JSON."),
     pdf: Path = typer.Option(None, "--pdf", help="Write the request's evidence as a PDF to this file."),
+    explain: bool = typer.Option(False, "--explain", help="Add the answer's local explanation (takes longer)."),
 ) -> None:
     """Everything that made an answer: the request, the deployment then and why that version
     answered, the version and its digest checked now, who trained it, approvals, alerts, and the
@@ -61,7 +62,7 @@ def evidence(
     if pdf is not None and not request_id:
         raise InvalidInput("--pdf is for a request id: modelward evidence REQUEST_ID --pdf FILE")
     with Client() as client:
-        found = _fetch(client, request_id, endpoint, at, model, version)
+        found = _fetch(client, request_id, endpoint, at, model, version, explain)
         if pdf is not None:
             client.evidence.pdf(request_id, path=pdf)
     if as_json:
@@ -128,6 +129,9 @@ def summary(found: Any) -> None:
     row("audit", f"{len(found.audit.events)} events{span}: "
                  + _ok(verification.ok, verification.status.replace("_", " "), verification.status)
                  + (escape(f" ({verification.problem})") if verification.problem else ""))
+    if found.explanation and found.explanation.get("rows"):
+        top = found.explanation["rows"][0]["attributions"][:3]  # largest first
+        row("explanation", escape(", ".join(f"{a['feature']} {a['attribution']:+.3g}" for a in top)))
     for key, note in sorted(found.notes.items()):
         row(f"note: {escape(key)}", escape(note))
     console.print(table, highlight=False)

@@ -383,6 +383,8 @@ class Evidence(_Section):
     deployment: DeploymentSection | None = None
     models: list[ModelEvidence] = Field(default_factory=list)
     alerts: AlertsSection | None = None
+    explanation: dict[str, Any] | None = Field(
+        default=None, description="the answer's local explanation (attributions, nearest examples), when asked for")
     audit: AuditSection
     notes: dict[str, str] = Field(default_factory=dict, description="section -> why it is absent or partial")
 

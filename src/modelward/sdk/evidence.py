@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 from modelward.domain.evidence import Evidence
@@ -31,9 +32,11 @@ class EvidenceClient:
     def __init__(self, http: HttpSession) -> None:
         self._http = http
 
-    def for_request(self, request_id: str, mode: str = "live") -> Evidence:
-        """The evidence of the answer logged for ``request_id`` (``mode='shadow'``: its shadow copy)."""
-        data = self._http.call("GET", f"{BASE}/requests/{_segment(request_id, 'request_id')}", params={"mode": mode})
+    def for_request(self, request_id: str, mode: str = "live", explain: bool = False) -> Evidence:
+        """The evidence of the answer logged for ``request_id`` (``mode='shadow'``: its shadow copy;
+        ``explain``: with the answer's local explanation, which takes longer)."""
+        params: dict[str, Any] = {"mode": mode, "explain": "true" if explain else "false"}
+        data = self._http.call("GET", f"{BASE}/requests/{_segment(request_id, 'request_id')}", params=params)
         return Evidence.model_validate(data)
 
     def for_moment(self, endpoint: str, at: datetime | str) -> Evidence:

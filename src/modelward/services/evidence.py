@@ -92,9 +92,10 @@ def _utc(moment: datetime) -> datetime:
 # -- the three entry points ------------------------------------------------------------------------
 
 
-def for_request(backend: Backend, request_id: str, *, mode: str = "live") -> Evidence:
+def for_request(backend: Backend, request_id: str, *, mode: str = "live", explain: bool = False) -> Evidence:
     """The evidence of the answer logged for ``request_id`` (its live answer, or with
-    ``mode='shadow'`` the shadow copy)."""
+    ``mode='shadow'`` the shadow copy). ``explain``: with the answer's local explanation too
+    (it loads the model and scores it on a background sample: seconds, not milliseconds)."""
     if mode not in ("live", "shadow"):
         raise InvalidInput(f"mode must be 'live' or 'shadow', got {mode!r}")
     logged = predictions.get(backend, request_id)
@@ -119,8 +120,26 @@ def for_request(backend: Backend, request_id: str, *, mode: str = "live") -> Evi
     return Evidence(
         kind="request", generated_at=datetime.now(UTC), at=at, request_id=request_id, endpoint=endpoint,
         model_name=model_name, versions=[version], request=request, deployment=section,
-        models=_with_states_then(models, cited), alerts=_alerts_at(backend, endpoint, at), audit=cited, notes=notes,
+        models=_with_states_then(models, cited), alerts=_alerts_at(backend, endpoint, at),
+        explanation=_explanation(backend, model_name, version, record, notes) if explain else None,
+        audit=cited, notes=notes if explain else {**notes, "explanation": EXPLAIN_HINT},
     )
+
+
+EXPLAIN_HINT = "not computed: ask for it (explain=True; REST ?explain=true; CLI --explain)"
+
+
+def _explanation(backend: Backend, model_name: str, version: int, record: dict[str, Any],
+                 notes: dict[str, str]) -> dict[str, Any] | None:
+    """The local explanation of the logged inputs by the version that answered; a note instead
+    when it cannot be given (inputs not logged as data, no evaluation data, a refused model)."""
+    from modelward.services import explanations
+
+    try:
+        return explanations.local(backend, model_name, version, record.get("inputs"))  # type: ignore[no-any-return]
+    except ModelwardError as exc:
+        notes["explanation"] = f"not available: {exc}"
+        return None
 
 
 def for_moment(backend: Backend, endpoint: str, at: datetime) -> Evidence:

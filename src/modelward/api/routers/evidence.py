@@ -60,12 +60,13 @@ def _logged(request: Request) -> None:
 @router.get("/requests/{request_id}", dependencies=[READ], response_model=Evidence, responses=DOCUMENT)
 def for_request(request_id: str, request: Request, backend: BackendDep,
                 mode: str = Query("live", description="live (the answer returned) or shadow"),
+                explain: bool = Query(False, description="add the answer's local explanation (slower)"),
                 fmt: str = FORMAT) -> Any:
     """The evidence of the answer logged for ``request_id``."""
     from modelward.services import evidence
 
     _logged(request)
-    return _answer(request, fmt, lambda b: evidence.for_request(b, request_id, mode=mode), backend)
+    return _answer(request, fmt, lambda b: evidence.for_request(b, request_id, mode=mode, explain=explain), backend)
 
 
 @router.get("/endpoints/{name}", dependencies=[READ], response_model=Evidence, responses=DOCUMENT)
