@@ -27,7 +27,7 @@ from modelward.services import counterfactuals, registry
 from modelward.services.backend import Backend
 from modelward.services.predictions import PredictionLog
 from modelward.settings import Settings
-from tests.deployments.helpers import AUTHOR, approved_versions, iris, register_estimator, set_policy
+from tests.deployments.helpers import AUTHOR, POLICY, approved_versions, iris, register_estimator, set_policy
 
 
 def breast_cancer() -> tuple[pd.DataFrame, pd.Series]:
@@ -263,6 +263,11 @@ def test_a_pickled_version_is_refused_not_unpickled(served) -> None:  # type: ig
     version = register_estimator(backend, "iris-pickled", iris_model(), flavor="pickle")
     with pytest.raises(PolicyViolation, match="never unpickles"):
         counterfactuals.for_version(backend, "iris-pickled", version, ROW)
+    with pytest.raises(PolicyViolation, match=r"evaluation: \{code_models: isolated\}"):
+        counterfactuals.for_version(backend, "iris-pickled", version, ROW)
+    set_policy(backend, "iris-pickled", POLICY + "evaluation: {{code_models: isolated}}\n")
+    found = counterfactuals.for_version(backend, "iris-pickled", version, ROW, count=1)  # in the sandboxed worker
+    assert found.counterfactuals and found.counterfactuals[0].prediction != found.original_prediction
 
 
 def test_an_unknown_version_or_feature_is_a_clear_error(served) -> None:  # type: ignore[no-untyped-def]

@@ -3,9 +3,10 @@
 Loading. Exactly as the serving gateway loads a version (``services.model_pool`` through
 ``services.model_files``): its files downloaded blob by blob, the folder checked against the
 version's ``artifact_digest``, then the data-only loader (skops with its type audit, ONNX) in
-this process; a code-bearing version (pyfunc, pickle) only when its policy says ``release:
-{code_models: isolated}``, and then in the sandboxed worker; otherwise PolicyViolation. Nothing
-a request sends changes how the model loads.
+this process; a code-bearing version (pyfunc, pickle) only when its policy says ``evaluation:
+{code_models: isolated}`` (as for evaluations and explanations: this is analysis of a version,
+not serving), and then in the sandboxed worker; otherwise PolicyViolation. Nothing a request
+sends changes how the model loads.
 
 Constraints. The caller's when given; else the version's tag ``modelward.counterfactual_constraints``
 (JSON, as ``Constraints`` reads it); else none declared. In every case completed from the policy's
@@ -68,7 +69,7 @@ def for_version(
     work = Path(tempfile.mkdtemp(prefix="modelward-counterfactuals-"))
     try:
         folder = model_files.download(backend, found, work / "model", purpose="to search counterfactuals on")
-        opened = model_files.open_model(backend, found, folder, isolated=policy.release.code_models == "isolated",
+        opened = model_files.open_model(backend, found, folder, isolated=policy.evaluation.code_models == "isolated",
                                         refused=lambda flavor: _refused(found, flavor))
         try:
             frame = _typed_row(row, getattr(opened.model, "signature", None))
@@ -135,7 +136,7 @@ def _reference_data(backend: Backend, policy: Policy) -> tuple[Any, DatasetRef |
 
 def _refused(version: ModelVersion, flavor: str) -> PolicyViolation:
     return model_files.code_refusal(
-        version, flavor, switch="serve code models from an isolated worker process (release: {code_models: isolated})",
+        version, flavor, switch="run code models in the isolated worker (evaluation: {code_models: isolated})",
         instead="counterfactuals load a version as the gateway does, data-only formats in the server's own process",
     )
 
