@@ -19,10 +19,7 @@ answer and the version that gave it; ``row`` picks one row of a batch request.
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
@@ -66,21 +63,14 @@ def for_version(
     policy = policies.effective_policy(backend, model)
     declared, source = _declared(found, constraints)
     data, ref = _reference_data(backend, policy)
-    work = Path(tempfile.mkdtemp(prefix="modelward-counterfactuals-"))
-    try:
-        folder = model_files.download(backend, found, work / "model", purpose="to search counterfactuals on")
-        opened = model_files.open_model(backend, found, folder, isolated=policy.evaluation.code_models == "isolated",
-                                        refused=lambda flavor: _refused(found, flavor))
-        try:
-            frame = _typed_row(row, getattr(opened.model, "signature", None))
-            completed = declared.with_data(data[[c for c in frame.columns if c in data.columns]]) \
-                if data is not None else declared
-            result = run(opened.model, frame, constraints=completed, target=target, count=count,
-                         max_evaluations=max_evaluations, seed=seed)
-        finally:
-            opened.close()
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+    with model_files.opened_in_workdir(
+            backend, found, prefix="modelward-counterfactuals-", purpose="to search counterfactuals on",
+            isolated=policy.evaluation.code_models == "isolated", refused=lambda flavor: _refused(found, flavor)) as loaded:
+        frame = _typed_row(row, getattr(loaded, "signature", None))
+        completed = declared.with_data(data[[c for c in frame.columns if c in data.columns]]) \
+            if data is not None else declared
+        result = run(loaded, frame, constraints=completed, target=target, count=count,
+                     max_evaluations=max_evaluations, seed=seed)
     return VersionCounterfactuals(
         model=model, version=version, artifact_digest=found.artifact_digest,
         input={str(c): _plain(frame[c].iloc[0]) for c in frame.columns},

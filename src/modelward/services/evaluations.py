@@ -139,14 +139,14 @@ def _champions(backend: Backend, policy: Policy, version: Any, work: Path, stack
     return found
 
 
-def _finite(value: Any) -> Any:
+def finite_json(value: Any) -> Any:
     """JSON columns refuse NaN and infinity (PostgreSQL): those become None."""
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
+        return {k: finite_json(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_finite(v) for v in value]
+        return [finite_json(v) for v in value]
     return value
 
 
@@ -181,7 +181,7 @@ def evaluate(
     evaluation = Evaluation(
         id=new_id(), model_name=name, version=version, artifact_digest=target.artifact_digest, policy_versions=used,
         dataset=ref, passed=result.passed, advisory=advisory, failures=result.failures,
-        result=_finite(result.model_dump(mode="json")), created_by=actor.name, created_at=datetime.now(UTC),
+        result=finite_json(result.model_dump(mode="json")), created_by=actor.name, created_at=datetime.now(UTC),
     )
     return _store(backend, actor, evaluation)
 
@@ -219,7 +219,7 @@ def record_client_result(
         parsed = EvaluationResult.model_validate(result)
     except ValueError as exc:
         raise InvalidInput(f"local_result is not an evaluation result: {exc}") from None
-    body = {**_finite(parsed.model_dump(mode="json")), "self_reported": True, "reported_by": actor.name}
+    body = {**finite_json(parsed.model_dump(mode="json")), "self_reported": True, "reported_by": actor.name}
     evaluation = Evaluation(
         id=new_id(), model_name=name, version=version, artifact_digest=target.artifact_digest, policy_versions=used,
         dataset=DatasetRef.model_validate(dataset) if dataset is not None else None, passed=parsed.passed,

@@ -18,12 +18,7 @@ PolicyViolation. Nothing here unpickles or imports a model's code.
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from modelward.domain.actors import Actor
@@ -46,19 +41,10 @@ def _refused(version: Any, flavor: str) -> PolicyViolation:
     )
 
 
-@contextmanager
-def _opened(backend: Backend, policy: Policy, version: Any) -> Iterator[Any]:
-    work = Path(tempfile.mkdtemp(prefix="modelward-explain-"))
-    try:
-        folder = model_files.download(backend, version, work / "model", purpose="to explain")
-        opened = model_files.open_model(backend, version, folder, isolated=policy.evaluation.code_models == "isolated",
-                                        refused=lambda flavor: _refused(version, flavor))
-        try:
-            yield opened.model
-        finally:
-            opened.close()
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+def _opened(backend: Backend, policy: Policy, version: Any) -> Any:
+    return model_files.opened_in_workdir(
+        backend, version, prefix="modelward-explain-", purpose="to explain",
+        isolated=policy.evaluation.code_models == "isolated", refused=lambda flavor: _refused(version, flavor))
 
 
 def _dataset_ref(policy: Policy, dataset: DatasetRef | dict[str, Any] | None) -> DatasetRef:
@@ -122,19 +108,6 @@ def _libraries() -> dict[str, str | None]:
     return found
 
 
-def _finite(value: Any) -> Any:
-    """JSON columns refuse NaN and infinity (PostgreSQL): those become None."""
-    import math
-
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_finite(v) for v in value]
-    return value
-
-
 # -- global ----------------------------------------------------------------------------------------
 
 
@@ -163,7 +136,7 @@ def global_(backend: Backend, actor: Actor, model: str, version: int, *,
             raise InvalidInput(f"explaining {model_files.label(target)} failed on the data: "
                                f"{type(exc).__name__}: {exc}") from None
     now = datetime.now(UTC)
-    document = _finite({
+    document = evaluations.finite_json({
         "model": model, "version": version, "artifact_digest": target.artifact_digest, "kind": "global",
         "dataset": ref.model_dump(mode="json"), "rows": len(features),
         "parameters": {"seed": seed, "top": top, "n_repeats": 5, "task": policy.task.value,
@@ -250,7 +223,7 @@ def local(backend: Backend, model: str, version: int, row: dict[str, Any] | Any,
         except (ValueError, TypeError, KeyError) as exc:
             raise InvalidInput(f"explaining the input with {model_files.label(target)} failed: "
                                f"{type(exc).__name__}: {exc}") from None
-    return _finite({"model": model, "version": version, "artifact_digest": target.artifact_digest,
+    return evaluations.finite_json({"model": model, "version": version, "artifact_digest": target.artifact_digest,
                     "reference": ref.model_dump(mode="json"), "seed": seed, "libraries": _libraries(), **computed})
 
 
