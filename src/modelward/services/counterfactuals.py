@@ -29,7 +29,7 @@ from modelward.domain.policy import Policy
 from modelward.domain.registry import ModelVersion
 from modelward.errors import InvalidInput, PolicyViolation
 from modelward.evaluation.counterfactuals import Constraints, Counterfactual, one_row, run
-from modelward.services import model_files, policies, predictions, registry
+from modelward.services import analysis_cache, model_files, policies, predictions, registry
 from modelward.services.backend import Backend
 
 CONSTRAINTS_TAG = "modelward.counterfactual_constraints"
@@ -63,7 +63,7 @@ def for_version(
     policy = policies.effective_policy(backend, model)
     declared, source = _declared(found, constraints)
     data, ref = _reference_data(backend, policy)
-    with model_files.opened_in_workdir(
+    with analysis_cache.opened_model(
             backend, found, prefix="modelward-counterfactuals-", purpose="to search counterfactuals on",
             isolated=policy.evaluation.code_models == "isolated", refused=lambda flavor: _refused(found, flavor)) as loaded:
         frame = _typed_row(row, getattr(loaded, "signature", None))
@@ -119,9 +119,7 @@ def _declared(version: ModelVersion, constraints: Any) -> tuple[Constraints, str
 def _reference_data(backend: Backend, policy: Policy) -> tuple[Any, DatasetRef | None]:
     if policy.evaluation_dataset is None:
         return None, None
-    from modelward.services.evaluations import load_dataset
-
-    return load_dataset(backend, DatasetRef(**policy.evaluation_dataset.model_dump()))
+    return analysis_cache.load_dataset(backend, DatasetRef(**policy.evaluation_dataset.model_dump()))
 
 
 def _refused(version: ModelVersion, flavor: str) -> PolicyViolation:
