@@ -10,11 +10,13 @@ from typing import Any
 import typer
 from rich.markup import escape
 
+from modelward.cli.fairness import fairness
 from modelward.cli.output import console
 from modelward.errors import InvalidInput
 
-app = typer.Typer(help="Explain model versions: global importance, local attributions, counterfactuals.",
-                  no_args_is_help=True)
+app = typer.Typer(help="Explain model versions: global importance, local attributions, counterfactuals, "
+                       "fairness across groups.", no_args_is_help=True)
+app.command("fairness")(fairness)
 
 
 def _print_json(document: dict[str, Any]) -> None:

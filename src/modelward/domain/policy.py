@@ -10,13 +10,16 @@ A policy applies globally (no ``model``, no ``risk_tier``), to every model of a 
       - {compare_to: champion, metric: roc_auc, max_regression: 0.01}
       - {fairness: demographic_parity_difference, sensitive_feature: sex, max: 0.10}
       - {technical: p95_latency_ms, max: 50}
+      - {attribution_stability: champion, top_k: 5, min_rank_correlation: 0.6}
+      - {explanation: required, shap: true}
     review: {approvals: 2, roles: [risk, compliance], four_eyes: true}
     release: {strategy: canary, steps: [10, 50, 100]}
     evaluation: {code_models: refuse}    # or isolated: evaluate pyfunc/pickle models in the sandboxed worker
     monitoring: {bins: 10, alerts: []}   # drift reference, thresholds, alert rules: see domain/monitoring.py
 
 Each gate is recognised by its distinguishing key: ``compare_to`` (champion gate),
-``fairness``, ``technical``, ``kpi``, else ``metric``. Unknown keys are errors.
+``fairness``, ``technical``, ``kpi``, ``attribution_stability``, ``explanation``, else ``metric``.
+Unknown keys are errors.
 ``parse_policy_yaml`` reports every problem with its line and field, e.g.
 ``line 5, gates[1].max_regression: Input should be a valid number``.
 Storage, versioning and auditing of policies belong to the governance service.
@@ -139,15 +142,43 @@ class ChampionGate(_Strict):
 
 
 class FairnessGate(_Bounded):
-    """Differences and ratios between groups both lie in [0, 1]."""
+    """A fairness measure between the groups of one sensitive feature (``sensitive_feature: sex``)
+    or of the intersection of two or three (``sensitive_features: [sex, age_band]``: groups such
+    as "F, 18-30", reported under "sex & age_band"); give exactly one of the two keys.
+    Differences and ratios both lie in [0, 1].
+
+    ``min_group_size``: groups with fewer rows in the evaluation data are still reported, but
+    left out of the measure the gate decides on, and the reason names them (too few rows to
+    judge a rate). Without it every group counts, small ones included (the report flags groups
+    under 30 rows as small either way). The reason names the two groups behind the measure.
+    """
 
     fairness: FairnessMetricName
-    sensitive_feature: str = Field(min_length=1)
+    sensitive_feature: str | None = Field(default=None, min_length=1)
+    sensitive_features: list[Annotated[str, Field(min_length=1)]] | None = None
+    min_group_size: int | None = Field(default=None, ge=1, le=1_000_000)
 
     @model_validator(mode="after")
     def _bounds_are_possible(self) -> FairnessGate:
         _check_range(self.fairness, self.min, self.max, UNIT_INTERVAL)
+        if (self.sensitive_feature is None) == (self.sensitive_features is None):
+            raise ValueError("give exactly one of sensitive_feature (one column) or sensitive_features "
+                             "(a list of 2 or 3 columns, for their intersection)")
+        chosen = self.sensitive_features
+        if chosen is not None and not (2 <= len(chosen) <= 3 and len(set(chosen)) == len(chosen)):
+            raise ValueError(f"sensitive_features must be 2 or 3 distinct columns (for one, use sensitive_feature), "
+                             f"got {chosen}")
         return self
+
+    @property
+    def features(self) -> list[str]:
+        """The sensitive columns: one, or those of the intersection."""
+        return [self.sensitive_feature] if self.sensitive_feature is not None else list(self.sensitive_features or [])
+
+    @property
+    def feature_key(self) -> str:
+        """How the evaluation's fairness reports name it: ``sex``, or ``sex & age_band``."""
+        return " & ".join(self.features)
 
 
 class TechnicalGate(_Strict):
@@ -178,11 +209,40 @@ class KpiGate(_Bounded):
     kpi: str = Field(min_length=1)
 
 
+class AttributionStabilityGate(_Strict):
+    """The challenger must rely on the features the version behind the alias relies on.
+
+    Both are explained by permutation importance on the evaluation data (same rows, same seed);
+    over the union of each one's ``top_k`` most important features, the rank correlation
+    (Spearman, or Kendall's tau) of their importances must be at least ``min_rank_correlation``.
+    With no version behind the alias (a first version) the gate passes, skipped, as a champion
+    gate does.
+    """
+
+    attribution_stability: str = Field(default="champion", min_length=1, description="the alias to compare to")
+    top_k: int = Field(default=5, ge=2, le=50)
+    min_rank_correlation: float = Field(ge=-1, le=1)
+    method: Literal["spearman", "kendall"] = "spearman"
+    n_repeats: int = Field(default=5, ge=1, le=50)
+
+
+class ExplanationGate(_Strict):
+    """A global explanation of the challenger must be computed on the evaluation data and kept
+    with the version (a revision of its explanations), SHAP values included when ``shap: true``
+    (the ``explain`` extra). Put it in a tier policy (``risk_tier: high``) to require it of every
+    high-risk model."""
+
+    explanation: Literal["required"]
+    shap: bool = False
+    top: int = Field(default=10, ge=1, le=50)
+
+
 def _gate_kind(value: Any) -> str | None:
     """The gate type, from the key only that type has (champion gates also carry ``metric``)."""
     keys = value.keys() if isinstance(value, dict) else vars(value).keys() if isinstance(value, BaseModel) else ()
     for key, kind in (("compare_to", "champion"), ("fairness", "fairness"), ("technical", "technical"),
-                      ("kpi", "kpi"), ("metric", "metric")):
+                      ("kpi", "kpi"), ("attribution_stability", "attribution_stability"),
+                      ("explanation", "explanation"), ("metric", "metric")):
         if key in keys:
             return kind
     return None
@@ -193,14 +253,17 @@ Gate = Annotated[
     | Annotated[ChampionGate, Tag("champion")]
     | Annotated[FairnessGate, Tag("fairness")]
     | Annotated[TechnicalGate, Tag("technical")]
-    | Annotated[KpiGate, Tag("kpi")],
+    | Annotated[KpiGate, Tag("kpi")]
+    | Annotated[AttributionStabilityGate, Tag("attribution_stability")]
+    | Annotated[ExplanationGate, Tag("explanation")],
     Discriminator(
         _gate_kind,
         custom_error_type="unknown_gate",
-        custom_error_message="a gate needs one of the keys metric, compare_to, fairness, technical, kpi",
+        custom_error_message=("a gate needs one of the keys metric, compare_to, fairness, technical, kpi, "
+                              "attribution_stability, explanation"),
     ),
 ]
-GATE_KINDS = ("metric", "champion", "fairness", "technical", "kpi")
+GATE_KINDS = ("metric", "champion", "fairness", "technical", "kpi", "attribution_stability", "explanation")
 
 
 class ReviewRequirement(_Strict):
@@ -424,9 +487,11 @@ def _data_path(loc: tuple[Any, ...], data: Any) -> KeyPath:
     keeping the first missing key (a required field or an unknown one) as the last element."""
     path: list[str | int] = []
     node = data
+    tag_seen = False
     for part in loc:
-        if _is_gate_tag(path, node, part):
-            continue  # the discriminated union's tag, not a key of the document
+        if not tag_seen and _is_gate_tag(path, node, part):
+            tag_seen = True  # the discriminated union's tag, not a key of the document (the key that
+            continue         # names the gate type may follow it: {fairness: x} -> gates.0.fairness.fairness)
         if isinstance(node, dict) and part in node or isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
             node = node[part]
         else:

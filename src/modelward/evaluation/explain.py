@@ -14,7 +14,8 @@ Which attribution method (``attribution_method``):
   explained class, or the regression value), ``LinearExplainer`` for a linear model (output: the
   decision function, log-odds for a logistic regression), otherwise ``PermutationExplainer``
   over a bounded background sample (output: the probability or the value);
-* without shap: interventional Shapley values by permutation sampling against a fixed
+* without shap, or for a model taking text columns (shap's maskers take numbers only):
+  interventional Shapley values by permutation sampling against a fixed
   background sample (``_sampled_shapley``). Each permutation walks from a background row to the
   explained row one feature at a time, so its contributions telescope to f(x) - f(b) exactly:
   the sum of the attributions equals the prediction minus the mean over the background.
@@ -33,6 +34,7 @@ MAX_SHAP_ROWS = 200
 MAX_AGNOSTIC_ROWS = 40  # the model-agnostic explainer calls the model ~10 x features times a row
 SHAPLEY_PERMUTATIONS = 12
 PD_GRID = 20
+SAMPLED_SHAPLEY = "sampled interventional shapley (modelward)"
 DISTANCE = "euclidean on numeric features standardised by the reference data's mean and standard deviation"
 
 
@@ -188,9 +190,10 @@ def shap_summary(target: Target, features: Any, *, seed: int) -> dict[str, Any] 
         return None
     import numpy as np
 
-    limit = MAX_AGNOSTIC_ROWS if attribution_method(target) == "shap.PermutationExplainer" else MAX_SHAP_ROWS
+    method = attribution_method(target, features)
+    limit = MAX_SHAP_ROWS if method in ("shap.TreeExplainer", "shap.LinearExplainer") else MAX_AGNOSTIC_ROWS
     rows = features.sample(min(len(features), limit), random_state=seed)
-    explained = _shap_attributions(target, rows, background(features, seed))
+    explained = attributions(target, rows, background(features, seed), seed=seed)
     mean_abs = np.abs(explained["values"]).mean(axis=0)
     ranked = sorted(zip(features.columns, mean_abs, strict=True), key=lambda item: -item[1])
     return {
@@ -216,14 +219,26 @@ def background(reference: Any, seed: int) -> Any:
     return reference.sample(min(len(reference), MAX_BACKGROUND), random_state=seed).reset_index(drop=True)
 
 
-def attribution_method(target: Target) -> str:
+def attribution_method(target: Target, rows: Any = None) -> str:
+    """Which explainer attributes ``target`` on ``rows`` (see the module docstring). shap's
+    model-agnostic explainer masks with numbers only, so a model taking text columns (a pipeline
+    that encodes them) is explained by modelward's own sampling, which passes rows as they are."""
     if not shap_available():
-        return "sampled interventional shapley (modelward)"
+        return SAMPLED_SHAPLEY
     if _is_tree(target.raw) and target.raw is not target.model:
         return "shap.TreeExplainer"
     if _is_linear(target.raw) and target.raw is not target.model:
         return "shap.LinearExplainer"
+    if rows is not None and not all(_is_numeric(rows[name]) for name in rows.columns):
+        return SAMPLED_SHAPLEY
     return "shap.PermutationExplainer"
+
+
+def attributions(target: Target, rows: Any, base: Any, *, seed: int) -> dict[str, Any]:
+    """Additive attributions of ``rows`` against the background ``base``, by ``attribution_method``."""
+    if attribution_method(target, rows).startswith("shap."):
+        return _shap_attributions(target, rows, base)
+    return _sampled_shapley(target, rows, base, seed=seed)
 
 
 def local_explanation(model: Any, rows: Any, reference: Any, *, classification: bool, positive_label: Any = None,
@@ -234,10 +249,7 @@ def local_explanation(model: Any, rows: Any, reference: Any, *, classification: 
 
     target = Target(model, classification=classification, positive_label=positive_label)
     base = background(reference, seed)
-    if shap_available():
-        explained = _shap_attributions(target, rows, base)
-    else:
-        explained = _sampled_shapley(target, rows, base, seed=seed)
+    explained = attributions(target, rows, base, seed=seed)
     values, predictions = explained["values"], explained["predictions"]
     answers = []
     for index in range(len(rows)):
@@ -306,7 +318,7 @@ def _shap_attributions(target: Target, rows: Any, base: Any) -> dict[str, Any]:
     import numpy as np
     import shap
 
-    method = attribution_method(target)
+    method = attribution_method(target, rows)
     if method == "shap.TreeExplainer":
         # interventional against the background: exact, and in the space of predict_proba/predict
         explainer = shap.TreeExplainer(target.raw, data=base, feature_perturbation="interventional",
@@ -403,8 +415,38 @@ def _sampled_shapley(target: Target, rows: Any, base: Any, *, seed: int) -> dict
             total[order] += deltas
         values[index] = total / SHAPLEY_PERMUTATIONS
     return {"values": values, "base_value": base_value, "predictions": target(rows),
-            "method": "sampled interventional shapley (modelward)", "output": target.output}
+            "method": SAMPLED_SHAPLEY, "output": target.output}
 
 
-__all__ = ["DISTANCE", "Target", "attribution_method", "background", "global_explanation", "local_explanation",
-           "nearest_rows", "partial_dependence_of", "permutation_importances", "shap_available", "shap_summary"]
+# -- agreement of two explanations -------------------------------------------------------------------
+
+
+def rank_agreement(first: list[dict[str, Any]], second: list[dict[str, Any]], *, top_k: int,
+                   method: str = "spearman") -> dict[str, Any]:
+    """How far two models rely on the same features: the rank correlation of their permutation
+    importances over the union of each one's ``top_k`` features (a feature one model lacks counts
+    as importance 0), and the share of the top ``top_k`` they have in common."""
+    import math
+    import warnings
+
+    from scipy import stats
+
+    first_top = [row["feature"] for row in first[:top_k]]
+    other_top = [row["feature"] for row in second[:top_k]]
+    union = sorted(set(first_top) | set(other_top))
+    a = {row["feature"]: row["importance_mean"] for row in first}
+    b = {row["feature"]: row["importance_mean"] for row in second}
+    x, y = [a.get(name, 0.0) for name in union], [b.get(name, 0.0) for name in union]
+    measure = stats.spearmanr if method == "spearman" else stats.kendalltau
+    with warnings.catch_warnings():  # constant importances: an undefined correlation, said below
+        warnings.simplefilter("ignore")
+        value = float(measure(x, y).statistic) if len(union) > 1 else math.nan
+    return {"method": method, "top_k": top_k, "features": union, "challenger_top": first_top,
+            "other_top": other_top, "rank_correlation": value if math.isfinite(value) else None,
+            "top_k_overlap": len(set(first_top) & set(other_top)) / top_k,
+            "importances": {name: {"challenger": a.get(name, 0.0), "other": b.get(name, 0.0)} for name in union}}
+
+
+__all__ = ["DISTANCE", "SAMPLED_SHAPLEY", "Target", "attribution_method", "attributions", "background", "global_explanation", "local_explanation",
+           "nearest_rows", "partial_dependence_of", "permutation_importances", "rank_agreement", "shap_available",
+           "shap_summary"]

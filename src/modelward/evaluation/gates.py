@@ -34,7 +34,9 @@ from pydantic import BaseModel, Field
 
 from modelward.domain.policy import (
     NUMERIC_TECHNICAL,
+    AttributionStabilityGate,
     ChampionGate,
+    ExplanationGate,
     FairnessGate,
     KpiGate,
     MetricGate,
@@ -45,7 +47,7 @@ from modelward.domain.policy import (
 from modelward.errors import InvalidInput, ModelwardError
 from modelward.evaluation import technical
 from modelward.evaluation.compare import compare_models
-from modelward.evaluation.fairness import fairness_report
+from modelward.evaluation.fairness import disparity, fairness_report, feature_name
 from modelward.evaluation.metrics import (
     classification_metrics,
     jsonable,
@@ -77,6 +79,10 @@ class EvaluationResult(BaseModel):
     technical: dict[str, Any] = Field(default_factory=dict)
     kpis: dict[str, Any] = Field(default_factory=dict)
     kpis_reported_by: str | None = None
+    attributions: dict[str, Any] = Field(default_factory=dict)
+    # the challenger's global explanation an explanation gate asked for: the service keeps it
+    # as an explanation revision of the version, not inside the evaluation
+    explanation: dict[str, Any] | None = Field(default=None, exclude=True)
     gates: list[GateResult] = Field(default_factory=list)
     passed: bool
     failures: list[str] = Field(default_factory=list)
@@ -109,14 +115,18 @@ def evaluate_gates(
     comparison = _comparisons(run, policy, champion)
     fairness = _fairness(run, policy)
     checks = _technical(run, policy, challenger, model_dir)
+    explained = _Explained(run, policy, challenger, champion)
     supplied = jsonable(dict(kpis or {}))
     reporter = (kpis_reported_by or "the caller") if supplied else None
-    gates = [_decide(gate, run, comparison, fairness, checks, supplied, reporter) for gate in policy.gates]
+    gates = [_decide(gate, run, comparison, fairness, checks, supplied, reporter)
+             if not isinstance(gate, AttributionStabilityGate | ExplanationGate) else explained.decide(gate)
+             for gate in policy.gates]
     failures = [g.reason for g in gates if not g.passed]
     return EvaluationResult(
         task=policy.task.value, label=run.label, n_rows=len(run.y), metrics=run.report,
         comparison=comparison.get("default"), fairness=fairness, technical=checks, kpis=supplied,
-        kpis_reported_by=reporter, gates=gates, passed=not failures, failures=failures,
+        kpis_reported_by=reporter, attributions=explained.attributions, explanation=explained.document,
+        gates=gates, passed=not failures, failures=failures,
     )
 
 
@@ -266,17 +276,22 @@ def _compare(run: _Run, model: Any, metrics: list[str] | None, confidence: float
 def _fairness(run: _Run, policy: Policy) -> dict[str, Any]:
     if not run.classification:
         return {}
-    features = list(dict.fromkeys([*policy.sensitive_features,
-                                   *(g.sensitive_feature for g in policy.gates if isinstance(g, FairnessGate))]))
+    # one report per sensitive feature of the policy and per gate's feature or intersection, keyed
+    # "sex" or "sex & age_band"
+    wanted = [(f,) for f in policy.sensitive_features]
+    wanted += [tuple(g.features) for g in policy.gates if isinstance(g, FairnessGate)]
     reports: dict[str, Any] = {}
-    for feature in features:
-        if feature not in run.data.columns:
-            reports[feature] = {"error": f"the evaluation data has no column {feature!r}"}
+    for columns in dict.fromkeys(wanted):
+        key = feature_name(list(columns))
+        missing = [c for c in columns if c not in run.data.columns]
+        if missing:
+            reports[key] = {"error": f"the evaluation data has no column {', '.join(map(repr, missing))}"}
         elif len(run.report["confusion_matrix"]["labels"]) > 2 and policy.positive_label is None:
-            reports[feature] = {"error": "fairness on a multiclass task needs the policy's positive_label"}
+            reports[key] = {"error": "fairness on a multiclass task needs the policy's positive_label"}
         else:
-            reports[feature] = fairness_report(run.y, run.pred, run.data[feature], positive_label=run.positive,
-                                               feature=feature)
+            sensitive = run.data[columns[0]] if len(columns) == 1 else run.data[list(columns)]
+            reports[key] = fairness_report(run.y, run.pred, sensitive, positive_label=run.positive, feature=key,
+                                           seed=run.seed)
     return reports
 
 
@@ -301,6 +316,99 @@ def _technical(run: _Run, policy: Policy, model: Any, model_dir: Any) -> dict[st
     return jsonable(checks)
 
 
+class _Explained:
+    """The evidence of the explanation gates: the challenger's global explanation (explanation
+    gates) and permutation importances of the challenger and of each compared version (attribution
+    stability gates), computed once per setting on the evaluation rows with the run's seed."""
+
+    def __init__(self, run: _Run, policy: Policy, challenger: Any, champion: Any) -> None:
+        self.run, self.challenger, self.champion = run, challenger, champion
+        self.document: dict[str, Any] | None = None
+        self.error: str | None = None
+        self.attributions: dict[str, Any] = {}
+        self._importances: dict[tuple[int, int], Any] = {}
+        wanted = [g for g in policy.gates if isinstance(g, ExplanationGate)]
+        if wanted:
+            self._explain(max(g.top for g in wanted))
+
+    def _explain(self, top: int) -> None:
+        from modelward.evaluation import explain
+
+        try:
+            self.document = jsonable(explain.global_explanation(
+                self.challenger, self.run.features, self.run.y, classification=self.run.classification,
+                positive_label=self.run.policy.positive_label, seed=self.run.seed, top=top))
+        except ModelwardError:
+            raise
+        except Exception as exc:  # noqa: BLE001 -- the model's own failure while being explained
+            self.error = f"{type(exc).__name__}: {exc}"
+            return
+        self._importances[(id(self.challenger), 5)] = self.document["permutation_importance"]
+
+    def importances(self, model: Any, n_repeats: int) -> list[dict[str, Any]]:
+        from modelward.evaluation import explain
+
+        key = (id(model), n_repeats)
+        if key not in self._importances:
+            self._importances[key] = explain.permutation_importances(
+                model, self.run.inputs_for(model), self.run.y, classification=self.run.classification,
+                seed=self.run.seed, n_repeats=n_repeats)
+        return self._importances[key]
+
+    def decide(self, gate: AttributionStabilityGate | ExplanationGate) -> GateResult:
+        spec = gate.model_dump(mode="json", exclude_defaults=False)
+        if isinstance(gate, ExplanationGate):
+            return self._explanation_gate(gate, spec)
+        return self._stability_gate(gate, spec)
+
+    def _explanation_gate(self, gate: ExplanationGate, spec: dict[str, Any]) -> GateResult:
+        if self.document is None:
+            return _failed("explanation", spec, f"a global explanation is required but could not be computed on "
+                           f"the evaluation data: {self.error}")
+        leaders = [row["feature"] for row in self.document["permutation_importance"][:gate.top]]
+        evidence = {"rows": len(self.run.y), "top_features": leaders, "shap": self.document["shap"] is not None,
+                    "output": self.document["output"]}
+        if gate.shap and self.document["shap"] is None:
+            return _failed("explanation", spec, "SHAP values are required but were not computed: install the "
+                           "'explain' extra (shap) on the server", evidence)
+        methods = "permutation importance" + (" and SHAP" if self.document["shap"] is not None else "")
+        return GateResult(gate=spec, kind="explanation", passed=True, observed=leaders[:5], evidence=evidence,
+                          reason=f"a global explanation ({methods}) was computed on {len(self.run.y)} rows and is "
+                                 f"kept with the version; top features: {', '.join(leaders[:5])}")
+
+    def _stability_gate(self, gate: AttributionStabilityGate, spec: dict[str, Any]) -> GateResult:
+        from modelward.evaluation.explain import rank_agreement
+
+        alias = gate.attribution_stability
+        other = _champion_for(self.champion, alias)
+        if other is None:
+            return GateResult(gate=spec, kind="attribution_stability", passed=True, skipped=True,
+                              reason=f"no {alias} to compare attributions against")
+        try:
+            found = rank_agreement(self.importances(self.challenger, gate.n_repeats),
+                                   self.importances(other, gate.n_repeats), top_k=gate.top_k, method=gate.method)
+        except ModelwardError:
+            raise
+        except Exception as exc:  # noqa: BLE001 -- either model's own failure on the evaluation data
+            return _failed("attribution_stability", spec, f"the attributions of the challenger and the {alias} could "
+                           f"not be computed on the evaluation data: {type(exc).__name__}: {exc}")
+        self.attributions[f"{alias}:{gate.top_k}:{gate.method}:{gate.n_repeats}"] = found
+        value, floor = found["rank_correlation"], gate.min_rank_correlation
+        name = f"{'Spearman' if gate.method == 'spearman' else 'Kendall'} rank correlation"
+        tops = (f"top {gate.top_k} of the challenger: {', '.join(found['challenger_top'])}; "
+                f"of the {alias}: {', '.join(found['other_top'])}")
+        if value is None:
+            return _failed("attribution_stability", spec, f"the {name} of the importances against the {alias} is "
+                           f"undefined (constant importances) ({tops})", found)
+        passed = value >= floor
+        verdict = "at least" if passed else "below"
+        return GateResult(gate=spec, kind="attribution_stability", passed=passed, observed=value,
+                          threshold={"min_rank_correlation": floor}, evidence=found,
+                          reason=f"attribution stability against the {alias}: {name} {_fmt(value)} of the feature "
+                                 f"importances over the union of both top {gate.top_k} is {verdict} the minimum "
+                                 f"{_fmt(floor)} ({tops})")
+
+
 # -- decisions ---------------------------------------------------------------------------------------
 
 
@@ -312,7 +420,7 @@ def _decide(gate: Any, run: _Run, comparison: dict[str, Any], fairness: dict[str
     if isinstance(gate, ChampionGate):
         return _champion_gate(gate, spec, comparison.get(_gate_key(gate)))
     if isinstance(gate, FairnessGate):
-        return _fairness_gate(gate, spec, fairness.get(gate.sensitive_feature, {}))
+        return _fairness_gate(gate, spec, fairness.get(gate.feature_key, {}))
     if isinstance(gate, TechnicalGate):
         return _technical_gate(gate, spec, checks)
     return _kpi_gate(gate, spec, kpis, reporter)
@@ -398,15 +506,34 @@ def _significance(found: dict[str, Any]) -> str:
 
 
 def _fairness_gate(gate: FairnessGate, spec: dict[str, Any], report: dict[str, Any]) -> GateResult:
+    """Decided on the report's measure, or (``min_group_size``) on the measure over the groups with
+    enough rows; the reason names the two groups behind it and any group left out."""
+    key = gate.feature_key
     if "error" in report or not report:
         why = report.get("error", "no fairness report")
-        return _failed("fairness", spec, f"{gate.fairness} for sensitive feature {gate.sensitive_feature!r} "
-                       f"could not be computed: {why}")
-    value = report.get(gate.fairness)
-    name = f"{gate.fairness} for {gate.sensitive_feature!r}"
+        kind = "feature" if len(gate.features) == 1 else "features"
+        return _failed("fairness", spec, f"{gate.fairness} for sensitive {kind} {key!r} could not be computed: {why}")
+    found = disparity(report, gate.fairness, min_group_size=gate.min_group_size)
+    evidence = {**report, "decision": found}
+    name = f"{gate.fairness} for {key!r}"
+    left_out = ""
+    if found["excluded"]:
+        sizes = ", ".join(f"{g!r} ({report['by_group'][g]['count']})" for g in found["excluded"])
+        left_out = f"; left out, under {gate.min_group_size} rows: {sizes}"
+    if not found["groups"]:
+        return _failed("fairness", spec, f"{name} could not be judged: no group has {gate.min_group_size} rows or "
+                       f"more{left_out}", evidence)
+    value = report.get(gate.fairness) if gate.min_group_size is None else found["value"]
     if value is None:
-        return _failed("fairness", spec, f"{name} is undefined (a group has no positive predictions or labels)", report)
-    return _bounded("fairness", spec, name, value, gate.min, gate.max, report)
+        return _failed("fairness", spec, f"{name} is undefined (a group has no positive predictions or labels)"
+                       f"{left_out}", evidence)
+    decided = _bounded("fairness", spec, name, value, gate.min, gate.max, evidence)
+    groups = ""
+    if found["lowest"] is not None:
+        rate = found["rate"].replace("_", " ")
+        groups = (f": {rate} {_fmt(found['lowest_value'])} in group {found['lowest']!r} vs "
+                  f"{_fmt(found['highest_value'])} in {found['highest']!r}")
+    return decided.model_copy(update={"reason": decided.reason + groups + left_out})
 
 
 def _technical_gate(gate: TechnicalGate, spec: dict[str, Any], checks: dict[str, Any]) -> GateResult:

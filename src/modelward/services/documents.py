@@ -109,7 +109,11 @@ def gate_name(gate: dict[str, Any]) -> str:
     if "compare_to" in gate:
         return f"{gate.get('metric')} vs {gate['compare_to']}"
     if "fairness" in gate:
-        return f"{gate['fairness']} ({gate.get('sensitive_feature')})"
+        return f"{gate['fairness']} ({gate.get('sensitive_feature') or ' & '.join(gate.get('sensitive_features') or [])})"
+    if "attribution_stability" in gate:
+        return f"attribution stability vs {gate['attribution_stability']} (top {gate.get('top_k')})"
+    if "explanation" in gate:
+        return "explanation required" + (" (with SHAP)" if gate.get("shap") else "")
     for key in ("technical", "kpi", "metric"):
         if key in gate:
             return str(gate[key])

@@ -33,7 +33,7 @@ from typing import Any
 from modelward.domain.actors import Actor
 from modelward.domain.governance import DatasetRef, Evaluation, VersionState
 from modelward.domain.names import new_id
-from modelward.domain.policy import ChampionGate, Policy
+from modelward.domain.policy import AttributionStabilityGate, ChampionGate, ExplanationGate, Policy
 from modelward.errors import (
     IntegrityError,
     InvalidInput,
@@ -125,11 +125,14 @@ def _load_model(backend: Backend, policy: Policy, version: Any, dest: Path, stac
 
 
 def _champions(backend: Backend, policy: Policy, version: Any, work: Path, stack: ExitStack) -> dict[str, Any]:
-    """alias -> loaded model for every alias a champion gate compares to (skipped if absent or itself)."""
+    """alias -> loaded model for every alias a champion or attribution stability gate compares to
+    (skipped if absent or itself)."""
     from modelward.services import registry
 
     found: dict[str, Any] = {}
-    for alias in {g.compare_to for g in policy.gates if isinstance(g, ChampionGate)}:
+    aliases = {g.compare_to for g in policy.gates if isinstance(g, ChampionGate)}
+    aliases |= {g.attribution_stability for g in policy.gates if isinstance(g, AttributionStabilityGate)}
+    for alias in aliases:
         try:
             target = registry.get_by_alias(backend, version.model_name, alias)
         except NotFound:
@@ -183,7 +186,15 @@ def evaluate(
         dataset=ref, passed=result.passed, advisory=advisory, failures=result.failures,
         result=finite_json(result.model_dump(mode="json")), created_by=actor.name, created_at=datetime.now(UTC),
     )
-    return _store(backend, actor, evaluation)
+    explanation = None
+    if result.explanation is not None and not advisory:  # an explanation gate's: kept with the version
+        from modelward.services.explanations import global_document
+
+        top = max(g.top for g in policy.gates if isinstance(g, ExplanationGate))
+        explanation = global_document(actor, policy, target, ref, result.explanation, rows=result.n_rows,
+                                      label=result.label, seed=0, top=top, at=evaluation.created_at,
+                                      source="evaluation")
+    return _store(backend, actor, evaluation, explanation=explanation, dataset=ref)
 
 
 def _dataset_ref(policy: Policy, dataset: DatasetRef | dict[str, Any] | None) -> DatasetRef:
@@ -228,7 +239,9 @@ def record_client_result(
     return _store(backend, actor, evaluation)
 
 
-def _store(backend: Backend, actor: Actor, evaluation: Evaluation) -> Evaluation:
+def _store(backend: Backend, actor: Actor, evaluation: Evaluation, *, explanation: dict[str, Any] | None = None,
+           dataset: DatasetRef | None = None) -> Evaluation:
+    """Keep the evaluation (and the global explanation its gates computed) and move the version."""
     name, version = evaluation.model_name, evaluation.version
     with backend.write() as session:
         row = locked_version(session, name, version)
@@ -236,6 +249,13 @@ def _store(backend: Backend, actor: Actor, evaluation: Evaluation) -> Evaluation
             raise PolicyViolation(f"version {version} of model '{name}' changed during its evaluation")
         if not evaluation.advisory:
             _refuse_frozen(name, version, row.status)
+        if explanation is not None and dataset is not None:
+            from modelward.services.explanations import record_global
+
+            revision = record_global(session, actor, registry_store.get_version(session, name, version), explanation,
+                                     dataset, at=evaluation.created_at)
+            evaluation = evaluation.model_copy(update={"result": {
+                **evaluation.result, "explanation": {"revision": revision, "source": "evaluation"}}})
         store.add_evaluation(session, row, name, evaluation)
         audit.record(session, actor, "model_version.evaluated", subject_type="model_version",
                      subject_id=subject_id(name, version), model_name=name,

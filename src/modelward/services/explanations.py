@@ -25,7 +25,7 @@ from modelward.domain.actors import Actor
 from modelward.domain.governance import DatasetRef
 from modelward.domain.policy import Policy, Task
 from modelward.errors import InvalidInput, NotFound, PolicyViolation
-from modelward.services import audit, model_files, policies
+from modelward.services import analysis_cache, audit, model_files, policies
 from modelward.services.backend import Backend
 from modelward.store import explanations as store
 from modelward.store import registry as registry_store
@@ -42,7 +42,7 @@ def _refused(version: Any, flavor: str) -> PolicyViolation:
 
 
 def _opened(backend: Backend, policy: Policy, version: Any) -> Any:
-    return model_files.opened_in_workdir(
+    return analysis_cache.opened_model(
         backend, version, prefix="modelward-explain-", purpose="to explain",
         isolated=policy.evaluation.code_models == "isolated", refused=lambda flavor: _refused(version, flavor))
 
@@ -115,13 +115,12 @@ def global_(backend: Backend, actor: Actor, model: str, version: int, *,
             dataset: DatasetRef | dict[str, Any] | None = None, seed: int = 0, top: int = 10) -> dict[str, Any]:
     """Compute and store a global explanation of the version; returns the stored document."""
     from modelward.evaluation import explain
-    from modelward.services import evaluations
 
     if not isinstance(top, int) or not 1 <= top <= MAX_TOP:
         raise InvalidInput(f"top must be an integer from 1 to {MAX_TOP}, got {top!r}")
     _check_seed(seed)
     policy, target = _context(backend, model, version)
-    data, ref = evaluations.load_dataset(backend, _dataset_ref(policy, dataset))
+    data, ref = analysis_cache.load_dataset(backend, _dataset_ref(policy, dataset))
     label = _label_column(policy, data)
     if label is None:
         raise InvalidInput("the data has no label column (the policy's label, or 'label' or 'target'): "
@@ -136,23 +135,44 @@ def global_(backend: Backend, actor: Actor, model: str, version: int, *,
             raise InvalidInput(f"explaining {model_files.label(target)} failed on the data: "
                                f"{type(exc).__name__}: {exc}") from None
     now = datetime.now(UTC)
-    document = evaluations.finite_json({
-        "model": model, "version": version, "artifact_digest": target.artifact_digest, "kind": "global",
-        "dataset": ref.model_dump(mode="json"), "rows": len(features),
-        "parameters": {"seed": seed, "top": top, "n_repeats": 5, "task": policy.task.value,
-                       "positive_label": policy.positive_label, "label": label},
-        "libraries": _libraries(), "created_by": actor.name, "created_at": now.isoformat(), **computed,
-    })
+    document = global_document(actor, policy, target, ref, computed, rows=len(features), label=label,
+                               seed=seed, top=top, at=now)
     with backend.write() as session:
-        from modelward.services.governance import locked_version, subject_id
-
-        row = locked_version(session, model, version)
-        revision = store.add(session, row, document, data_digest=ref.digest, created_by=actor.name, created_at=now)
-        audit.record(session, actor, "model_version.explained", subject_type="model_version",
-                     subject_id=subject_id(model, version), model_name=model,
-                     details={"revision": revision, "dataset_digest": ref.digest, "seed": seed, "top": top,
-                              "shap": computed["shap"] is not None})
+        revision = record_global(session, actor, target, document, ref, at=now)
     return {**document, "revision": revision}
+
+
+def global_document(actor: Actor, policy: Policy, target: Any, ref: DatasetRef, computed: dict[str, Any], *,
+                    rows: int, label: str, seed: int, top: int, at: datetime, n_repeats: int = 5,
+                    source: str = "request") -> dict[str, Any]:
+    """The stored form of a global explanation: what was computed, on which data, with what.
+    ``source``: "request" (asked for) or "evaluation" (computed by an explanation gate)."""
+    from modelward.services.evaluations import finite_json
+
+    return finite_json({
+        "model": target.model_name, "version": target.version, "artifact_digest": target.artifact_digest,
+        "kind": "global", "source": source, "dataset": ref.model_dump(mode="json"), "rows": rows,
+        "parameters": {"seed": seed, "top": top, "n_repeats": n_repeats, "task": policy.task.value,
+                       "positive_label": policy.positive_label, "label": label},
+        "libraries": _libraries(), "created_by": actor.name, "created_at": at.isoformat(), **computed,
+    })
+
+
+def record_global(session: Any, actor: Actor, target: Any, document: dict[str, Any], ref: DatasetRef, *,
+                  at: datetime) -> int:
+    """Keep ``document`` as the version's newest explanation revision, audited, in the caller's
+    transaction; returns the revision."""
+    from modelward.services.governance import locked_version, subject_id
+
+    name, version = target.model_name, target.version
+    row = locked_version(session, name, version)
+    revision = store.add(session, row, document, data_digest=ref.digest, created_by=actor.name, created_at=at)
+    audit.record(session, actor, "model_version.explained", subject_type="model_version",
+                 subject_id=subject_id(name, version), model_name=name,
+                 details={"revision": revision, "dataset_digest": ref.digest, "source": document["source"],
+                          "seed": document["parameters"]["seed"], "top": document["parameters"]["top"],
+                          "shap": document.get("shap") is not None})
+    return revision
 
 
 def latest_global(backend: Backend, model: str, version: int) -> dict[str, Any]:
@@ -207,7 +227,7 @@ def local(backend: Backend, model: str, version: int, row: dict[str, Any] | Any,
     if not isinstance(nearest, int) or not 0 <= nearest <= 50:
         raise InvalidInput(f"nearest must be an integer from 0 to 50, got {nearest!r}")
     policy, target = _context(backend, model, version)
-    reference, ref = evaluations.load_dataset(backend, _dataset_ref(policy, dataset))
+    reference, ref = analysis_cache.load_dataset(backend, _dataset_ref(policy, dataset))
     label = _label_column(policy, reference)
     with _opened(backend, policy, target) as loaded:
         columns = _feature_columns(loaded, policy, reference, label)
@@ -225,6 +245,41 @@ def local(backend: Backend, model: str, version: int, row: dict[str, Any] | Any,
                                f"{type(exc).__name__}: {exc}") from None
     return evaluations.finite_json({"model": model, "version": version, "artifact_digest": target.artifact_digest,
                     "reference": ref.model_dump(mode="json"), "seed": seed, "libraries": _libraries(), **computed})
+
+
+MAX_CHOICES = 50
+
+
+def what_if_start(backend: Backend, model: str, version: int) -> dict[str, Any]:
+    """What a what-if form starts from: the model's input features (each a number, or a choice
+    among the reference data's values) and the first row of the reference data (the policy's
+    evaluation dataset), the row ``local`` explains first."""
+    import pandas as pd
+
+    from modelward.services import evaluations
+
+    policy, target = _context(backend, model, version)
+    reference, ref = analysis_cache.load_dataset(backend, _dataset_ref(policy, None))
+    label = _label_column(policy, reference)
+    with _opened(backend, policy, target) as loaded:
+        columns = _feature_columns(loaded, policy, reference, label)
+    features = []
+    for name in columns:
+        column = reference[name]
+        if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
+            features.append({"name": str(name), "kind": "number",
+                             "integer": bool(pd.api.types.is_integer_dtype(column)),
+                             "min": _plain_value(column.min()), "max": _plain_value(column.max())})
+        else:
+            choices = [_plain_value(v) for v in pd.unique(column.dropna())][:MAX_CHOICES]
+            features.append({"name": str(name), "kind": "choice", "choices": choices})
+    row = {str(name): _plain_value(reference[name].iloc[0]) for name in columns}
+    return evaluations.finite_json({"model": model, "version": version, "reference": ref.model_dump(mode="json"),
+                                    "features": features, "row": row})
+
+
+def _plain_value(value: Any) -> Any:
+    return value.item() if hasattr(value, "item") else value
 
 
 def local_for_request(backend: Backend, request_id: str) -> dict[str, Any]:
@@ -252,4 +307,4 @@ def local_for_request(backend: Backend, request_id: str) -> dict[str, Any]:
             "logged_outputs": record.get("outputs"), "deployment": deployment}
 
 
-__all__ = ["global_", "global_revisions", "latest_global", "local", "local_for_request"]
+__all__ = ["global_", "global_revisions", "latest_global", "local", "local_for_request", "what_if_start"]

@@ -3,14 +3,26 @@
 ``fairness`` reads the successful live answers of [since, until) (frame inputs: a JSON list of
 row objects), takes each sensitive feature's value from the logged input rows and the prediction
 of each row (the larger probability's class of a predict_proba answer, else the label answered),
-and gives per feature and group the rows and the selection rate of the predictions (fairlearn's
-``selection_rate`` and ``demographic_parity_difference``). Where feedback (ground truth) exists for
-a row, the labelled rows get the gates' own report, ``evaluation.fairness.fairness_report``:
-per-group accuracy and rates, demographic parity and equalized odds.
+and gives per feature and group the rows and the selection rate of the predictions, with
+bootstrap intervals, small groups flagged, demographic parity difference and ratio
+(``evaluation.fairness.selection_report``). Where feedback (ground truth) exists for a row, the
+labelled rows get the gates' own report, ``evaluation.fairness.fairness_report``: per-group
+accuracy and rates, demographic parity and equalized odds, with intervals.
 
-The sensitive features default to the effective policy's (``sensitive_features`` and the features
-of its fairness gates). The positive label defaults to the policy's, else the larger label; for
-probabilities it is the second column's class.
+A sensitive feature is a column (``"sex"``) or an intersection of 2 or 3 (``["sex", "age_band"]``,
+or its report name ``"sex & age_band"``, the form a query parameter takes); intersection groups
+are named by their values joined by ", " (``"F, 18-30"``), a missing value being ``<missing>``.
+They default to the effective policy's (``sensitive_features`` and the features of its fairness
+gates, intersections included). The positive label defaults to the policy's, else the larger
+label; for probabilities it is the second column's class. Per feature::
+
+    {"feature": "sex & age_band", "features": ["sex", "age_band"], "rows": 800,
+     "by_group": {"F, 18-30": {"rows": 120, "selection_rate": 0.4, "small": false,
+                               "intervals": {"selection_rate": [0.31, 0.49]}}, ...},
+     "selection_rate": 0.38, "demographic_parity_difference": 0.2, "demographic_parity_ratio": 0.6,
+     "intervals": {"demographic_parity_difference": [...], "demographic_parity_ratio": [...]},
+     "small_groups": [...], "worst_groups": {"selection_rate": {"lowest": ..., "highest": ...}},
+     "parameters": {...}, "labelled_rows": 300, "labelled": {...fairness_report...} or None}
 """
 
 from __future__ import annotations
@@ -24,7 +36,7 @@ import pandas as pd
 
 from modelward.domain.policy import FairnessGate, Policy, Task
 from modelward.errors import InvalidInput
-from modelward.evaluation.fairness import fairness_report
+from modelward.evaluation.fairness import fairness_report, feature_columns, feature_name, selection_report
 from modelward.evaluation.metrics import jsonable
 from modelward.services.backend import Backend
 from modelward.services.input_drift import _InputLog, _literal, _require_logged
@@ -35,15 +47,17 @@ MISSING_GROUP = "<missing>"
 
 
 def fairness(backend: Backend, endpoint: str, *, since: datetime, until: datetime, version: int | None = None,
-             sensitive_features: list[str] | None = None, positive_label: Any = None) -> dict[str, Any]:
-    """Per sensitive feature: rows and selection rate per group of every logged prediction, and the
-    gates' fairness report on the rows with ground truth."""
+             sensitive_features: list[str | list[str]] | None = None, positive_label: Any = None,
+             min_group_size: int = 30, bootstrap: int = 200, seed: int = 0) -> dict[str, Any]:
+    """Per sensitive feature or intersection: rows and selection rate per group of every logged
+    prediction, and the gates' fairness report on the rows with ground truth."""
     since, until = _utc(since, "since"), _utc(until, "until")
     if until <= since:
         raise InvalidInput(f"until ({until.isoformat()}) must be after since ({since.isoformat()})")
     if sensitive_features is not None and (not isinstance(sensitive_features, list) or not all(
-            isinstance(f, str) and f for f in sensitive_features)):
-        raise InvalidInput("sensitive_features must be a list of column names")
+            isinstance(f, str | list) and f for f in sensitive_features)):
+        raise InvalidInput("sensitive_features must be a list of column names or of lists of 2 or 3 of them")
+    options = _options(min_group_size, bootstrap, seed)
     scope = {"since": since, "until": until, "version": version, "mode": "live"}
     with backend.read() as session:
         parts = store.window_parts(session, endpoint, **scope)
@@ -60,19 +74,32 @@ def fairness(backend: Backend, endpoint: str, *, since: datetime, until: datetim
             return result
         policy = _policy(backend, model_name)
         features = _features(policy, sensitive_features, model_name)
-        rows = _rows(log, features, truth)
+        columns = list(dict.fromkeys(c for f in features for c in f))
+        rows = _rows(log, columns, truth)
     predicted, true, positive = _labels(rows, policy, positive_label)
     labelled = ~pd.isna(true)
     result.update(model=model_name, rows=int(len(predicted)), labelled_rows=int(labelled.sum()),
                   positive_label=positive)
-    for index, feature in enumerate(features):
-        groups = rows[f"s{index}"]
-        if len(groups) and pd.isna(groups).all():
-            result["features"][feature] = {"feature": feature, "error": f"the logged inputs have no column {feature!r}"}
+    values = {column: rows[f"s{index}"] for index, column in enumerate(columns)}
+    for feature in features:
+        key = feature_name(list(feature))
+        absent = [c for c in feature if len(values[c]) and pd.isna(values[c]).all()]
+        if absent:
+            result["features"][key] = {"feature": key, "features": list(feature), "error": "the logged inputs have "
+                                       f"no column {', '.join(map(repr, absent))}"}
             continue
-        groups = np.where(pd.isna(groups), MISSING_GROUP, groups.astype(object)).astype(str)
-        result["features"][feature] = _feature_report(feature, groups, predicted, true, labelled, positive)
+        groups = pd.DataFrame({c: np.where(pd.isna(values[c]), MISSING_GROUP, values[c].astype(object)).astype(str)
+                               for c in feature})
+        result["features"][key] = _feature_report(key, groups, predicted, true, labelled, positive, options)
     return jsonable(result)
+
+
+def _options(min_group_size: Any, bootstrap: Any, seed: Any) -> dict[str, int]:
+    for name, value, low, high in (("min_group_size", min_group_size, 1, 1_000_000),
+                                   ("bootstrap", bootstrap, 0, 10_000), ("seed", seed, 0, 2**32 - 1)):
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise InvalidInput(f"{name} must be an integer from {low} to {high}, got {value!r}")
+    return {"min_group_size": min_group_size, "bootstrap": bootstrap, "seed": seed}
 
 
 def _policy(backend: Backend, model_name: str) -> Policy:
@@ -85,12 +112,15 @@ def _policy(backend: Backend, model_name: str) -> Policy:
     return policy
 
 
-def _features(policy: Policy, given: list[str] | None, model_name: str) -> list[str]:
+def _features(policy: Policy, given: list[str | list[str]] | None, model_name: str) -> list[tuple[str, ...]]:
     if given is not None:
-        features = list(dict.fromkeys(given))
+        try:
+            features = list(dict.fromkeys(feature_columns(f) for f in given))
+        except ValueError as exc:
+            raise InvalidInput(str(exc)) from None
     else:
-        features = list(dict.fromkeys([*policy.sensitive_features,
-                                       *(g.sensitive_feature for g in policy.gates if isinstance(g, FairnessGate))]))
+        features = list(dict.fromkeys([*((f,) for f in policy.sensitive_features),
+                                       *(tuple(g.features) for g in policy.gates if isinstance(g, FairnessGate))]))
     if not features:
         raise InvalidInput(f"no sensitive features: name them, or set sensitive_features in the policy of model "
                            f"{model_name!r}")
@@ -197,27 +227,26 @@ def _is_number(value: Any) -> bool:
     return True
 
 
-def _feature_report(feature: str, groups: np.ndarray, predicted: np.ndarray, true: np.ndarray, labelled: np.ndarray,
-                    positive: Any) -> dict[str, Any]:
-    from fairlearn.metrics import MetricFrame, count, demographic_parity_difference, selection_rate
-
+def _feature_report(feature: str, groups: pd.DataFrame, predicted: np.ndarray, true: np.ndarray, labelled: np.ndarray,
+                    positive: Any, options: dict[str, int]) -> dict[str, Any]:
     answered = np.array([v is not None and v == v for v in predicted.tolist()], dtype=bool)
     selected = np.array([v == positive for v in predicted.tolist()], dtype=int)[answered]
-    report: dict[str, Any] = {"feature": feature, "rows": int(answered.sum())}
+    report: dict[str, Any] = {"feature": feature, "features": [str(c) for c in groups.columns],
+                              "rows": int(answered.sum())}
     if answered.any():
-        frame = MetricFrame(metrics={"rows": count, "selection_rate": selection_rate}, y_true=selected,
-                            y_pred=selected, sensitive_features=groups[answered])
-        report["by_group"] = {str(g): {"rows": int(row["rows"]), "selection_rate": float(row["selection_rate"])}
-                              for g, row in frame.by_group.iterrows()}
-        report["selection_rate"] = float(frame.overall["selection_rate"])
-        report["demographic_parity_difference"] = float(demographic_parity_difference(
-            selected, selected, sensitive_features=groups[answered]))
+        found = selection_report(selected, groups[answered], positive_label=1, feature=feature, **options)
+        report["by_group"] = {g: {"rows": v["count"], "selection_rate": v["selection_rate"], "small": v["small"],
+                                  "intervals": v["intervals"]} for g, v in found["by_group"].items()}
+        report["selection_rate"] = found["overall"]["selection_rate"]
+        report.update({k: found[k] for k in ("demographic_parity_difference", "demographic_parity_ratio", "intervals",
+                                             "small_groups", "worst_groups", "parameters")})
     else:
-        report.update(by_group={}, selection_rate=None, demographic_parity_difference=None)
+        report.update(by_group={}, selection_rate=None, demographic_parity_difference=None,
+                      demographic_parity_ratio=None, intervals={}, small_groups=[], worst_groups={})
     chosen = labelled & answered
     report["labelled_rows"] = int(chosen.sum())
     report["labelled"] = (fairness_report(true[chosen], predicted[chosen], groups[chosen], positive_label=positive,
-                                          feature=feature) if chosen.any() else None)
+                                          feature=feature, **options) if chosen.any() else None)
     return report
 
 
