@@ -7,7 +7,12 @@ autoescaped) and exported as JSON (``card.model_dump(mode="json")``).
 
 The Markdown is a document for reviewers: a summary line, tables wherever the data is a table
 (values escaped so that a ``|`` or a line break stays inside its cell), and the text people
-wrote as paragraphs. Given a ``CardGovernance`` (where the version stands in review: state,
+wrote as paragraphs. Two generated parts carry the evidence a reviewer weighs next to the
+numbers: ``explainability`` (the latest stored global explanation: methods, top features, the
+data's digest, seed, revision, who and when) and ``quantitative_analyses.protected_group_analysis``
+(per sensitive feature or intersection: the groups with counts, rates and their intervals, small
+groups flagged, the between-group measures, and the gates that judged fairness with their reasons).
+Given a ``CardGovernance`` (where the version stands in review: state,
 risk tier, gates, risk ratings, checklist, reviews), it shows that too; that part is a view of
 the review, never stored in the card.
 """
@@ -21,9 +26,16 @@ from typing import Any
 from pydantic import BaseModel, Field, ValidationError
 
 from modelward.errors import InvalidInput
+from modelward.formats.card_evidence import (
+    Explainability,
+    ProtectedGroupAnalysis,
+    explanation_of,
+    explanation_view,
+    protected_group_view,
+)
 from modelward.formatting import number
 
-CARD_SCHEMA_VERSION = 1
+CARD_SCHEMA_VERSION = 2  # 2: explainability, quantitative_analyses.protected_group_analysis (1 still reads)
 
 
 class ModelDetails(BaseModel):
@@ -77,6 +89,7 @@ class QuantitativeAnalyses(BaseModel):
     unitary_results: str = ""
     intersectional_results: str = ""
     evaluations: list[dict[str, Any]] = Field(default_factory=list)
+    protected_group_analysis: ProtectedGroupAnalysis = Field(default_factory=ProtectedGroupAnalysis)
 
 
 class Attachment(BaseModel):
@@ -100,6 +113,7 @@ class ModelCard(BaseModel):
     evaluation_data: DataSection = Field(default_factory=DataSection)
     training_data: DataSection = Field(default_factory=DataSection)
     quantitative_analyses: QuantitativeAnalyses = Field(default_factory=QuantitativeAnalyses)
+    explainability: Explainability = Field(default_factory=Explainability)
     ethical_considerations: str = ""
     caveats_and_recommendations: str = ""
     attachments: list[Attachment] = Field(default_factory=list)
@@ -159,7 +173,7 @@ class CardGovernance(BaseModel):
 
 SECTIONS = (
     "model_details", "intended_use", "factors", "metrics", "evaluation_data", "training_data",
-    "quantitative_analyses", "ethical_considerations", "caveats_and_recommendations",
+    "quantitative_analyses", "explainability", "ethical_considerations", "caveats_and_recommendations",
 )
 # Filled by build_card from what the system knows; every other field is written by people.
 AUTOMATIC_FIELDS = frozenset({
@@ -168,6 +182,8 @@ AUTOMATIC_FIELDS = frozenset({
     "model_details.requirements", "model_details.parameters", "model_details.developed_by",
     "metrics.performance_measures", "evaluation_data.datasets", "training_data.datasets",
     "quantitative_analyses.evaluations",
+    *(f"quantitative_analyses.protected_group_analysis.{name}" for name in ProtectedGroupAnalysis.model_fields),
+    *(f"explainability.{name}" for name in Explainability.model_fields if name != "interpretation"),
 })
 _TRAINING_ROLES = {"training", "train", "input", "training_data"}
 _EVALUATION_ROLES = {"evaluation", "eval", "test", "validation", "evaluation_data"}
@@ -180,9 +196,12 @@ def build_card(
     metrics: dict[str, float] | None = None,
     datasets: list[dict[str, Any]] | None = None,
     evaluations: list[dict[str, Any]] | None = None,
+    explanation: dict[str, Any] | None = None,
+    protected_groups: ProtectedGroupAnalysis | None = None,
 ) -> ModelCard:
     """A card from a ModelVersion-like dict, its run's params/metrics, datasets (each with a
-    ``role``: training or evaluation) and evaluation results."""
+    ``role``: training or evaluation), evaluation results, the latest stored global explanation
+    (``explanation_of``) and the protected-group analysis of the latest evaluation."""
     details = ModelDetails(
         name=str(version.get("model_name") or version.get("name") or ""),
         version=str(version.get("version") or ""),
@@ -205,6 +224,10 @@ def build_card(
         role = str(item.get("role") or "training").lower()
         (card.evaluation_data if role in _EVALUATION_ROLES else card.training_data).datasets.append(ref)
     card.quantitative_analyses.evaluations = [dict(e) for e in evaluations or []]
+    if protected_groups is not None:
+        card.quantitative_analyses.protected_group_analysis = protected_groups
+    if explanation is not None:
+        card.explainability = explanation_of(explanation)
     return card
 
 
@@ -349,6 +372,8 @@ def results_view(card: ModelCard, shown: int | None = None) -> dict[str, Any]:
         "group_measures": _keys(groups, skip=GROUP_FIELDS),
         "summaries": [(r["sensitive_feature"], key.replace("_", " "), value)
                       for r in summaries for key, value in r.items() if key not in GROUP_FIELDS],
+        "protected": protected_group_view(card.quantitative_analyses.protected_group_analysis),
+        "explanation": explanation_view(card.explainability),
     }
 
 
@@ -365,7 +390,8 @@ def render_markdown(card: ModelCard, governance: CardGovernance | None = None) -
 
 
 def render_html(card: ModelCard) -> str:
-    return str(_environment().get_template("model_card.html").render(card=card, title=_title(card)))
+    return str(_environment().get_template("model_card.html").render(card=card, title=_title(card),
+                                                                      view=results_view(card)))
 
 
 def _title(card: ModelCard) -> str:

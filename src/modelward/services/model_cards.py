@@ -3,6 +3,11 @@
 The current card lives in ``model_versions.card``; every save also appends a row to
 ``model_card_revisions`` (who, when, why), so the history of a card is never lost.
 Attachments (usage guidelines, performance reports) are text blobs in the artifact store.
+
+A generated card carries the latest stored global explanation (``explainability``) and the
+protected-group analysis of the governing evaluation (else the latest advisory one), with the
+gates that judged fairness; both are generated fields, so ``generate`` refreshes them and keeps
+what people wrote (``explainability.interpretation``), as ``merge_edits`` does for every field.
 """
 
 from __future__ import annotations
@@ -16,6 +21,11 @@ from typing import Any
 from modelward.domain.actors import Actor
 from modelward.domain.governance import RISK_CATEGORIES, Evaluation, RiskItem, check_evidence_open
 from modelward.errors import InvalidInput, NotFound
+from modelward.formats.card_evidence import (
+    FairnessGateRow,
+    ProtectedGroupAnalysis,
+    protected_groups_of,
+)
 from modelward.formats.cards import (
     Attachment,
     CardGovernance,
@@ -35,6 +45,7 @@ from modelward.formats.cards import (
 from modelward.formatting import number
 from modelward.services import audit, documents, governance, lineage, policies
 from modelward.services.backend import Backend
+from modelward.store import explanations as explanation_store
 from modelward.store import governance as governance_store
 from modelward.store import model_cards as store
 from modelward.store import registry as registry_store
@@ -63,9 +74,49 @@ def _generated(session: Any, name: str, version: int) -> ModelCard:
     evaluations = summary["evaluations"]  # newest first
     if evaluations:  # the latest evaluation's numbers, on held-out data, name themselves as such
         metrics = {**metrics, **{f"evaluation.{k}": v for k, v in evaluations[0]["metrics"].items()}}
-    stored = governance_store.evaluations(session, registry_store.version_row(session, name, version), name)
+    version_row = registry_store.version_row(session, name, version)
+    stored = governance_store.evaluations(session, version_row, name)
     return build_card(entity.model_dump(mode="json"), params=params, metrics=_finite(metrics),
-                      datasets=_lineage_datasets(summary), evaluations=_quantitative(stored))
+                      datasets=_lineage_datasets(summary), evaluations=_quantitative(stored),
+                      explanation=explanation_store.latest(session, version_row),
+                      protected_groups=protected_group_analysis(shown_evaluation(stored)))
+
+
+def shown_evaluation(evaluations: list[Evaluation]) -> Evaluation | None:
+    """The evaluation whose fairness a document shows: the latest governing one, else (none
+    governs yet) the latest advisory one. ``evaluations`` newest first."""
+    return next((e for e in evaluations if not e.advisory), evaluations[0] if evaluations else None)
+
+
+def protected_group_analysis(evaluation: Evaluation | None) -> ProtectedGroupAnalysis:
+    """Fairness across groups in ``evaluation``: each sensitive feature's (or intersection's)
+    report, and the gates that judged fairness with their reasons (advisory evaluations say so)."""
+    if evaluation is None:
+        return ProtectedGroupAnalysis()
+    result = evaluation.result if isinstance(evaluation.result, dict) else {}
+    return ProtectedGroupAnalysis(
+        evaluation=evaluation.id, evaluated_at=evaluation.created_at.isoformat(), advisory=evaluation.advisory,
+        features=protected_groups_of(result.get("fairness")),
+        gates=[_fairness_gate_row(g) for g in result.get("gates") or [] if _judges_fairness(g)],
+    )
+
+
+def _judges_fairness(gate: Any) -> bool:
+    return isinstance(gate, dict) and (str(gate.get("kind") or "").startswith("fairness")
+                                       or "fairness" in (gate.get("gate") or {}))
+
+
+def _fairness_gate_row(result: dict[str, Any]) -> FairnessGateRow:
+    gate = result.get("gate") or {}
+    features = gate.get("sensitive_feature") or gate.get("sensitive_features") or gate.get("intersection") or ""
+    observed = result.get("observed")
+    return FairnessGateRow(
+        gate=documents.gate_name(gate), threshold=documents.threshold_text(result.get("threshold") or {}),
+        sensitive_feature=" & ".join(map(str, features)) if isinstance(features, list) else str(features),
+        observed="" if isinstance(observed, dict | list) else number(observed),
+        passed="skipped" if result.get("skipped") else "yes" if result.get("passed") else "no",
+        reason=str(result.get("reason") or ""),
+    )
 
 
 def _lineage_datasets(summary: dict[str, Any]) -> list[dict[str, Any]]:

@@ -1,8 +1,12 @@
 """Compliance reports of a model version, as Markdown, HTML (Jinja2, autoescaped) or PDF.
 
-Sections: model card, lineage, evaluations with every gate and its evidence, fairness across
-groups (tables and an inline SVG bar chart per sensitive feature), risk assessment, business
-impact, compliance checklist, reviews and approvals, deployments, and the audit events.
+Sections: model card, lineage, evaluations with every gate and its evidence, the protected-group
+analysis of the governing evaluation (per sensitive feature and intersection: groups with counts,
+rates and their intervals, small groups flagged, between-group measures, the fairness gates and
+an inline SVG bar chart per feature), the latest stored global explanation (top features by
+permutation importance, with mean |SHAP|, as a table and an inline SVG chart, and where it came
+from), risk assessment, business impact, compliance checklist, reviews and approvals,
+deployments, and the audit events.
 In HTML the card's Markdown fields are rendered and sanitised (``documents.markdown_html``)
 and the gates are a table; the PDF is that HTML printed by WeasyPrint.
 """
@@ -13,8 +17,24 @@ from typing import Any
 
 from markupsafe import Markup, escape
 
+from modelward.domain.governance import Evaluation
 from modelward.errors import InvalidInput, ModelwardError
-from modelward.services import audit, documents, evaluations, governance, lineage, model_cards
+from modelward.formats.card_evidence import (
+    FeatureImportance,
+    explanation_of,
+    explanation_view,
+    protected_group_view,
+)
+from modelward.formats.cards import table_cell
+from modelward.services import (
+    audit,
+    documents,
+    evaluations,
+    explanations,
+    governance,
+    lineage,
+    model_cards,
+)
 from modelward.services.backend import Backend
 
 FORMATS = {"md": "text/markdown; charset=utf-8", "markdown": "text/markdown; charset=utf-8",
@@ -41,6 +61,54 @@ def fairness_chart(feature: str, by_group: dict[str, dict[str, Any]], metric: st
                      f'font-size="11">{share:.3f}</text>')
     parts.append("</svg>")
     return Markup("".join(parts))
+
+
+IMPORTANCE_LABEL_WIDTH, IMPORTANCE_BAR_WIDTH, IMPORTANCE_ROW = 200, 320, 22
+
+
+def importance_chart(features: list[FeatureImportance]) -> Markup:
+    """An inline SVG of permutation importance per feature, one horizontal bar each, best first;
+    bars scale to the largest importance (a negative one draws none); names escaped."""
+    largest = max((f.importance_mean or 0.0 for f in features), default=0.0)
+    width = IMPORTANCE_LABEL_WIDTH + IMPORTANCE_BAR_WIDTH + 80
+    height = len(features) * IMPORTANCE_ROW + 8
+    opening = (f'<svg xmlns="http://www.w3.org/2000/svg" role="img" width="{width}" height="{height}" '
+               'aria-label="permutation importance by feature">')
+    parts = [opening]
+    for index, item in enumerate(features):
+        value = item.importance_mean or 0.0
+        length = max(0.0, value) / largest * IMPORTANCE_BAR_WIDTH if largest > 0 else 0.0
+        y = 4 + index * IMPORTANCE_ROW
+        parts.append(f'<text x="{IMPORTANCE_LABEL_WIDTH - 6}" y="{y + 14}" text-anchor="end" '
+                     f'font-size="12">{escape(item.feature)}</text>')
+        parts.append(f'<rect x="{IMPORTANCE_LABEL_WIDTH}" y="{y + 3}" width="{length:.1f}" height="{IMPORTANCE_ROW - 6}" '
+                     f'fill="#4a7bd0"><title>{escape(item.feature)}: {value:.4g}</title></rect>')
+        parts.append(f'<text x="{IMPORTANCE_LABEL_WIDTH + length + 6:.1f}" y="{y + 14}" font-size="11">{value:.4g}</text>')
+    parts.append("</svg>")
+    return Markup("".join(parts))
+
+
+def _explanation(backend: Backend, name: str, version: int) -> dict[str, Any] | None:
+    """The latest stored global explanation as the report shows it, or None when none is stored."""
+    stored = explanations.global_revisions(backend, name, version)  # newest first
+    if not stored:
+        return None
+    latest = stored[0]
+    summary = explanation_of(latest)
+    return {"document": latest, "summary": summary, "view": explanation_view(summary), "revisions": len(stored),
+            "chart": importance_chart(summary.top_features),
+            "libraries": {k: v for k, v in (latest.get("libraries") or {}).items() if v},
+            "partial_dependence": [c.get("feature") for c in latest.get("partial_dependence") or []
+                                   if isinstance(c, dict)]}
+
+
+def _protected(evals: list[Evaluation], charts: dict[str, Markup]) -> dict[str, Any]:
+    """The protected-group analysis of the evaluation that governs (``model_cards.shown_evaluation``)."""
+    shown = model_cards.shown_evaluation(evals)
+    analysis = model_cards.protected_group_analysis(shown)
+    return {"evaluation": shown, "view": protected_group_view(analysis),
+            "charts": [(f.feature, charts[f"{shown.id}:{f.feature}"]) for f in analysis.features
+                       if shown is not None and f"{shown.id}:{f.feature}" in charts]}
 
 
 def _card(backend: Backend, name: str, version: int) -> dict[str, Any]:
@@ -74,6 +142,9 @@ def context(backend: Backend, name: str, version: int) -> dict[str, Any]:
         "lineage": _lineage(backend, name, version),
         "evaluations": evals,
         "charts": charts,
+        "protected": _protected(evals, charts),
+        "explanation": _explanation(backend, name, version),
+        "cell": table_cell,  # a value in one Markdown table cell
         "status": governance.status(backend, name, version),
         "reviews": governance.reviews(backend, name, version),
         "deployments": [],

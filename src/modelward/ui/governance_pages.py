@@ -1,5 +1,6 @@
 """HTML pages for governance: the review queue, a version's review (evaluation with every gate
-and its evidence, fairness per group, risk assessment, compliance checklist, business impact,
+and its evidence, fairness per group with intervals and small groups flagged, the latest global
+explanation's top features beside it, risk assessment, compliance checklist, business impact,
 comments and decisions) and its compliance report.
 
 The rules (roles, four-eyes, transitions, missing evidence) live in the services. When a
@@ -19,8 +20,17 @@ from modelward.api.deps import APPROVE, READ, REVIEW, WRITE, ActorDep, BackendDe
 from modelward.api.errors import status_of
 from modelward.domain.actors import Actor
 from modelward.domain.governance import RISK_CATEGORIES, RISK_RATINGS, validate_risk
-from modelward.errors import InvalidInput, ModelwardError
-from modelward.services import evaluations, governance, policies, registry, reports
+from modelward.errors import InvalidInput, ModelwardError, NotFound
+from modelward.formats.card_evidence import explanation_of, explanation_view, protected_group_view
+from modelward.services import (
+    evaluations,
+    explanations,
+    governance,
+    model_cards,
+    policies,
+    registry,
+    reports,
+)
 from modelward.services.backend import Backend
 from modelward.ui.registry_pages import version_url
 from modelward.ui.rendering import render
@@ -71,10 +81,29 @@ def _review_context(backend: Backend, actor: Actor, name: str, version: int) -> 
         "others": [e for e in evaluation_list if latest is None or e.id != latest.id],
         "latest": latest,
         "fairness": _fairness_chart_data(latest.result if latest else {}),
+        "protected": protected_group_view(model_cards.protected_group_analysis(latest)),
+        "explanation": _explanation(backend, name, version),
         "reviews": governance.reviews(backend, name, version),
         "categories": RISK_CATEGORIES,
         "ratings": RISK_RATINGS,
     }
+
+
+REVIEW_TOP_FEATURES = 8
+
+
+def _explanation(backend: Backend, name: str, version: int) -> dict[str, Any] | None:
+    """The latest stored global explanation's top features, as a table and as bar chart data."""
+    try:
+        document = explanations.latest_global(backend, name, version)
+    except NotFound:
+        return None
+    summary = explanation_of(document, top=REVIEW_TOP_FEATURES)
+    chart = {"features": [f.feature for f in summary.top_features],
+             "importance": [f.importance_mean for f in summary.top_features],
+             "std": [f.importance_std for f in summary.top_features], "scoring": summary.scoring}
+    return {"summary": summary, "view": explanation_view(summary), "chart": chart,
+            "url": f"{version_url(name, version)}/explanations"}
 
 
 def _fairness_chart_data(result: dict[str, Any]) -> dict[str, Any]:

@@ -82,6 +82,17 @@ function drawFairness() {
   }
 }
 
+// -- governance: the latest explanation's top features, best on top (review page) --
+function drawImportance() {
+  const div = document.getElementById("importance-chart");
+  const data = readJson("importance-data");
+  if (!div || !data || !data.features.length) return;
+  const trace = { type: "bar", orientation: "h", x: [...data.importance].reverse(), y: [...data.features].reverse(),
+    error_x: { type: "data", array: [...data.std].reverse(), visible: true }, marker: { color: "#4a7bd0" } };
+  Plotly.newPlot(div, [trace], { ...layoutBase, height: 60 + 24 * data.features.length, margin: { ...layoutBase.margin, l: 140 },
+    yaxis: { automargin: true }, xaxis: { title: { text: `drop in ${data.scoring || "score"}` } } }, config);
+}
+
 // -- lineage: a layered graph; plotly gives pan and zoom, a click opens the node --
 function drawLineage() {
   const div = document.getElementById("lineage-graph");
@@ -113,7 +124,7 @@ function drawLineage() {
   });
 }
 
-window.addEventListener("DOMContentLoaded", () => whenPlotly(() => { drawFairness(); drawLineage(); }));
+window.addEventListener("DOMContentLoaded", () => whenPlotly(() => { drawFairness(); drawImportance(); drawLineage(); }));
 
 // -- runs list: collapse a parent's child runs; count the runs ticked for comparison --
 function setupRunTree() {
