@@ -24,6 +24,9 @@ from modelward.api.routers import datasets, lineage
 from modelward.api.routers import deployments, monitoring
 from modelward.api.routers import evidence
 from modelward.api.routers import explanations
+from modelward.api.routers import fairness
+from modelward.api.routers import data_checks
+from modelward.api.routers import personal_data
 from modelward.api import mlflow as mlflow_compat
 from modelward.services.backend import Backend
 from modelward.settings import Settings
@@ -32,6 +35,7 @@ from modelward.ui import pages as ui_pages
 from modelward.ui import audit_pages, governance_pages, lineage_pages, registry_pages
 from modelward.ui import deployment_pages, monitoring_pages
 from modelward.ui import evidence_pages
+from modelward.ui import explanation_pages
 from modelward.store.db import HEAD_REVISION, current_revision
 
 ROUTERS = [experiments, runs, artifacts, maintenance, models, model_cards]
@@ -41,6 +45,9 @@ ROUTERS += [lineage, datasets]
 ROUTERS += [deployments, monitoring]
 ROUTERS += [evidence]
 ROUTERS += [explanations]
+ROUTERS += [fairness]
+ROUTERS += [data_checks]
+ROUTERS += [personal_data]
 ROUTERS += [mlflow_compat]  # the MLflow-compatible API
 PUBLIC_PATHS = {
     "/", "/health", "/ready", "/version", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc",
@@ -81,6 +88,7 @@ def create_app(settings: Settings | None = None, *, backend: Backend | None = No
     app.include_router(deployment_pages.router)
     app.include_router(monitoring_pages.router)
     app.include_router(evidence_pages.router)
+    app.include_router(explanation_pages.router)
     ui_assets.mount(app)
     app.mount("/serve", serving_app(app.state.gateway))
 

@@ -14,6 +14,7 @@ from modelward.cli import lineage, reproduce
 from modelward.cli import deploy, monitor
 from modelward.cli import evidence
 from modelward.cli import explain
+from modelward.cli import data
 
 app = typer.Typer(
     name="modelward",
@@ -40,6 +41,7 @@ app.add_typer(deploy.app, name="deploy")
 app.add_typer(monitor.app, name="monitor")
 evidence.register(app)
 app.add_typer(explain.app, name="explain")
+app.add_typer(data.app, name="data")
 
 
 def main() -> None:

@@ -106,6 +106,8 @@ class DatasetCreate(BaseModel):
     run_id: str | None = None
     direction: str | None = Field(default=None, description="'input' or 'output' of run_id")
     properties: dict[str, Any] = Field(default_factory=dict)
+    expectations: dict[str, Any] | None = Field(
+        default=None, description="a declaration of expectations (docs/data.md): checked on the snapshot once logged")
 
     model_config = {"populate_by_name": True}
 
@@ -154,6 +156,8 @@ class Dataset(BaseModel):
     parent_id: str | None = None
     split: str | None = None
     snapshot: Snapshot | None = None
+    expectations: dict[str, Any] | None = Field(default=None, description="the declaration attached to the dataset")
+    data_check: dict[str, Any] | None = Field(default=None, description="its latest check: check_id, status, failed")
 
     model_config = {"populate_by_name": True, "serialize_by_alias": True}
 
@@ -167,4 +171,5 @@ class Dataset(BaseModel):
             statistics=DatasetStats.model_validate(props["statistics"]) if props.get("statistics") else None,
             parent_id=props.get("parent_id"), split=props.get("split"),
             snapshot=Snapshot.model_validate(props["snapshot"]) if props.get("snapshot") else None,
+            expectations=props.get("expectations"), data_check=props.get("data_check"),
         )

@@ -243,6 +243,9 @@ class GovernanceStatus(BaseModel):
     risk: RiskAssessment
     checklist: ComplianceChecklist
     impact: BusinessImpact | None = None
+    personal_data: list[dict[str, Any]] = Field(
+        default_factory=list, description="the privacy evidence: the latest personal-data scan of each dataset the "
+        "version's source run read ({dataset_id, dataset, scan_id, columns: [{column, kinds}]})")
 
 
 # -- approval rules ---------------------------------------------------------------------------

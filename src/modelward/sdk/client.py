@@ -35,12 +35,15 @@ from modelward.errors import IntegrityError, InvalidInput, ServiceUnavailable
 from modelward.sdk._http import HttpSession, raise_for_error
 from modelward.sdk.audit import Audit, Webhooks
 from modelward.sdk.batcher import Batcher
+from modelward.sdk.data_checks import DataChecks
 from modelward.sdk.datasets import Datasets
 from modelward.sdk.deployments import Deployments
 from modelward.sdk.lineage import Lineage
 from modelward.sdk.governance import Governance, Policies
 from modelward.sdk.model_cards import ModelCards
 from modelward.sdk.explanations import Explanations
+from modelward.sdk.fairness import Fairness
+from modelward.sdk.personal_data import PersonalData
 from modelward.sdk.models import Models
 from modelward.sdk.monitoring import Monitoring
 from modelward.sdk.evidence import EvidenceClient
@@ -592,6 +595,7 @@ class Client:
         self.artifacts = Artifacts(self.http)
         self.lineage = Lineage(self.http)
         self.datasets = Datasets(self.http, self.artifacts)
+        self.data_checks = DataChecks(self.http)
         self.models = Models(self.http, self.runs, self.artifacts, self.experiments, flush=self.flush)
         self.cards = ModelCards(self.http)
         self.audit = Audit(self.http)
@@ -601,6 +605,8 @@ class Client:
         self.monitoring = Monitoring(self.http)
         self.evidence = EvidenceClient(self.http)
         self.explain = Explanations(self.http)
+        self.fairness = Fairness(self.http)
+        self.personal_data = PersonalData(self.http)
         self._batcher: Batcher | None = None
         _open_clients.add(self)
 

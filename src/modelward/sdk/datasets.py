@@ -194,6 +194,18 @@ def _describe(
 # -- the client namespace ------------------------------------------------------------------------
 
 
+def _protected(data: Any, rules: dict[str, str], secret: str | bytes | None) -> Any:
+    import os
+
+    import pandas as pd
+
+    from modelward.evaluation.personal_data import protect
+
+    if not isinstance(data, pd.DataFrame):
+        raise InvalidInput("protect= applies to a pandas DataFrame (hash or drop its columns before logging)")
+    return protect(data, rules, secret=secret if secret is not None else os.environ.get("MODELWARD_HASH_SECRET"))
+
+
 class Datasets:
     def __init__(self, http: HttpSession, artifacts: Artifacts) -> None:
         self._http = http
@@ -214,6 +226,9 @@ class Datasets:
         parent: Dataset | str | None = None,
         split: str | None = None,
         properties: dict[str, Any] | None = None,
+        expectations: dict[str, Any] | str | None = None,
+        protect: dict[str, str] | None = None,
+        protect_secret: str | bytes | None = None,
     ) -> Dataset:
         """Log a pandas DataFrame, a local file, or (``uri=``) a remote dataset by reference.
 
@@ -226,9 +241,27 @@ class Datasets:
         (``context="output"``) of that run. ``snapshot=True`` stores a copy as a run
         artifact (once per digest): a file as it is (its digest is the dataset's), a DataFrame
         as Parquet. ``parent`` and ``split`` record a train/validation/test split.
+
+        ``expectations`` (a declaration, docs/data.md) is attached to the dataset and checked by the
+        server on the stored snapshot: with local data it needs ``snapshot=True``. The result is on
+        the returned dataset's ``data_check``; a failing check does not undo the logging.
+
+        ``protect`` ({column: "hash" or "drop"}) changes a DataFrame here, before anything is
+        described or sent: a dropped column never leaves the process, a hashed one is sent as the
+        keyed HMAC-SHA256 of its values (``protect_secret``, else the environment's
+        ``MODELWARD_HASH_SECRET``; the same secret gives the same hashes, so joins still work). The
+        dataset logged (digest, schema, statistics, snapshot) is the protected one.
         """
+        if protect is not None:
+            data = _protected(data, protect, protect_secret)
         body, frame, source = _describe(data, name=name, uri=uri, digest=digest, kind=kind,
                                         properties=properties, namespace=namespace)
+        if expectations is not None:
+            from modelward.sdk.data_checks import declaration
+
+            if not snapshot and (frame is not None or source is not None):
+                raise InvalidInput("expectations= are checked on the stored snapshot: log the data with snapshot=True")
+            body["expectations"] = declaration(expectations)
         if parent is not None:
             body["parent_id"] = parent.id if isinstance(parent, Dataset) else parent
             body["split"] = split or "split"

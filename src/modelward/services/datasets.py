@@ -19,8 +19,9 @@ from modelward.domain.lineage import (
     ExecutionSpec,
     ExecutionType,
 )
+from modelward.domain.expectations import EXPECTATIONS_TAG, SNAPSHOT_TAG, parse_expectations
 from modelward.errors import InvalidInput
-from modelward.services import lineage
+from modelward.services import data_checks, lineage
 from modelward.services.backend import Backend
 from modelward.services.runs import wrote
 from modelward.store import datasets as store
@@ -36,7 +37,16 @@ def log(backend: Backend, body: DatasetCreate, *, actor: Actor) -> Dataset:
     """Find or create the dataset (same kind and digest: same dataset) and link it to its run
     (the link records ``actor`` as the run's writer of its inputs or outputs)."""
     body.check()
+    declaration = parse_expectations(body.expectations) if body.expectations is not None else None
     kind = ArtifactKind.DATA_SPLIT if body.split is not None else body.kind
+    logged = _log(backend, body, kind, actor)
+    if declaration is None:
+        return logged
+    data_checks.check_logged(backend, logged.id, declaration, actor=actor, trigger="sdk")
+    return get(backend, logged.id)
+
+
+def _log(backend: Backend, body: DatasetCreate, kind: ArtifactKind, actor: Actor) -> Dataset:
     with backend.write() as session:
         properties = _properties(session, body)
         artifact = lineage.ensure_dataset(session, ArtifactSpec(kind=kind, name=body.name, digest=body.digest,
@@ -126,10 +136,37 @@ def log_mlflow_inputs(backend: Backend, run_id: str, inputs: list[dict[str, Any]
     specs = [_mlflow_spec(item) for item in inputs]
     if not specs:
         return []
+    declarations = [_tagged_expectations(spec, index) for index, spec in enumerate(specs)]
     with backend.write() as session:
         record = lineage.record_in(session, execution=ExecutionSpec(run_id=run_id), inputs=specs)
         wrote(session, run_store.pk_of(session, run_id), actor, writer_store.INPUTS)
-        return [store.get(session, artifact.id) for artifact in record.inputs]
+        for spec, artifact in zip(specs, record.inputs, strict=True):
+            _tagged_snapshot(session, run_id, spec, artifact.id)
+        logged = [store.get(session, artifact.id) for artifact in record.inputs]
+    for dataset, declaration in zip(logged, declarations, strict=True):
+        if declaration is not None:
+            data_checks.check_logged(backend, dataset.id, declaration, actor=actor, trigger="mlflow")
+    return logged
+
+
+def _tagged_expectations(spec: ArtifactSpec, index: int) -> Any:
+    """The declaration in the input's ``modelward.expectations`` tag (JSON), checked before anything is stored."""
+    text = (spec.properties.get("mlflow_tags") or {}).get(EXPECTATIONS_TAG)
+    if text is None:
+        return None
+    try:
+        return parse_expectations(str(text))
+    except InvalidInput as exc:
+        raise InvalidInput(f"datasets[{index}] tag {EXPECTATIONS_TAG}: {exc}") from None
+
+
+def _tagged_snapshot(session: UnitOfWork, run_id: str, spec: ArtifactSpec, dataset_id: str) -> None:
+    """A ``modelward.snapshot`` tag names a file the run logged: the dataset's stored data, if it has none yet."""
+    path = (spec.properties.get("mlflow_tags") or {}).get(SNAPSHOT_TAG)
+    if path is None or store.get(session, dataset_id).snapshot is not None:
+        return
+    snapshot = store.snapshot_file(session, run_id, normalize_logical_path(str(path)))
+    lineage_store.update_artifact_properties(session, dataset_id, {"snapshot": snapshot.model_dump(mode="json")})
 
 
 def _mlflow_spec(item: dict[str, Any]) -> ArtifactSpec:

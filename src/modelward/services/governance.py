@@ -322,6 +322,8 @@ def reviews(backend: Backend, name: str, version: int) -> list[Review]:
 
 
 def status(backend: Backend, name: str, version: int, *, actor: Actor | None = None) -> GovernanceStatus:
+    from modelward.services import personal_data
+
     with backend.read() as session:
         row = registry_store.version_row(session, name, version)
         policy, used = policies.effective_in(session, name)
@@ -338,7 +340,7 @@ def status(backend: Backend, name: str, version: int, *, actor: Actor | None = N
             model_name=name, version=version, state=row.status,
             allowed_next=[t.value for t in allowed_targets(row.status)], missing=missing, approvals=approvals,
             latest_evaluation=found["latest_evaluation"], risk=found["risk"], checklist=found["checklist"],
-            impact=found["impact"],
+            impact=found["impact"], personal_data=personal_data.of_version(session, name, version),
         )
 
 

@@ -18,6 +18,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+from modelward.domain.actors import Actor
 from modelward.domain.datasets import CLIENT_PROFILE, OPENLINEAGE_PROFILE, dataset_uri
 from modelward.domain.lineage import (
     ArtifactKind,
@@ -29,8 +30,9 @@ from modelward.domain.lineage import (
     LineageArtifact,
     LineageRecord,
 )
+from modelward.domain.expectations import OPENLINEAGE_FACET, Expectations, parse_expectations
 from modelward.errors import InvalidInput
-from modelward.services import lineage
+from modelward.services import data_checks, lineage
 from modelward.services.backend import Backend
 from modelward.store import lineage as store
 
@@ -112,7 +114,21 @@ def _dataset_properties(
     assertions = io_facets.get("dataQualityAssertions") or facets.get("dataQualityAssertions")
     if isinstance(assertions, dict) and isinstance(assertions.get("assertions"), list):
         properties["assertions"] = assertions["assertions"]
+    declared = io_facets.get(OPENLINEAGE_FACET) or facets.get(OPENLINEAGE_FACET)
+    if declared is not None:
+        where = f"{field}.facets.{OPENLINEAGE_FACET}"
+        properties[_DECLARED] = _declared_expectations(_object(declared, where), where)
     return properties
+
+
+_DECLARED = "_modelward_expectations"  # taken out of the properties before they are stored
+
+
+def _declared_expectations(facet: dict[str, Any], field: str) -> Expectations:
+    try:
+        return parse_expectations(facet.get("expectations"))
+    except InvalidInput as exc:
+        raise _bad(f"{field}.expectations", str(exc).removeprefix("invalid expectations: ")) from None
 
 
 def _schema(facet: dict[str, Any], field: str) -> dict[str, Any]:
@@ -162,8 +178,9 @@ def _contexts(job_namespace: str, job_name: str, run_facets: dict[str, Any]) -> 
     return contexts
 
 
-def ingest(backend: Backend, event: Any) -> LineageRecord:
-    """Check one OpenLineage run event, then store it in one transaction (or not at all)."""
+def ingest(backend: Backend, event: Any, *, actor: Actor | None = None) -> LineageRecord:
+    """Check one OpenLineage run event, then store it in one transaction (or not at all). Datasets
+    declaring expectations (a ``modelwardExpectations`` facet) are then checked as ``actor``."""
     event = _object(event, "event")
     if "run" not in event and ("dataset" in event or "job" in event):
         raise _bad("run", "is required: only OpenLineage run events are accepted")
@@ -179,6 +196,7 @@ def ingest(backend: Backend, event: Any) -> LineageRecord:
     job_facets = _object(job.get("facets"), "job.facets", required=False)
     inputs = _datasets(event, "inputs", "inputFacets")
     outputs = _datasets(event, "outputs", "outputFacets")
+    declared = [spec.properties.pop(_DECLARED, None) for spec in [*inputs, *outputs]]
     contexts = _contexts(namespace, name, run_facets)
     properties: dict[str, Any] = {
         "job": {"namespace": namespace, "name": name}, "producer": event.get("producer"),
@@ -202,7 +220,11 @@ def ingest(backend: Backend, event: Any) -> LineageRecord:
         )
         for spec, artifact in zip([*inputs, *outputs], [*record.inputs, *record.outputs], strict=True):
             _apply_facets(session, artifact, spec.properties)
-        return record
+    for declaration, artifact in zip(declared, [*record.inputs, *record.outputs], strict=True):
+        if declaration is not None:
+            data_checks.check_logged(backend, artifact.id, declaration, actor=actor or Actor(name="openlineage"),
+                                     trigger="openlineage")
+    return record
 
 
 _FACETS = ("schema", "statistics")

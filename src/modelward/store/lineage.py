@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Integer, String, and_, case, cast, func, literal, or_, select
+from sqlalchemy import Integer, String, and_, case, cast, func, literal, or_, select, update
 from sqlalchemy.orm import Session
 
 from modelward.domain.lineage import (
@@ -31,6 +31,7 @@ from modelward.domain.names import new_id
 from modelward.errors import NotFound
 from modelward.store.dialect import aware, insert_ignoring_conflict
 from modelward.store.rows import LatestMetricRow, ParamRow, RunRow
+from modelward.store.rows.data_checks import DataCheckRow
 from modelward.store.rows.lineage import (
     LineageArtifactRow,
     LineageAssociationRow,
@@ -207,6 +208,7 @@ def merge_artifacts(session: Session, keep_id: str, drop_id: str) -> LineageArti
         session.execute(insert_ignoring_conflict(session, LineageEventRow,
                                                  keys=["execution_id", "artifact_id", "direction"]), moved)
     session.execute(event.delete().where(event.c.artifact_id == drop_id))
+    session.execute(update(DataCheckRow).where(DataCheckRow.artifact_id == drop_id).values(artifact_id=keep_id))
     drop = session.get(LineageArtifactRow, drop_id)
     keep = session.get(LineageArtifactRow, keep_id, with_for_update=True)
     if keep is None or drop is None:

@@ -117,11 +117,11 @@ def reproduce_run(run_id: str, backend: BackendDep) -> ReproSpec:
 
 
 @router.post("/openlineage", status_code=201, dependencies=[WRITE], openapi_extra=OPENLINEAGE_BODY)
-async def openlineage_event(request: Request, backend: BackendDep) -> Response:
+async def openlineage_event(request: Request, backend: BackendDep, actor: ActorDep) -> Response:
     """An OpenLineage run event (JSON, optionally gzip-compressed), as the OpenLineage HTTP transport sends it."""
     event = _decode(await _body(request), request.headers.get("content-encoding", ""),
                     request.app.state.settings.max_request_bytes)
-    record = await run_in_threadpool(openlineage.ingest, backend, event)
+    record = await run_in_threadpool(openlineage.ingest, backend, event, actor=actor)
     return Response(record.model_dump_json(), status_code=201, media_type="application/json")
 
 

@@ -39,6 +39,8 @@ from modelward.store.rows.deployments import DeploymentRevisionRow, DeploymentRo
 from modelward.store.rows.kpis import BusinessMetricRow  # noqa: F401
 from modelward.store.rows.alerts import AlertEventRow, AlertStateRow, SchedulerLeaseRow  # noqa: F401
 from modelward.store.rows.explanations import ExplanationRow  # noqa: F401
+from modelward.store.rows.data_checks import DataCheckRow  # noqa: F401
+from modelward.store.rows.personal_data import PersonalDataScanRow  # noqa: F401
 from modelward.store.rows.tracking import (
     BlobRow,
     ExperimentRow,
