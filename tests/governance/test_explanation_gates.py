@@ -10,8 +10,6 @@ governance service on the policy's evaluation dataset, as on a server.
 
 from __future__ import annotations
 
-import builtins
-import sys
 from typing import Any
 
 import numpy as np
@@ -23,6 +21,7 @@ from modelward.domain.policy import Policy, parse_policy_yaml
 from modelward.errors import InvalidInput
 from modelward.services import audit, evaluations, explanations, policies, registry
 from modelward.services.backend import Backend
+from tests.explain.test_explanations import without_shap  # noqa: F401  (a fixture)
 from tests.governance.helpers import ADMIN, dataset, register_model, set_model_policy
 
 STABILITY_POLICY = """\
@@ -163,17 +162,8 @@ def test_a_model_of_another_tier_is_not_held_to_it(backend: Backend) -> None:
     assert "explanation" not in evaluation.result
 
 
-def test_shap_required_without_the_extra_fails_and_says_how_to_fix_it(
-        backend: Backend, monkeypatch: pytest.MonkeyPatch) -> None:
-    real_import = builtins.__import__
-
-    def refusing(name: str, *args: Any, **kwargs: Any) -> Any:
-        if name == "shap" or name.startswith("shap."):
-            raise ImportError("shap is not installed")
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", refusing)
-    monkeypatch.delitem(sys.modules, "shap", raising=False)
+@pytest.mark.usefixtures("without_shap")
+def test_shap_required_without_the_extra_fails_and_says_how_to_fix_it(backend: Backend) -> None:
     _tiered(backend, tier="high", extra=", shap: true")
     evaluation = _latest(backend, "high-model", 1)
     assert not evaluation.passed

@@ -40,8 +40,9 @@ from pathlib import Path
 from typing import Any
 
 from modelward.domain.governance import DatasetRef
+from modelward.domain.policy import Policy
 from modelward.domain.registry import ModelVersion
-from modelward.errors import NotFound
+from modelward.errors import NotFound, PolicyViolation
 from modelward.services import model_files
 from modelward.services.backend import Backend
 
@@ -140,10 +141,26 @@ def clear() -> None:
 # -- models -----------------------------------------------------------------------------------------
 
 
+def opened_for_analysis(backend: Backend, policy: Policy, version: ModelVersion, *, analysis: str,
+                        doing: str) -> Any:
+    """The version opened for an analysis (``analysis``: "explain", ...; ``doing``: what the
+    analysis does, for the files' purpose and the refusal): ``opened_model`` under the policy's
+    evaluation switch, the one for analyses of a version (serving has its own)."""
+    def refused(flavor: str) -> PolicyViolation:
+        return model_files.code_refusal(
+            version, flavor, switch="run code models in the isolated worker (evaluation: {code_models: isolated})",
+            instead=f"the server {doing} data-only formats (skops, ONNX) in its own process and never imports "
+                    "a model's code")
+
+    return opened_model(backend, version, prefix=f"modelward-{analysis}-", purpose=f"to {analysis}",
+                        isolated=policy.evaluation.code_models == "isolated", refused=refused)
+
+
 @contextmanager
 def opened_model(backend: Backend, version: ModelVersion, *, prefix: str, purpose: str, isolated: bool,
                  refused: Callable[[str], Exception]) -> Iterator[Any]:
-    """The version's model as ``model_files.opened_in_workdir`` gives it; a data-only one is kept
+    """The version's model, downloaded into a fresh folder (each blob verified, the folder checked
+    against its digest) and opened as ``model_files.open_model`` does; a data-only one is kept
     (by artifact digest) for the next call, an isolated worker is closed after this one."""
     key = version.artifact_digest or None
     cached = MODELS.get(key) if key else None

@@ -27,7 +27,7 @@ from pydantic import BaseModel
 from modelward.domain.governance import DatasetRef
 from modelward.domain.policy import Policy
 from modelward.domain.registry import ModelVersion
-from modelward.errors import InvalidInput, PolicyViolation
+from modelward.errors import InvalidInput
 from modelward.evaluation.counterfactuals import Constraints, Counterfactual, one_row, run
 from modelward.services import analysis_cache, model_files, policies, predictions, registry
 from modelward.services.backend import Backend
@@ -63,9 +63,8 @@ def for_version(
     policy = policies.effective_policy(backend, model)
     declared, source = _declared(found, constraints)
     data, ref = _reference_data(backend, policy)
-    with analysis_cache.opened_model(
-            backend, found, prefix="modelward-counterfactuals-", purpose="to search counterfactuals on",
-            isolated=policy.evaluation.code_models == "isolated", refused=lambda flavor: _refused(found, flavor)) as loaded:
+    with analysis_cache.opened_for_analysis(backend, policy, found, analysis="search counterfactuals",
+                                            doing="searches counterfactuals of") as loaded:
         frame = _typed_row(row, getattr(loaded, "signature", None))
         completed = declared.with_data(data[[c for c in frame.columns if c in data.columns]]) \
             if data is not None else declared
@@ -120,13 +119,6 @@ def _reference_data(backend: Backend, policy: Policy) -> tuple[Any, DatasetRef |
     if policy.evaluation_dataset is None:
         return None, None
     return analysis_cache.load_dataset(backend, DatasetRef(**policy.evaluation_dataset.model_dump()))
-
-
-def _refused(version: ModelVersion, flavor: str) -> PolicyViolation:
-    return model_files.code_refusal(
-        version, flavor, switch="run code models in the isolated worker (evaluation: {code_models: isolated})",
-        instead="counterfactuals load a version as the gateway does, data-only formats in the server's own process",
-    )
 
 
 def _typed_row(row: Any, signature: Any) -> Any:

@@ -24,7 +24,7 @@ from typing import Any
 from modelward.domain.actors import Actor
 from modelward.domain.governance import DatasetRef
 from modelward.domain.policy import Policy, Task
-from modelward.errors import InvalidInput, NotFound, PolicyViolation
+from modelward.errors import InvalidInput, NotFound
 from modelward.services import analysis_cache, audit, model_files, policies
 from modelward.services.backend import Backend
 from modelward.store import explanations as store
@@ -34,17 +34,8 @@ MAX_LOCAL_ROWS = 20
 MAX_TOP = 50
 
 
-def _refused(version: Any, flavor: str) -> PolicyViolation:
-    return model_files.code_refusal(
-        version, flavor, switch="run code models in the isolated worker (evaluation: {code_models: isolated})",
-        instead="the server explains data-only formats in its own process and never imports a model's code",
-    )
-
-
 def _opened(backend: Backend, policy: Policy, version: Any) -> Any:
-    return analysis_cache.opened_model(
-        backend, version, prefix="modelward-explain-", purpose="to explain",
-        isolated=policy.evaluation.code_models == "isolated", refused=lambda flavor: _refused(version, flavor))
+    return analysis_cache.opened_for_analysis(backend, policy, version, analysis="explain", doing="explains")
 
 
 def _dataset_ref(policy: Policy, dataset: DatasetRef | dict[str, Any] | None) -> DatasetRef:

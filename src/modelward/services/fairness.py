@@ -13,7 +13,7 @@ equalized odds differences and ratios with their intervals. The document::
 
 the same reports an evaluation keeps under ``result["fairness"]``. Nothing is stored. Classification
 only; a multiclass task needs the policy's ``positive_label``. The version is opened the one safe
-way (``model_files.opened_in_workdir``): data-only formats here, a pyfunc or pickle version only in
+way (``analysis_cache.opened_for_analysis``): data-only formats here, a pyfunc or pickle version only in
 the sandboxed worker when its policy says ``evaluation: {code_models: isolated}``.
 """
 
@@ -23,8 +23,8 @@ from typing import Any
 
 from modelward.domain.governance import DatasetRef
 from modelward.domain.policy import Policy, Task
-from modelward.errors import InvalidInput, ModelwardError, PolicyViolation
-from modelward.services import model_files
+from modelward.errors import InvalidInput, ModelwardError
+from modelward.services import analysis_cache, model_files
 from modelward.services.backend import Backend
 
 MAX_FEATURES = 10
@@ -109,17 +109,8 @@ def _dataset_ref(policy: Policy, dataset: DatasetRef | dict[str, Any] | None) ->
     return explanations._dataset_ref(policy, dataset)
 
 
-def _refused(version: Any, flavor: str) -> PolicyViolation:
-    return model_files.code_refusal(
-        version, flavor, switch="run code models in the isolated worker (evaluation: {code_models: isolated})",
-        instead="the server assesses data-only formats in its own process and never imports a model's code",
-    )
-
-
 def _opened(backend: Backend, policy: Policy, version: Any) -> Any:
-    return model_files.opened_in_workdir(
-        backend, version, prefix="modelward-fairness-", purpose="to assess",
-        isolated=policy.evaluation.code_models == "isolated", refused=lambda flavor: _refused(version, flavor))
+    return analysis_cache.opened_for_analysis(backend, policy, version, analysis="assess", doing="assesses")
 
 
 def _predict(model: Any, inputs: Any, version: Any) -> Any:

@@ -19,8 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -248,25 +247,4 @@ def _neutral(kind: str) -> Any:
 
 __all__ = ["OpenedModel", "code_refusal", "download", "input_example", "label", "open_model", "synthesised_row",
            "verify"]
-
-
-@contextmanager
-def opened_in_workdir(backend: Backend, version: ModelVersion, *, prefix: str, purpose: str, isolated: bool,
-                      refused: Callable[[str], Exception]) -> Iterator[Any]:
-    """The version's model, downloaded into a fresh folder (checked against its digest) and opened
-    as ``open_model`` does; closed and the folder removed afterwards. For analyses of one version
-    (explanations, counterfactuals) that do not keep the model loaded."""
-    import shutil
-    import tempfile
-
-    work = Path(tempfile.mkdtemp(prefix=prefix))
-    try:
-        folder = download(backend, version, work / "model", purpose=purpose)
-        opened = open_model(backend, version, folder, isolated=isolated, refused=refused)
-        try:
-            yield opened.model
-        finally:
-            opened.close()
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
 
