@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -111,6 +111,15 @@ class Settings(BaseSettings):
     prediction_log_capacity: int = Field(
         default=10_000, ge=10,
         description="Records the prediction log queues before it drops (and counts) new ones instead of slowing requests.",
+    )
+    hash_secret: SecretStr | None = Field(
+        default=None,
+        description=(
+            "Key (16 bytes or more) of the keyed hashes (HMAC-SHA256) the prediction log keeps of the input "
+            "columns a policy's `monitoring.log_protect` hashes; the SDK's `protect=` reads the same variable, so "
+            "snapshots and logs hash alike. Without it, an endpoint whose policy hashes a column refuses to serve. "
+            "Never logged or shown (a SecretStr)."
+        ),
     )
     sandbox_user: str = Field(
         default="nobody",

@@ -11,6 +11,15 @@ The request path does no database work: pick a version (sticky by the endpoint's
 and check the input against that version's signature, predict, answer. The prediction log and
 shadow copies run off the path: the log through its bounded queue, shadows in one thread after
 the response has been sent, dropping (and counting) copies it cannot keep up with.
+
+A snapshot also holds the log protection of its model's policy (``monitoring.log_protect``,
+``services.predictions.LogProtection``), applied to each record before it is queued. It is
+resolved when the snapshot is built, and again for every snapshot when the refresh sees the set of
+active policies change (a policy set, replaced or removed), so a policy change reaches the log
+within about one ``gateway_refresh_s``; a change of what a policy applies to a model without a
+policy change (its ``risk_tier`` tag) waits for the deployment's next change or a restart. A
+policy that hashes a column on a server without ``hash_secret`` takes the endpoint out of
+service (503 naming the setting): it never logs those columns in clear.
 """
 
 from __future__ import annotations
@@ -51,9 +60,10 @@ JSON = "application/json"
 class EndpointView:
     """One deployment state, ready to serve. Never changed after it is built."""
 
-    __slots__ = ("name", "model_name", "revision", "router", "models", "shadows", "header", "field", "task", "routes")
+    __slots__ = ("name", "model_name", "revision", "router", "models", "shadows", "header", "field", "task", "routes",
+                 "protection")
 
-    def __init__(self, deployment: Any, models: dict[int, Any], task: str) -> None:
+    def __init__(self, deployment: Any, models: dict[int, Any], task: str, protection: Any = None) -> None:
         state = deployment.state
         self.routes = list(state.routes)
         self.name, self.model_name, self.revision = deployment.name, deployment.model_name, state.revision
@@ -64,6 +74,15 @@ class EndpointView:
         self.header = key.lower() if kind == "header" else None
         self.field = key if kind == "field" else None
         self.task = task
+        self.protection = protection  # LogProtection | None: what the log keeps of the inputs
+
+    def protected_by(self, protection: Any) -> EndpointView:
+        """This snapshot with another log protection (everything else shared)."""
+        import copy
+
+        changed = copy.copy(self)
+        changed.protection = protection
+        return changed
 
     def key_of(self, request: Request, body: bytes) -> str | None:
         if self.header is not None:
@@ -117,6 +136,7 @@ class Gateway:
         self.shadow_dropped = 0
         self._refresher: Any = None
         self.refreshed = False  # True after the first complete look at every deployment
+        self._policies_seen: Any = None  # the active policies' (scope, version)s at the last refresh
 
     def known(self) -> set[str]:
         """The endpoints this process serves or has tried to load."""
@@ -182,7 +202,47 @@ class Gateway:
                 view = self._views.get(name)
                 if view is None or view.revision != revision:
                     self._load(name)
+            self._follow_policies()
             self.refreshed = True
+
+    def _follow_policies(self) -> None:
+        """Re-resolve every snapshot's log protection when the active policies changed."""
+        from modelward.services import policies
+
+        seen = tuple((p.scope, p.version) for p in policies.list_(self.backend))
+        if seen == self._policies_seen:
+            return
+        self._policies_seen = seen
+        for name, view in list(self._views.items()):
+            try:
+                policy = policies.effective_policy(self.backend, view.model_name)
+            except errors.ModelwardError as exc:
+                self._policies_seen = None  # try again at the next refresh
+                log.warning("deployment %s: policy not re-read: %s", name, exc)
+                continue
+            try:
+                protection = self._protection(policy)
+            except errors.ServiceUnavailable as exc:
+                self._refuse(name, exc)
+                continue
+            if protection != view.protection:
+                self._views = {**self._views, name: view.protected_by(protection)}
+
+    def _protection(self, policy: Any) -> Any:
+        """The log protection ``policy`` asks for (None when nothing is logged or protected)."""
+        if not self.settings.prediction_log:
+            return None
+        from modelward.services.predictions import log_protection
+
+        secret = self.settings.hash_secret
+        return log_protection(policy.monitoring.log_protect, secret.get_secret_value() if secret else None)
+
+    def _refuse(self, name: str, exc: errors.ModelwardError) -> None:
+        """Take ``name`` out of service: its last snapshot would log what its policy forbids."""
+        self._drop(name)
+        if self._problems.get(name) != str(exc):  # once, not at every retry
+            log.warning("deployment %s: not served: %s", name, exc)
+        self._problems[name] = str(exc)
 
     def _load(self, name: str) -> None:
         from modelward.services import deployments, policies
@@ -199,7 +259,8 @@ class Gateway:
                 self._problems[name] = "retired"
                 return
             models = {v: self.pool.get(deployment.model_name, v) for v in sorted(deployment.state.loaded_versions())}
-            task = policies.effective_policy(self.backend, deployment.model_name).task.value
+            policy = policies.effective_policy(self.backend, deployment.model_name)
+            task = policy.task.value
         except errors.ModelwardError as exc:
             if isinstance(exc, errors.NotFound) and name not in deployments.revisions(self.backend):
                 self._drop(name)  # the deployment itself does not exist
@@ -208,7 +269,12 @@ class Gateway:
             self._problems[name] = str(exc)
             log.warning("deployment %s: revision not loaded: %s", name, exc)
             return
-        self._views = {**self._views, name: EndpointView(deployment, models, task)}
+        try:
+            protection = self._protection(policy)
+        except errors.ServiceUnavailable as exc:
+            self._refuse(name, exc)
+            return
+        self._views = {**self._views, name: EndpointView(deployment, models, task, protection)}
         self._problems.pop(name, None)
         from modelward.api.metrics import observe_routes
 
@@ -243,6 +309,7 @@ class Gateway:
         unhealthy = [v for v, m in view.models.items() if not m.healthy]
         return {"deployment": name, "ready": not unhealthy and problem is None, "revision": view.revision,
                 "versions": sorted(view.models), "unhealthy": unhealthy, "problem": problem,
+                "log_protect": dict(view.protection.columns) if view.protection is not None else {},
                 "shadow_backlog": self._shadow_pending, "shadow_dropped": self.shadow_dropped}
 
     # -- answering --------------------------------------------------------------------------------
@@ -275,7 +342,7 @@ class Gateway:
         self._log(PredictionRecord(
             request_id=request_id, endpoint=view.name, model_name=view.model_name, version=version,
             mode="live", at=datetime.now(UTC), latency_ms=latency_ms, status=status, error=error,
-            inputs=Rows.of(frame), outputs=outputs, rows=rows))
+            inputs=frame, outputs=outputs, rows=rows), view.protection)
         shadow = None
         if view.shadows and status == 200:
             shadow = BackgroundTask(self._shadow, view, body, request.headers.get("content-type"), request_id, proba)
@@ -318,19 +385,26 @@ class Gateway:
                     request_id=request_id, endpoint=view.name, model_name=view.model_name,
                     version=served.version, mode="shadow", at=datetime.now(UTC),
                     latency_ms=(perf_counter() - started) * 1000, status=status, error=error,
-                    inputs=Rows.of(frame), outputs=outputs, rows=rows))
+                    inputs=frame, outputs=outputs, rows=rows), view.protection)
         finally:
             with self._shadow_lock:
                 self._shadow_pending -= 1
 
-    def _log(self, record: PredictionRecord) -> None:
-        """Count the answer for /metrics, and queue it for the prediction log (never blocking)."""
+    def _log(self, record: PredictionRecord, protection: Any) -> None:
+        """Count the answer for /metrics, and queue it for the prediction log (never blocking),
+        its inputs (the checked frame) protected first when the policy says so."""
         from modelward.api.metrics import observe_dropped, observe_prediction
 
         live = record.mode == "live"
         observe_prediction(record.endpoint, record.version, record.mode, record.status, record.rows,
                            record.latency_ms / 1000 if live else None)
-        if self.predictions is not None and not self.predictions.submit(record):
+        if self.predictions is None:
+            return
+        if protection is not None:
+            protection.apply(record)
+        else:
+            record.inputs = Rows.of(record.inputs)
+        if not self.predictions.submit(record):
             from modelward.services.predictions import sampled
 
             if sampled(record.request_id, self.predictions.sample_rate):

@@ -9,6 +9,7 @@
         - {name: accuracy-drop, metric: accuracy, window: 1h, comparison: "<", threshold: 0.8,
            for: 10m, severity: critical, rollback: true}
         - {name: income-drift, metric: drift.psi.income, window: 1d, comparison: ">=", threshold: 0.25}
+      log_protect: {email: hash, name: drop}   # the prediction log keeps these inputs hashed or not at all
 
 Validated like the gates: unknown keys are errors and ``parse_policy_yaml`` reports each problem
 with its line, e.g. ``line 9, monitoring.alerts[0].window: ...``. The computations live in
@@ -44,6 +45,10 @@ OPERATIONAL_METRICS = ("error_rate", "request_rate", "p50_latency_ms", "p95_late
 DRIFT_METRIC = re.compile(r"^drift\.(share|(" + "|".join(DRIFT_TESTS) + r")(\.[^\s.](?:.*\S)?)?)$")
 KPI_METRIC = re.compile(r"^kpi\.[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 ALERT_NAME = r"^[a-z0-9][a-z0-9_.-]{0,62}$"
+# The actions of ``evaluation.personal_data.protect`` (which this layer cannot import; a test keeps
+# them in step): hash (keyed HMAC-SHA256, hex) or drop a column.
+LogProtectAction = Literal["hash", "drop"]
+LOG_PROTECT_ACTIONS: tuple[str, ...] = ("hash", "drop")
 
 
 def duration_seconds(text: str) -> int:
@@ -164,6 +169,17 @@ class MonitoringPolicy(_Strict):
         description="evidently: PSI and JS over Sturges equal-width bins of reference and current together")
     features: list[str] | None = Field(default=None, description="default: every column of the reference")
     alerts: list[AlertRule] = Field(default_factory=list)
+    log_protect: dict[str, LogProtectAction] = Field(
+        default_factory=dict,
+        description="input columns the prediction log keeps hashed (keyed HMAC-SHA256 under the server's "
+                    "hash_secret) or drops, applied before a record is queued; the model still gets them")
+
+    @field_validator("log_protect")
+    @classmethod
+    def _log_protect_names(cls, columns: dict[str, str]) -> dict[str, str]:
+        if any(not name.strip() for name in columns):
+            raise ValueError("a column name cannot be empty")
+        return columns
 
     @field_validator("features")
     @classmethod
@@ -190,10 +206,12 @@ class MonitoringPolicy(_Strict):
 
 __all__ = [
     "DRIFT_TESTS",
+    "LOG_PROTECT_ACTIONS",
     "OPERATIONAL_METRICS",
     "QUALITY_METRICS",
     "AlertRule",
     "DriftThresholds",
+    "LogProtectAction",
     "MonitoringPolicy",
     "ReferenceDataset",
     "duration_seconds",

@@ -9,9 +9,11 @@ record and counts it: overload costs log records, never request latency.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import logging
 import math
 import queue
+import re
 import threading
 import time
 from collections import Counter, defaultdict
@@ -22,8 +24,8 @@ from typing import Any
 
 from modelward.domain.actors import Actor
 from modelward.domain.kpis import validate_name
-from modelward.domain.predictions import MODES, PredictionRecord, VersionStats
-from modelward.errors import InvalidInput, NotFound, PayloadTooLarge
+from modelward.domain.predictions import MODES, PredictionRecord, Rows, VersionStats
+from modelward.errors import InvalidInput, NotFound, PayloadTooLarge, ServiceUnavailable
 from modelward.services.backend import Backend
 from modelward.store import predictions as store
 
@@ -246,6 +248,165 @@ class PredictionLog:
                         "full) and %d lost (write failed %d times); last error: %s", new["failed_writes"],
                         new["dropped"], new["lost"], WRITE_ATTEMPTS, stats["last_error"])
         self._reported.update(new)
+
+
+# -- protection: what the log keeps of a protected endpoint's inputs ---------------------------------
+
+WITHHELD = {"withheld": "monitoring.log_protect: inputs without named columns are not logged"}
+_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
+_DIGITS = re.compile(r"[0-9]+")
+
+
+class LogProtection:
+    """The policy's ``monitoring.log_protect`` for one endpoint: its input columns hashed (keyed
+    HMAC-SHA256, hex, exactly as ``personal_data.protect`` with the same secret, so hashed values
+    still join and count) or dropped. Built once per deployment state and applied on the request
+    path, before a record is queued: no clear value of these columns is held for the writer.
+
+    The model is given the full input; only the record changes. Inputs that are not a table with
+    named columns (a tensor) cannot be matched to the rules and are withheld whole (``WITHHELD``).
+    An error message may quote input values (a signature check, a model's exception): it is kept
+    with the protected columns' values of the request, quoted text and numbers replaced
+    (``<value>``, ``<name>``, ``<n>``, as monitoring's error classes already replace the last two)."""
+
+    __slots__ = ("columns", "_key", "_base")
+
+    def __init__(self, columns: dict[str, str], key: bytes) -> None:
+        self.columns, self._key = dict(columns), key
+        self._base = hmac.new(key, digestmod=hashlib.sha256)  # copied per value: the key is set up once
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, LogProtection) and (other.columns, other._key) == (self.columns, self._key)
+
+    def __repr__(self) -> str:  # never the key
+        return f"LogProtection({self.columns!r})"
+
+    def apply(self, record: PredictionRecord) -> PredictionRecord:
+        clear = record.inputs
+        record.inputs = self.inputs(clear)
+        if record.error is not None:
+            record.error = self.redact(record.error, clear)
+        return record
+
+    def inputs(self, inputs: Any) -> Any:
+        """``inputs`` as the log may keep them: Rows for a frame, dicts for records."""
+        if inputs is None:
+            return None
+        if isinstance(inputs, Rows):
+            return self._rows(inputs.columns, inputs.values, None)
+        if hasattr(inputs, "to_numpy") and hasattr(inputs, "columns") and hasattr(inputs, "iloc"):
+            return self._rows([str(c) for c in inputs.columns], inputs.to_numpy(), inputs)
+        if isinstance(inputs, dict):
+            return self._records([inputs])[0]
+        if isinstance(inputs, list) and all(isinstance(row, dict) for row in inputs):
+            return self._records(inputs)
+        return dict(WITHHELD)
+
+    def _rows(self, columns: list[str], values: Any, frame: Any) -> Any:
+        import numpy as np
+
+        actions = [self.columns.get(name) for name in columns]
+        values = np.asarray(values)
+        if not any(actions):
+            return Rows(list(columns), values)
+        if values.ndim != 2 or values.shape[1] != len(columns):
+            return dict(WITHHELD)
+        if "hash" in actions:
+            # One numeric array for the whole frame may have turned ints into floats (5 -> 5.0): then
+            # the frame's own column gives each value's text as protect() sees it (iloc is slow).
+            upcast = frame is not None and values.dtype.kind != "O"
+            values = values.astype(object)  # a copy: the frame the model was given stays as it is
+            for j, action in enumerate(actions):
+                if action == "hash":
+                    column = frame.iloc[:, j] if upcast else values[:, j]
+                    values[:, j] = np.array(self._hashed(column), dtype=object)
+        kept = [j for j, action in enumerate(actions) if action != "drop"]
+        return Rows([columns[j] for j in kept], values[:, kept])
+
+    def _records(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        kept = [{k: v for k, v in row.items() if self.columns.get(k) != "drop"} for row in rows]
+        for name, action in self.columns.items():
+            present = [i for i, row in enumerate(rows) if name in row and action == "hash"]
+            if present:
+                hashed = self._hashed([rows[i][name] for i in present])
+                for i, value in zip(present, hashed):
+                    kept[i][name] = value
+        return kept
+
+    def _hashed(self, values: Any) -> list[str | None]:
+        """The hex HMAC-SHA256 of each value's text, None for a null: ``protect``'s hashes (a test
+        holds them equal), computed here without pandas' factorize, which cost a one-row request ms."""
+        digests: dict[str, str] = {}
+        hashed: list[str | None] = []
+        for value in values.tolist() if hasattr(values, "tolist") else list(values):
+            if _is_null(value):
+                hashed.append(None)
+                continue
+            text = str(value)
+            if text not in digests:
+                mac = self._base.copy()
+                mac.update(text.encode("utf-8"))
+                digests[text] = mac.hexdigest()
+            hashed.append(digests[text])
+        return hashed
+
+    def redact(self, message: str, inputs: Any) -> str:
+        for value in self._clear_values(inputs):
+            message = re.sub(rf"(?<!\w){re.escape(value)}(?!\w)", "<value>", message)
+        return _DIGITS.sub("<n>", _QUOTED.sub("<name>", message))
+
+    def _clear_values(self, inputs: Any) -> list[str]:
+        """The text of every value of a protected column in ``inputs``, longest first."""
+        found: set[str] = set()
+        if hasattr(inputs, "columns") and hasattr(inputs, "iloc"):
+            for j, name in enumerate(inputs.columns):
+                if str(name) in self.columns:
+                    found.update(str(v) for v in inputs.iloc[:, j].tolist() if not _is_null(v))
+        elif isinstance(inputs, Rows):
+            for j, name in enumerate(inputs.columns):
+                if name in self.columns:
+                    found.update(str(row[j]) for row in inputs.values.tolist() if not _is_null(row[j]))
+        else:
+            rows = [inputs] if isinstance(inputs, dict) else inputs if isinstance(inputs, list) else []
+            found.update(str(row[name]) for row in rows if isinstance(row, dict)
+                         for name in self.columns if not _is_null(row.get(name)))
+        return sorted((v for v in found if v), key=len, reverse=True)
+
+
+def _is_null(value: Any) -> bool:
+    """None, NaN, NaT or pandas' NA (which protect() leaves null); never a container."""
+    if value is None:
+        return True
+    if isinstance(value, (str, bytes, list, tuple, dict)):
+        return False
+    import pandas as pd
+
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):  # an array in a cell
+        return False
+
+
+def log_protection(columns: dict[str, str], secret: str | None) -> LogProtection | None:
+    """The protection ``columns`` (a policy's ``monitoring.log_protect``) asks for, with the key of
+    ``secret`` (the server's ``hash_secret``); None when nothing is protected. ServiceUnavailable
+    when a column is to be hashed and there is no usable secret: such an endpoint must not serve,
+    rather than log the column in clear (or drop it unasked)."""
+    if not columns:
+        return None
+    from modelward.evaluation.personal_data.protect import MIN_SECRET_BYTES
+
+    hashed = sorted(name for name, action in columns.items() if action == "hash")
+    key = secret.encode("utf-8") if secret is not None else b""
+    if hashed and secret is None:
+        raise ServiceUnavailable(
+            f"the policy's monitoring.log_protect hashes {', '.join(map(repr, hashed))} in the prediction log and "
+            "this server has no hash_secret (MODELWARD_HASH_SECRET): the endpoint does not serve rather than log "
+            "those columns in clear")
+    if hashed and len(key) < MIN_SECRET_BYTES:
+        raise ServiceUnavailable(f"the server's hash_secret (MODELWARD_HASH_SECRET) must be at least "
+                                 f"{MIN_SECRET_BYTES} bytes long to hash monitoring.log_protect columns")
+    return LogProtection(columns, key)
 
 
 # -- reading ---------------------------------------------------------------------------------------
