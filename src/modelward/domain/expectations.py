@@ -12,6 +12,7 @@ It is checked by ``modelward.evaluation.expectations`` with pandera; nothing her
     rows: {min: 1000, max: 5000000}
     distribution:
       income: {reference: {dataset: <dataset id>}, max_psi: 0.2}
+      age:    {reference: training, max_ks: 0.1}   # the train split of the same parent
 """
 
 from __future__ import annotations
@@ -21,7 +22,19 @@ import re
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    field_serializer,
+    field_validator,
+    model_validator,
+)
 
 from modelward.errors import InvalidInput
 
@@ -31,6 +44,8 @@ OPENLINEAGE_FACET = "modelwardExpectations"  # OpenLineage dataset facet: {"expe
 COLUMN_TYPES = ("int", "float", "number", "str", "bool", "datetime", "category")
 CHECK_STATUSES = ("passed", "failed", "unchecked")
 TRIGGERS = ("on_demand", "sdk", "mlflow", "openlineage")
+TRAINING_REFERENCE = "training"  # distribution reference: the training split of the same parent
+TRAINING_SPLITS = ("train", "training")
 MAX_ALLOWED_VALUES = 10_000
 MAX_DECLARATION_BYTES = 256 * 1024
 
@@ -82,8 +97,10 @@ class RowExpectation(_Strict):
 
 
 class DatasetReference(_Strict):
-    """Reference data: a logged dataset with a stored snapshot, or a table file a run logged."""
+    """Reference data: a logged dataset with a stored snapshot, a table file a run logged, or
+    (written ``reference: training``) the training data of the dataset checked."""
 
+    training: StrictBool = Field(default=False, description="written as 'reference: training'")
     dataset: StrictStr | None = Field(default=None, min_length=1, description="a dataset id or digest")
     run_id: StrictStr | None = Field(default=None, min_length=1)
     path: StrictStr | None = Field(default=None, min_length=1, description="a .parquet or .csv artifact of run_id")
@@ -91,6 +108,10 @@ class DatasetReference(_Strict):
 
     @model_validator(mode="after")
     def _one_source(self) -> DatasetReference:
+        if self.training:
+            if self.dataset is not None or self.run_id is not None or self.path is not None:
+                raise ValueError("'training' is a reference of its own: write 'reference: training'")
+            return self
         if (self.dataset is None) == (self.run_id is None):
             raise ValueError("give either 'dataset' or 'run_id' with 'path'")
         if (self.run_id is None) != (self.path is None):
@@ -101,10 +122,27 @@ class DatasetReference(_Strict):
 class DistributionExpectation(_Strict):
     """The column's distribution stays near the reference's: PSI and/or the KS statistic bounded."""
 
-    reference: DatasetReference
+    reference: DatasetReference = Field(
+        description="reference data, or 'training': the training split of the same parent (docs/data.md)")
     max_psi: Number | None = Field(default=None, gt=0, description="population stability index at most this")
     max_ks: Number | None = Field(default=None, gt=0, le=1, description="two-sample Kolmogorov-Smirnov statistic at most this")
     bins: StrictInt = Field(default=10, ge=2, le=100, description="PSI bins: quantiles of the reference")
+
+    @field_validator("reference", mode="before")
+    @classmethod
+    def _named_reference(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            if value != TRAINING_REFERENCE:
+                raise ValueError(f"a reference is '{TRAINING_REFERENCE}' or a mapping with 'dataset', or 'run_id' and "
+                                 f"'path'; got {value!r}")
+            return {"training": True}
+        return value
+
+    @field_serializer("reference")
+    def _reference_as_written(self, reference: DatasetReference) -> Any:
+        if reference.training:
+            return TRAINING_REFERENCE
+        return reference.model_dump(mode="json", exclude_defaults=True)
 
     @model_validator(mode="after")
     def _a_bound(self) -> DistributionExpectation:

@@ -17,7 +17,7 @@ import re
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from modelward.errors import InvalidInput
 
@@ -80,6 +80,17 @@ class ArtifactSpec(BaseModel):
     uri: str | None = None
     run_artifact_path: str | None = None
     properties: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("properties")
+    @classmethod
+    def _no_governed_properties(cls, properties: dict[str, Any]) -> dict[str, Any]:
+        if GOVERNED_PROPERTY in properties:  # a dataset's purpose and consent have their own, role-checked door
+            raise InvalidInput(f"the property '{GOVERNED_PROPERTY}' is set through the dataset governance API "
+                               "(PUT /api/v1/datasets/{dataset}/governance), not when an artifact is logged")
+        return properties
+
+
+GOVERNED_PROPERTY = "data_governance"  # a dataset's purpose, consent, retention: domain.data_governance
 
 
 class ExecutionSpec(BaseModel):

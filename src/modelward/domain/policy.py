@@ -18,7 +18,8 @@ A policy applies globally (no ``model``, no ``risk_tier``), to every model of a 
     monitoring: {bins: 10, alerts: []}   # drift reference, thresholds, alert rules: see domain/monitoring.py
 
 Each gate is recognised by its distinguishing key: ``compare_to`` (champion gate),
-``fairness``, ``technical``, ``kpi``, ``attribution_stability``, ``explanation``, else ``metric``.
+``fairness``, ``technical``, ``kpi``, ``attribution_stability``, ``explanation``,
+``data_expectations``, else ``metric``.
 Unknown keys are errors.
 ``parse_policy_yaml`` reports every problem with its line and field, e.g.
 ``line 5, gates[1].max_regression: Input should be a valid number``.
@@ -41,6 +42,8 @@ from pydantic import (
 )
 
 from modelward.domain.actors import Role
+from modelward.domain.expectations import Expectations
+from modelward.domain.data_governance import DataPolicy
 from modelward.domain.monitoring import MonitoringPolicy
 from modelward.errors import InvalidInput
 
@@ -237,12 +240,48 @@ class ExplanationGate(_Strict):
     top: int = Field(default=10, ge=1, le=50)
 
 
+class DataExpectationsGate(_Strict):
+    """The data must meet its expectations (docs/data.md).
+
+    ``{data_expectations: training}``: every dataset the version's source run read has a latest
+    stored check that passed. A dataset never checked, or whose latest check is ``unchecked``
+    (no stored data), fails the gate with the reason; so does a version whose source run read no
+    logged dataset. ``required_on: [name or id, ...]`` narrows what must have been checked to
+    those datasets (each must be among the run's inputs); a failed check of any other input still
+    fails the gate.
+
+    ``{data_expectations: evaluation, expectations: {...}}``: the policy's evaluation data must
+    meet the declaration (the same keys as a dataset's); ``reference: training`` in a
+    distribution expectation compares with the version's training data (the source run's input
+    split named ``train``/``training``, else its only input dataset with a snapshot).
+    """
+
+    data_expectations: Literal["training", "evaluation"]
+    required_on: list[str] | None = Field(default=None, min_length=1)
+    expectations: Expectations | None = None
+
+    @model_validator(mode="after")
+    def _fits_the_data(self) -> DataExpectationsGate:
+        if self.data_expectations == "evaluation":
+            if self.expectations is None:
+                raise ValueError("data_expectations: evaluation needs 'expectations' (a declaration)")
+            if self.required_on is not None:
+                raise ValueError("'required_on' names training datasets: it does not apply to the evaluation data")
+        elif self.expectations is not None:
+            raise ValueError("data_expectations: training judges the checks stored with each dataset (their own "
+                             "expectations): 'expectations' applies to 'data_expectations: evaluation' only")
+        if self.required_on is not None and any(not name.strip() for name in self.required_on):
+            raise ValueError("required_on: a dataset name must not be empty")
+        return self
+
+
 def _gate_kind(value: Any) -> str | None:
     """The gate type, from the key only that type has (champion gates also carry ``metric``)."""
     keys = value.keys() if isinstance(value, dict) else vars(value).keys() if isinstance(value, BaseModel) else ()
     for key, kind in (("compare_to", "champion"), ("fairness", "fairness"), ("technical", "technical"),
                       ("kpi", "kpi"), ("attribution_stability", "attribution_stability"),
-                      ("explanation", "explanation"), ("metric", "metric")):
+                      ("explanation", "explanation"), ("data_expectations", "data_expectations"),
+                      ("metric", "metric")):
         if key in keys:
             return kind
     return None
@@ -255,15 +294,17 @@ Gate = Annotated[
     | Annotated[TechnicalGate, Tag("technical")]
     | Annotated[KpiGate, Tag("kpi")]
     | Annotated[AttributionStabilityGate, Tag("attribution_stability")]
-    | Annotated[ExplanationGate, Tag("explanation")],
+    | Annotated[ExplanationGate, Tag("explanation")]
+    | Annotated[DataExpectationsGate, Tag("data_expectations")],
     Discriminator(
         _gate_kind,
         custom_error_type="unknown_gate",
         custom_error_message=("a gate needs one of the keys metric, compare_to, fairness, technical, kpi, "
-                              "attribution_stability, explanation"),
+                              "attribution_stability, explanation, data_expectations"),
     ),
 ]
-GATE_KINDS = ("metric", "champion", "fairness", "technical", "kpi", "attribution_stability", "explanation")
+GATE_KINDS = ("metric", "champion", "fairness", "technical", "kpi", "attribution_stability", "explanation",
+              "data_expectations")
 
 
 class ReviewRequirement(_Strict):
@@ -393,6 +434,7 @@ class Policy(_Strict):
     evaluation_dataset: EvaluationDataset | None = None
     evaluation: EvaluationSettings = Field(default_factory=EvaluationSettings)
     monitoring: MonitoringPolicy = Field(default_factory=MonitoringPolicy)
+    data: DataPolicy = Field(default_factory=DataPolicy)  # the model's use; who sets dataset governance
 
     @property
     def scope(self) -> Literal["model", "tier", "global"]:
@@ -430,10 +472,17 @@ def parse_policy_yaml(text: str) -> Policy:
     if not isinstance(data, dict):
         raise InvalidInput("invalid policy: line 1: a policy must be a YAML mapping of keys (gates, review, ...)")
     try:
-        return Policy.model_validate(data)
+        policy = Policy.model_validate(data)
     except ValidationError as exc:
         problems = [_describe(error, data, lines) for error in exc.errors()]
         raise InvalidInput("invalid policy: " + "; ".join(problems)) from None
+    if policy.scope != "global" and "governance_roles" in policy.data.model_fields_set:
+        # Datasets belong to no model: who may set their governance is organisation-wide. A rule of
+        # the stored document, not of Policy: an effective policy carries the global level's roles.
+        line = lines.get(("data", "governance_roles"), 1)
+        raise InvalidInput(f"invalid policy: line {line}, data.governance_roles: who may set dataset governance is "
+                           "set in the global (or default) policy only, not in a model or tier policy")
+    return policy
 
 
 KeyPath = tuple[str | int, ...]
@@ -543,7 +592,13 @@ def merge_policies(
     * review: the strictest — the most approvals, the union of roles and checklist items,
       and each yes/no requirement (four_eyes, risk assessment, business impact) if any level asks;
     * protected aliases: union by alias; for an alias declared twice the most specific level's
-      required role wins.
+      required role wins;
+    * monitoring's ``log_protect``: the union over the levels (a column dropped at any level is
+      dropped, else hashed), so a model policy with a ``monitoring:`` of its own cannot expose a
+      column a global policy protects;
+    * data: ``use`` from the most specific level that sets it; ``governance_roles`` (who may set
+      dataset governance) only from the global level (or the default policy in the tier's place),
+      where validation allows it.
     """
     levels = [p for p in (global_policy, tier_policy, model_policy) if p is not None]
     if not levels:
@@ -561,11 +616,31 @@ def merge_policies(
     merged["gates"] = _unique([g for p in levels for g in p.gates])
     merged["sensitive_features"] = _unique([f for p in levels for f in p.sensitive_features])
     merged["review"] = _strictest_review([p.review for p in levels])
+    merged["data"] = _data_section([p.data for p in levels])
+    protected = _strictest_protection([p.monitoring.log_protect for p in levels])
+    if protected:
+        merged["monitoring"] = merged.get("monitoring", MonitoringPolicy()).model_copy(update={"log_protect": protected})
     aliases: dict[str, ProtectedAlias] = {}
     for policy in levels:
         aliases.update({a.alias: a for a in policy.protected_aliases})
     merged["protected_aliases"] = list(aliases.values())
     return Policy.model_validate(merged)
+
+
+def _data_section(sections: list[DataPolicy]) -> DataPolicy:
+    use = next((s.use for s in reversed(sections) if "use" in s.model_fields_set), None)
+    roles = next((s.governance_roles for s in sections if "governance_roles" in s.model_fields_set), None)
+    chosen: dict[str, Any] = {"use": use} if use is not None else {}
+    return DataPolicy(**chosen, **({"governance_roles": roles} if roles is not None else {}))
+
+
+def _strictest_protection(levels: list[dict[str, str]]) -> dict[str, str]:
+    """Every level's protected log columns: a column dropped anywhere is dropped, else hashed."""
+    merged: dict[str, str] = {}
+    for rules in levels:
+        for column, action in rules.items():
+            merged[column] = "drop" if "drop" in (action, merged.get(column)) else action
+    return merged
 
 
 def _unique(items: list[Any]) -> list[Any]:

@@ -36,6 +36,7 @@ from modelward.domain.policy import (
     NUMERIC_TECHNICAL,
     AttributionStabilityGate,
     ChampionGate,
+    DataExpectationsGate,
     ExplanationGate,
     FairnessGate,
     KpiGate,
@@ -103,6 +104,8 @@ def evaluate_gates(
     feature_columns: list[str] | None = None,
     seed: int = 0,
     kpis_reported_by: str | None = None,
+    data_checks: list[dict[str, Any]] | None = None,
+    data_references: Mapping[int, Any] | None = None,
 ) -> EvaluationResult:
     """Evaluate ``challenger`` (anything with ``.predict``, optionally ``.predict_proba``) under ``policy``.
 
@@ -110,6 +113,10 @@ def evaluate_gates(
     compare to different aliases. ``model_dir`` is the challenger's saved folder, needed for
     the size, clean-load and (without metadata) dependency checks. ``kpis_reported_by``
     names who supplied ``kpis`` (they are self-reported, and the KPI gates say so).
+    ``data_checks`` is the latest check of each training dataset (``services.data_checks.of_version``)
+    for ``data_expectations: training`` gates; ``data_references`` maps the index of each
+    ``data_expectations: evaluation`` gate to its reference data ({column: values}), or to the
+    text of why it could not be read.
     """
     run = _Run(policy, data, challenger, feature_columns, seed)
     comparison = _comparisons(run, policy, champion)
@@ -118,9 +125,11 @@ def evaluate_gates(
     explained = _Explained(run, policy, challenger, champion)
     supplied = jsonable(dict(kpis or {}))
     reporter = (kpis_reported_by or "the caller") if supplied else None
-    gates = [_decide(gate, run, comparison, fairness, checks, supplied, reporter)
-             if not isinstance(gate, AttributionStabilityGate | ExplanationGate) else explained.decide(gate)
-             for gate in policy.gates]
+    gates = [explained.decide(gate) if isinstance(gate, AttributionStabilityGate | ExplanationGate)
+             else _data_gate(gate, run, data_checks, (data_references or {}).get(index))
+             if isinstance(gate, DataExpectationsGate)
+             else _decide(gate, run, comparison, fairness, checks, supplied, reporter)
+             for index, gate in enumerate(policy.gates)]
     failures = [g.reason for g in gates if not g.passed]
     return EvaluationResult(
         task=policy.task.value, label=run.label, n_rows=len(run.y), metrics=run.report,
@@ -562,6 +571,99 @@ def _technical_gate(gate: TechnicalGate, spec: dict[str, Any], checks: dict[str,
     reason = f"{name}: {'yes' if ok else 'no'} ({detail})" + ("" if passed or ok else ", which the policy requires")
     return GateResult(gate=spec, kind="technical", passed=passed, observed=ok, threshold={"required": gate.required},
                       reason=reason, evidence=evidence)
+
+
+def _data_gate(gate: DataExpectationsGate, run: _Run, checks: list[dict[str, Any]] | None,
+               references: Any) -> GateResult:
+    spec = gate.model_dump(mode="json", exclude_defaults=False, exclude_none=True)
+    if gate.data_expectations == "evaluation":
+        return _evaluation_data_gate(gate, spec, run, references)
+    return _training_data_gate(gate, spec, checks)
+
+
+_WHOLE_CHECKS = {"present": "present", "type": "of kind", "psi": "at most", "ks": "at most",
+                 "rows_min": "at least", "rows_max": "at most"}
+
+
+def _expectation_text(item: dict[str, Any]) -> str:
+    """``age.max (3 rows, 0.06%; e.g. 150, 151)``, or for a whole-column check its observed value."""
+    name = f"{item['column']}.{item['check']}" if item.get("column") else str(item["check"])
+    if item["check"] in _WHOLE_CHECKS:
+        observed = item.get("observed")
+        if item["check"] == "present":
+            return f"{name} (the column is missing)"
+        expected = f"{_WHOLE_CHECKS[item['check']]} {_fmt(item.get('expected'))}"
+        return f"{name} ({expected}" + (f", observed {_fmt(observed)})" if observed is not None else ")")
+    count = int(item.get("failure_count") or 0)
+    examples = ", ".join(map(str, (item.get("examples") or [])[:3]))
+    return (f"{name} ({count} row{'s' if count != 1 else ''}, {float(item.get('failure_share') or 0):.2%}"
+            + (f"; e.g. {examples})" if examples else ")"))
+
+
+def _training_verdict(found: dict[str, Any], required: bool) -> str | None:
+    """Why one training dataset fails the gate, or None when it does not."""
+    who = f"training dataset '{found['dataset']}' ({found['dataset_id']})"
+    if found["status"] == "passed":
+        return None
+    if found["status"] == "failed":
+        failed = found.get("failed") or []
+        return (f"{who} failed {len(failed)} expectation(s) in check {found['check_id']}: "
+                + "; ".join(_expectation_text(item) for item in failed))
+    if not required:
+        return None
+    if found["status"] == "unchecked":
+        return f"{who} could not be checked (check {found['check_id']}): {found.get('reason') or 'no stored data'}"
+    if found.get("has_expectations"):
+        return f"{who} has expectations attached but was never checked (modelward data check {found['dataset_id']})"
+    return f"{who} has no expectations and was never checked: attach expectations and check it"
+
+
+def _training_data_gate(gate: DataExpectationsGate, spec: dict[str, Any],
+                        checks: list[dict[str, Any]] | None) -> GateResult:
+    if checks is None:
+        return _failed("data_expectations", spec, "the training datasets' checks were not supplied to the evaluation")
+    if not checks:
+        return _failed("data_expectations", spec, "the version's source run read no logged dataset: nothing shows "
+                       "that its training data meets expectations")
+    wanted = set(gate.required_on or [])
+    absent = sorted(w for w in wanted if not any(w in (c["dataset"], c["dataset_id"]) for c in checks))
+    reasons = [f"required dataset '{name}' is not among the datasets the source run read" for name in absent]
+    for found in checks:
+        required = not wanted or bool({found["dataset"], found["dataset_id"]} & wanted)
+        verdict = _training_verdict(found, required)
+        if verdict is not None:
+            reasons.append(verdict)
+    evidence = {"datasets": checks}
+    judged = [c for c in checks if not wanted or {c["dataset"], c["dataset_id"]} & wanted]
+    observed = {c["dataset"]: c["status"] or "never checked" for c in checks}
+    if reasons:
+        return GateResult(gate=spec, kind="data_expectations", passed=False, observed=observed, evidence=evidence,
+                          reason="data expectations of the training data: " + "; ".join(reasons))
+    passed = ", ".join(f"'{c['dataset']}' (check {c['check_id']})" for c in judged if c["status"] == "passed")
+    return GateResult(gate=spec, kind="data_expectations", passed=True, observed=observed, evidence=evidence,
+                      reason=f"the training data met its expectations: {passed} passed their latest check")
+
+
+def _evaluation_data_gate(gate: DataExpectationsGate, spec: dict[str, Any], run: _Run, references: Any) -> GateResult:
+    from modelward.evaluation.expectations import check_frame
+
+    assert gate.expectations is not None  # the gate's validation requires it
+    if isinstance(references, str):
+        return _failed("data_expectations", spec, f"the evaluation data could not be checked: {references}")
+    try:
+        result = check_frame(run.data, gate.expectations, references or {})
+    except InvalidInput as exc:
+        return _failed("data_expectations", spec, f"the evaluation data could not be checked: {exc}")
+    failed = [item.model_dump(mode="json") for item in result.failed()]
+    evidence = result.model_dump(mode="json")
+    observed = [f"{i['column']}.{i['check']}" if i["column"] else i["check"] for i in failed]
+    if failed:
+        return GateResult(gate=spec, kind="data_expectations", passed=False, observed=observed, evidence=evidence,
+                          reason=f"the evaluation data ({result.rows} rows) failed {len(failed)} expectation(s): "
+                                 + "; ".join(_expectation_text(item) for item in failed))
+    return GateResult(gate=spec, kind="data_expectations", passed=True, observed=observed, evidence=evidence,
+                      reason=f"the evaluation data ({result.rows} rows) met all {len(result.expectations)} "
+                             "expectations")
 
 
 def _kpi_gate(gate: KpiGate, spec: dict[str, Any], kpis: dict[str, Any], reporter: str | None) -> GateResult:

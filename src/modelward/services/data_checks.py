@@ -14,11 +14,19 @@ import io
 import logging
 import re
 from datetime import UTC, datetime
+from collections.abc import Callable
 from typing import Any
 
 from modelward.domain.actors import Actor
 from modelward.domain.datasets import Dataset
-from modelward.domain.expectations import CheckResult, DataCheck, Expectations, parse_expectations, summary
+from modelward.domain.expectations import (
+    TRAINING_SPLITS,
+    CheckResult,
+    DataCheck,
+    Expectations,
+    parse_expectations,
+    summary,
+)
 from modelward.errors import InvalidInput, ModelwardError, NotFound
 from modelward.services import audit
 from modelward.services.backend import Backend
@@ -108,21 +116,26 @@ def _run(backend: Backend, dataset: Dataset, declaration: Expectations) -> Check
         return CheckResult(status="unchecked", passed=None, library=library(),
                            reason=f"dataset '{dataset.name}' has no stored snapshot: log it with a snapshot to check its data")
     frame = stored_table(backend, dataset.snapshot.digest, dataset.snapshot.format, f"the snapshot of dataset '{dataset.name}'")
-    references = _references(backend, declaration)
+    references = references_of(backend, declaration, training=lambda: _training_split_frame(backend, dataset))
     return check_frame(frame, declaration, references)
 
 
-def _references(backend: Backend, declaration: Expectations) -> dict[str, Any]:
-    """column -> its reference data, for every distribution expectation."""
-    loaded: dict[tuple[str | None, str | None, str | None], Any] = {}
+def references_of(backend: Backend, declaration: Expectations, *, training: Callable[[], Any]) -> dict[str, Any]:
+    """column -> its reference data, for every distribution expectation; ``training`` gives the
+    table that ``reference: training`` stands for (read once, only when some expectation uses it)."""
+    loaded: dict[Any, Any] = {}
     references: dict[str, Any] = {}
     for column, spec in declaration.distribution.items():
         ref = spec.reference
-        key = (ref.dataset, ref.run_id, ref.path)
-        if key not in loaded:
-            loaded[key] = _reference_frame(backend, ref.dataset, ref.run_id, ref.path)
-        frame = loaded[key]
-        name = ref.column or column
+        if ref.training:
+            if "training" not in loaded:
+                loaded["training"] = training()
+            frame, name = loaded["training"], column
+        else:
+            key = (ref.dataset, ref.run_id, ref.path)
+            if key not in loaded:
+                loaded[key] = _reference_frame(backend, ref.dataset, ref.run_id, ref.path)
+            frame, name = loaded[key], ref.column or column
         if name not in frame.columns:
             raise InvalidInput(f"distribution.{column}.reference: the reference data has no column '{name}'")
         references[column] = frame[name]
@@ -142,6 +155,40 @@ def _reference_frame(backend: Backend, dataset: str | None, run_id: str | None, 
         stored = artifact_index.get(session, run_store.pk_of(session, run_id), normalize_logical_path(path))
     form = stored.path.rsplit(".", 1)[-1].lower() if "." in stored.path.rsplit("/", 1)[-1] else ""
     return stored_table(backend, stored.digest, form, f"reference file '{stored.path}' of run {run_id}")
+
+
+def _training_split_frame(backend: Backend, dataset: Dataset) -> Any:
+    """What ``reference: training`` means for a dataset check: the split named train (or training)
+    of the same parent dataset, the newest if the parent was split more than once."""
+    if dataset.parent_id is None:
+        raise InvalidInput(f"reference: training compares a split with the training split of its parent; dataset "
+                           f"'{dataset.name}' ({dataset.id}) is not a split (log it with parent_id and split)")
+    if (dataset.split or "").lower() in TRAINING_SPLITS:
+        raise InvalidInput(f"reference: training: dataset '{dataset.name}' ({dataset.id}) is itself the training split "
+                           "of its parent: compare it with another reference")
+    with backend.read() as session:
+        siblings = _splits_of(session, dataset.parent_id)
+    training = [s for s in siblings if (s.properties.get("split") or "").lower() in TRAINING_SPLITS]
+    if not training:
+        raise InvalidInput(f"reference: training: the parent ({dataset.parent_id}) of dataset '{dataset.name}' has no "
+                           f"split named {' or '.join(TRAINING_SPLITS)}")
+    chosen = Dataset.from_artifact(max(training, key=lambda a: a.created_at))
+    return _snapshot_frame(backend, chosen, "training split")
+
+
+def _splits_of(session: Any, parent_id: str) -> list[Any]:
+    from modelward.domain.lineage import Direction, ExecutionType
+
+    execution = lineage_store.find_execution(session, ExecutionType.TRANSFORMATION, f"split-of:{parent_id}")
+    if execution is None:
+        return []
+    return lineage_store.artifacts_of_execution(session, execution.id, Direction.OUTPUT)
+
+
+def _snapshot_frame(backend: Backend, dataset: Dataset, what: str) -> Any:
+    if dataset.snapshot is None:
+        raise InvalidInput(f"{what} '{dataset.name}' ({dataset.id}) has no stored snapshot to compare with")
+    return stored_table(backend, dataset.snapshot.digest, dataset.snapshot.format, f"{what} '{dataset.name}'")
 
 
 def stored_table(backend: Backend, digest: str, form: str, what: str) -> Any:
@@ -185,3 +232,46 @@ def _store(backend: Backend, dataset: Dataset, declaration: Expectations, result
     if stored.status == "failed":
         log.info("dataset %s (%s) failed %s expectation(s)", dataset.name, dataset.id, len(result.failed()))
     return stored
+
+
+# -- what a version was trained on -------------------------------------------------------------------
+
+
+def of_version(session: Any, name: str, version: int) -> list[dict[str, Any]]:
+    """The latest check of each dataset the version's source run read, in the caller's session:
+    [{dataset_id, dataset, digest, split, has_expectations, check_id, status, checked_at, reason,
+    failed: [{column, check, expected, failure_count, failure_share, examples, observed}]}];
+    ``status`` is None for a dataset never checked."""
+    found = []
+    for artifact in dataset_store.trained_on(session, name, version):
+        latest = next(iter(store.of_dataset(session, artifact.id, limit=1)), None)
+        found.append({
+            "dataset_id": artifact.id, "dataset": artifact.name, "digest": artifact.digest,
+            "split": artifact.properties.get("split"),
+            "has_expectations": bool(artifact.properties.get(EXPECTATIONS_PROPERTY)),
+            "check_id": latest.id if latest else None, "status": latest.status if latest else None,
+            "checked_at": latest.checked_at.isoformat() if latest else None,
+            "reason": latest.result.reason if latest else None,
+            "failed": [item.model_dump(mode="json") for item in latest.result.failed()] if latest else [],
+        })
+    return found
+
+
+def for_version(backend: Backend, name: str, version: int) -> list[dict[str, Any]]:
+    with backend.read() as session:
+        return of_version(session, name, version)
+
+
+def version_training_frame(backend: Backend, name: str, version: int) -> Any:
+    """What ``reference: training`` means for a version's evaluation data: the source run's input
+    split named train (or training), else its only input dataset with a stored snapshot."""
+    with backend.read() as session:
+        datasets = [Dataset.from_artifact(a) for a in dataset_store.trained_on(session, name, version)]
+    named = [d for d in datasets if (d.split or "").lower() in TRAINING_SPLITS and d.snapshot is not None]
+    stored = named or [d for d in datasets if d.snapshot is not None]
+    if len(stored) != 1:
+        what = (f"{len(stored)} input datasets with a snapshot ({', '.join(d.name for d in stored)}) and none is "
+                "a split named train" if stored else "no input dataset with a stored snapshot")
+        raise InvalidInput(f"reference: training: the source run of version {version} of model '{name}' read "
+                           f"{what}: name the reference dataset instead")
+    return _snapshot_frame(backend, stored[0], "training dataset")

@@ -114,6 +114,10 @@ def gate_name(gate: dict[str, Any]) -> str:
         return f"attribution stability vs {gate['attribution_stability']} (top {gate.get('top_k')})"
     if "explanation" in gate:
         return "explanation required" + (" (with SHAP)" if gate.get("shap") else "")
+    if "data_expectations" in gate:
+        narrowed = gate.get("required_on") or []
+        return f"data expectations of the {gate['data_expectations']} data" + (
+            f" ({', '.join(map(str, narrowed))})" if narrowed else "")
     for key in ("technical", "kpi", "metric"):
         if key in gate:
             return str(gate[key])

@@ -33,7 +33,13 @@ from typing import Any
 from modelward.domain.actors import Actor
 from modelward.domain.governance import DatasetRef, Evaluation, VersionState
 from modelward.domain.names import new_id
-from modelward.domain.policy import AttributionStabilityGate, ChampionGate, ExplanationGate, Policy
+from modelward.domain.policy import (
+    AttributionStabilityGate,
+    ChampionGate,
+    DataExpectationsGate,
+    ExplanationGate,
+    Policy,
+)
 from modelward.errors import (
     IntegrityError,
     InvalidInput,
@@ -178,7 +184,8 @@ def evaluate(
             champions = _champions(backend, policy, target, work, stack)
             result = evaluate_gates(policy, challenger=challenger, champion=champions or None, data=data,
                                     kpis=kpis, model_dir=work / "challenger",
-                                    kpis_reported_by=actor.name if kpis else None)
+                                    kpis_reported_by=actor.name if kpis else None,
+                                    **_data_evidence(backend, policy, name, version))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     evaluation = Evaluation(
@@ -195,6 +202,26 @@ def evaluate(
                                       label=result.label, seed=0, top=top, at=evaluation.created_at,
                                       source="evaluation")
     return _store(backend, actor, evaluation, explanation=explanation, dataset=ref)
+
+
+def _data_evidence(backend: Backend, policy: Policy, name: str, version: int) -> dict[str, Any]:
+    """What data_expectations gates judge: the training datasets' latest checks, and the
+    reference data of each evaluation-data declaration (or why it could not be read)."""
+    from modelward.services import data_checks
+
+    gates = [(i, g) for i, g in enumerate(policy.gates) if isinstance(g, DataExpectationsGate)]
+    if not gates:
+        return {}
+    references: dict[int, Any] = {}
+    for index, gate in gates:
+        if gate.expectations is None:
+            continue
+        try:
+            references[index] = data_checks.references_of(
+                backend, gate.expectations, training=lambda: data_checks.version_training_frame(backend, name, version))
+        except ModelwardError as exc:
+            references[index] = str(exc)
+    return {"data_checks": data_checks.for_version(backend, name, version), "data_references": references}
 
 
 def _dataset_ref(policy: Policy, dataset: DatasetRef | dict[str, Any] | None) -> DatasetRef:

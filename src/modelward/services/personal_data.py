@@ -18,16 +18,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from modelward.domain.actors import Actor
-from modelward.domain.datasets import DATASET_KINDS
-from modelward.domain.lineage import Direction
 from modelward.domain.personal_data import PersonalDataScan
 from modelward.errors import InvalidInput, NotFound
 from modelward.services import audit, data_checks
 from modelward.services.backend import Backend
 from modelward.store import deployments as deployment_store
+from modelward.store import datasets as dataset_store
 from modelward.store import lineage as lineage_store
 from modelward.store import personal_data as store
-from modelward.store import registry as registry_store
 
 SCAN_PROPERTY = "personal_data"  # the dataset's latest scan, in short
 DEFAULT_SAMPLE_ROWS = 10_000
@@ -152,14 +150,7 @@ def of_version(session: Any, name: str, version: int) -> list[dict[str, Any]]:
     """The latest scan of each dataset the version's source run read, in the caller's session:
     [{dataset_id, dataset, scan_id, scanned_at, columns: [{column, kinds}]}], unscanned ones with
     ``scan_id: None``."""
-    row = registry_store.version_row(session, name, version)
-    if not row.source_run_id:
-        return []
-    execution = lineage_store.execution_of_run(session, row.source_run_id)
-    if execution is None:
-        return []
-    datasets = [a for a in lineage_store.artifacts_of_execution(session, execution.id, Direction.INPUT)
-                if a.kind in DATASET_KINDS]
+    datasets = dataset_store.trained_on(session, name, version)
     latest = store.latest_of(session, "dataset", [a.id for a in datasets])
     found = []
     for artifact in datasets:
