@@ -32,7 +32,7 @@ ANCHORED_ACTIONS = frozenset({
     "model_version.approved", "model_version.released", "policy.changed", "alias.moved", "alias.deleted",
     "model.deleted", "model.renamed", "review.approval_voided", "model_version.deleted",
     "deployment.created", "deployment.released", "deployment.release_started", "deployment.promoted",
-    "deployment.routed", "deployment.rolled_back", "deployment.retired",
+    "deployment.routed", "deployment.rolled_back", "deployment.retired", "data.erased",
 })
 """A commit holding one of these is followed by a signed checkpoint of the new head."""
 

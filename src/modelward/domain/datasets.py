@@ -158,6 +158,9 @@ class Dataset(BaseModel):
     snapshot: Snapshot | None = None
     expectations: dict[str, Any] | None = Field(default=None, description="the declaration attached to the dataset")
     data_check: dict[str, Any] | None = Field(default=None, description="its latest check: check_id, status, failed")
+    redacted: list[dict[str, Any]] = Field(
+        default_factory=list, description="deletion requests that rewrote its snapshot: "
+        "{request_id, rows_removed, old_digest, new_digest, at, by}")
 
     model_config = {"populate_by_name": True, "serialize_by_alias": True}
 
@@ -172,4 +175,5 @@ class Dataset(BaseModel):
             parent_id=props.get("parent_id"), split=props.get("split"),
             snapshot=Snapshot.model_validate(props["snapshot"]) if props.get("snapshot") else None,
             expectations=props.get("expectations"), data_check=props.get("data_check"),
+            redacted=list(props.get("redacted") or []),
         )

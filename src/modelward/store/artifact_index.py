@@ -70,6 +70,12 @@ def unreferenced_blobs(session: Session, *, older_than: datetime | None = None) 
     return list(session.scalars(stmt))
 
 
+def is_referenced(session: Session, digest: str) -> bool:
+    """Does any row (run artifact, version file, ...) still name the blob ``digest``?"""
+    return any(session.scalar(select(column).where(column == digest).limit(1)) is not None
+               for column in _blob_references())
+
+
 def known_blobs(session: Session) -> set[str]:
     return set(session.scalars(select(BlobRow.digest)))
 

@@ -531,3 +531,75 @@ def _plain_rows(session: Session, query: Any) -> list[tuple[Any, ...]]:
         return cursor.fetchall()
     finally:
         cursor.close()
+
+
+# -- erasure (``services.erasure``) ------------------------------------------------------------
+
+def parts_of(artifacts: ArtifactStore, endpoint: str | None = None) -> list[str]:
+    """Every part of the log (of ``endpoint``, if given), companions left out, sorted."""
+    prefix = f"{PREFIX}/endpoint={quote(endpoint, safe='')}" if endpoint is not None else PREFIX
+    return [name for name in artifacts.list_dataset_files(prefix)
+            if name.endswith(".parquet") and not name.endswith(ROWS_SUFFIX)
+            and name.rsplit("/", 1)[-1].startswith("part-")]
+
+
+def endpoint_of_part(part: str) -> str:
+    from urllib.parse import unquote
+
+    segment = next((s for s in part.split("/") if s.startswith("endpoint=")), "endpoint=")
+    return unquote(segment.removeprefix("endpoint="))
+
+
+def read_part_inputs(artifacts: ArtifactStore, part: str) -> pa.Table:
+    """(request_id, mode, inputs JSON text) of every record in ``part``."""
+    import pyarrow.parquet as pq
+
+    filesystem, root = artifacts.arrow_filesystem()
+    with filesystem.open_input_file(f"{root}/{part}") as source:  # type: ignore[attr-defined]
+        return pq.ParquetFile(source).read(columns=["request_id", "mode", "inputs"])
+
+
+def rewrite_part_without(artifacts: ArtifactStore, part: str, removed: set[tuple[str, str]]) -> tuple[int, int]:
+    """Rewrite ``part`` (and its companion rows file first) without the records whose
+    (request_id, mode) is in ``removed``, each file whole under its own name; (removed, kept)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    filesystem, root = artifacts.arrow_filesystem()
+
+    def without(name: str) -> tuple[pa.Table, pa.Table]:
+        with filesystem.open_input_file(f"{root}/{name}") as source:  # type: ignore[attr-defined]
+            table = pq.ParquetFile(source).read()
+        keys = pc.binary_join_element_wise(table["request_id"], table["mode"], "\x00")
+        doomed = pa.array(sorted(f"{r}\x00{m}" for r, m in removed), pa.string())
+        keep = pc.invert(pc.is_in(keys, value_set=doomed))
+        return table.filter(keep), table
+
+    companion = rows_file_of(part)
+    if companion in rows_files(artifacts, [part]).values():
+        kept_rows, _ = without(companion)
+        artifacts.put_dataset_file(companion, _parquet_bytes(kept_rows, compression="lz4"))
+    kept, whole = without(part)
+    artifacts.put_dataset_file(part, _parquet_bytes(kept))  # the schema it was written with
+    return whole.num_rows - kept.num_rows, kept.num_rows
+
+
+def forget_records(session: Session, part: str, keys: Sequence[tuple[str, str]]) -> int:
+    """Delete the index rows of ``keys`` (request_id, mode) that point at ``part``, and the
+    feedback of requests left with no index row; the number of index rows deleted."""
+    from sqlalchemy import delete, tuple_
+
+    removed = 0
+    for start in range(0, len(keys), IN_CHUNK):
+        chunk = list(keys[start:start + IN_CHUNK])
+        result = session.execute(delete(PredictionIndexRow).where(
+            PredictionIndexRow.part == part,
+            tuple_(PredictionIndexRow.request_id, PredictionIndexRow.mode).in_(chunk)))
+        removed += result.rowcount or 0  # type: ignore[attr-defined]
+        ids = sorted({request_id for request_id, _ in chunk})
+        still = set(session.scalars(select(PredictionIndexRow.request_id).where(PredictionIndexRow.request_id.in_(ids))))
+        gone = [request_id for request_id in ids if request_id not in still]
+        if gone:
+            session.execute(delete(PredictionFeedbackRow).where(PredictionFeedbackRow.request_id.in_(gone)))
+    return removed
