@@ -197,3 +197,21 @@ def test_the_review_page_shows_the_privacy_evidence(logged: Logged) -> None:
 def test_scanned_findings_survive_a_new_client(logged: Logged) -> None:
     with Client(settings=logged.client.settings) as again:
         assert set(again.personal_data.dataset_scans(logged.dataset_id)[0].columns()) == {"customer_name", "col_7"}
+
+
+def test_the_review_page_shows_purpose_consent_retention_and_deletion_requests(logged: Logged) -> None:
+    """Last in the module: it erases a customer from the shared dataset."""
+    client = logged.client
+    client.data_governance.set(logged.dataset_id, purposes=["churn_prediction"], consent="given",
+                               legal_basis="contract", retention_until="2030-12-31")
+    subject = logged.frame["customer_name"].iloc[0]
+    erased = client.erasure.erase({"customer_name": subject}, reason="a data subject's request under Art. 17")
+    with TestClient(create_app(client.settings)) as http:
+        page = http.get(f"/ui/models/churn-pii/versions/{logged.version}/review").text
+        section = page.split('id="data-use"', 1)[1].split("</section>", 1)[0]
+        assert "churn_prediction" in section and "2030-12-31" in section and "contract" in section
+        assert erased.request_id in section and "no decision yet" in section
+        assert subject not in page  # the request is named by its id, never by the subject's value
+        client.erasure.decide("churn-pii", logged.version, "keep", reason="one row of 300: the model stands")
+        decided = http.get(f"/ui/models/churn-pii/versions/{logged.version}/review").text
+    assert "decided <strong>keep</strong>" in decided and "one row of 300: the model stands" in decided

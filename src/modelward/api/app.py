@@ -27,6 +27,8 @@ from modelward.api.routers import explanations
 from modelward.api.routers import fairness
 from modelward.api.routers import data_checks
 from modelward.api.routers import personal_data
+from modelward.api.routers import erasure
+from modelward.api.routers import data_governance
 from modelward.api import mlflow as mlflow_compat
 from modelward.services.backend import Backend
 from modelward.settings import Settings
@@ -36,6 +38,7 @@ from modelward.ui import audit_pages, governance_pages, lineage_pages, registry_
 from modelward.ui import deployment_pages, monitoring_pages
 from modelward.ui import evidence_pages
 from modelward.ui import explanation_pages
+from modelward.ui import dataset_pages
 from modelward.store.db import HEAD_REVISION, current_revision
 
 ROUTERS = [experiments, runs, artifacts, maintenance, models, model_cards]
@@ -48,6 +51,8 @@ ROUTERS += [explanations]
 ROUTERS += [fairness]
 ROUTERS += [data_checks]
 ROUTERS += [personal_data]
+ROUTERS += [erasure]
+ROUTERS += [data_governance]
 ROUTERS += [mlflow_compat]  # the MLflow-compatible API
 PUBLIC_PATHS = {
     "/", "/health", "/ready", "/version", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc",
@@ -89,6 +94,7 @@ def create_app(settings: Settings | None = None, *, backend: Backend | None = No
     app.include_router(monitoring_pages.router)
     app.include_router(evidence_pages.router)
     app.include_router(explanation_pages.router)
+    app.include_router(dataset_pages.router)
     ui_assets.mount(app)
     app.mount("/serve", serving_app(app.state.gateway))
 

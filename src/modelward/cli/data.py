@@ -77,7 +77,7 @@ def check(
 @app.command("checks")
 def checks(
     dataset: str = typer.Argument(..., help="A dataset id or digest."),
-    limit: int = typer.Option(20, "--limit", min=1, max=1000),
+    limit: int = typer.Option(20, "--limit", min=1, max=1000, help="At most this many, newest first."),
     as_json: bool = typer.Option(False, "--json", help="Print the checks as JSON."),
 ) -> None:
     """The dataset's checks, newest first."""
@@ -135,7 +135,8 @@ def scan(
     endpoint: str = typer.Option(None, "--endpoint", help="Scan this endpoint's prediction log instead."),
     locales: str = typer.Option(None, "--locales", help="Comma-separated, e.g. en_US,de_DE (default: en_US, "
                                 "en_GB, de_DE, fr_FR)."),
-    sample_rows: int = typer.Option(10_000, "--sample-rows", min=1, max=100_000),
+    sample_rows: int = typer.Option(10_000, "--sample-rows", min=1, max=100_000,
+                                    help="Values read per column (a dataset) or requests read (a prediction log)."),
     fail_on_found: bool = typer.Option(False, "--fail-on-found", help="Exit 1 when personal data is found."),
     as_json: bool = typer.Option(False, "--json", help="Print the stored scan as JSON."),
 ) -> None:
@@ -163,7 +164,7 @@ def scan(
 def scans(
     dataset: str = typer.Argument(None, help="A dataset id or digest (or use --endpoint)."),
     endpoint: str = typer.Option(None, "--endpoint", help="The scans of this endpoint's prediction log."),
-    limit: int = typer.Option(20, "--limit", min=1, max=1000),
+    limit: int = typer.Option(20, "--limit", min=1, max=1000, help="At most this many, newest first."),
     as_json: bool = typer.Option(False, "--json", help="Print the scans as JSON."),
 ) -> None:
     """The scans of a dataset or of an endpoint's prediction log, newest first."""
@@ -183,4 +184,202 @@ def scans(
     for item in found:
         table.add_row(str(item.id), item.scanned_at.isoformat(timespec="seconds"), escape(item.scanned_by or ""),
                       escape(", ".join(item.columns())), ", ".join(item.kinds))
+    console.print(table)
+
+
+# -- purpose, consent and retention ----------------------------------------------------------------
+
+
+def _governance_lines(found: Any) -> list[str]:
+    declared = found.governance
+    head = f"dataset '{found.dataset}' ({found.dataset_id})"
+    if declared is None:
+        return [f"{head}: no purpose, consent or retention declared (it restricts no use)"]
+    return [
+        head,
+        f"  purposes:          {', '.join(declared.purposes) or '(any)'}",
+        f"  excluded_purposes: {', '.join(declared.excluded_purposes) or '(none)'}",
+        f"  consent:           {declared.consent}",
+        f"  legal_basis:       {declared.legal_basis or '(not given)'}",
+        f"  retention_until:   {declared.retention_until.isoformat() if declared.retention_until else '(none)'}",
+        *([f"  notes:             {declared.notes}"] if declared.notes else []),
+        f"  set by {declared.set_by} at {declared.set_at.isoformat(timespec='seconds')}",
+    ]
+
+
+@app.command("purpose")
+def purpose(
+    dataset: str = typer.Argument(..., help="A dataset id or digest."),
+    purposes: list[str] = typer.Option(None, "--purpose", help="An allowed use, e.g. credit_scoring (repeatable)."),
+    excluded: list[str] = typer.Option(None, "--exclude-purpose", help="A use the data must never serve (repeatable)."),
+    consent: str = typer.Option(None, "--consent", help="given | withdrawn | not_required | unknown"),
+    legal_basis: str = typer.Option(None, "--legal-basis", help="GDPR Art. 6(1): consent, contract, legal_obligation, "
+                                    "vital_interests, public_task, legitimate_interests"),
+    retention_until: str = typer.Option(None, "--retention-until", help="The last day the data may be used (YYYY-MM-DD)."),
+    notes: str = typer.Option(None, "--notes", help="Free text kept with the declaration."),
+    replace: bool = typer.Option(False, "--replace", help="Replace the whole declaration (default: change only the "
+                                 "fields given)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the declaration as JSON."),
+    user: str = typer.Option(None, "--as", help="act as this stored user, with its roles (without auth only)"),
+) -> None:
+    """Show the dataset's purpose, consent and retention, or set them (with any option). A model
+    trained on it cannot be approved when its policy's data.use is not among the purposes, or is
+    excluded, when retention has passed or consent is withdrawn."""
+    from modelward.sdk.client import Client
+
+    given = {"purposes": purposes or None, "excluded_purposes": excluded or None, "consent": consent,
+             "legal_basis": legal_basis, "retention_until": retention_until, "notes": notes}
+    changes = {key: value for key, value in given.items() if value is not None}
+    with Client(user=user) as client:
+        if not changes and not replace:
+            found = client.data_governance.get(dataset)
+        elif replace:
+            found = client.data_governance.set(dataset, **changes)
+        else:
+            found = client.data_governance.update(dataset, **changes)
+    if as_json:
+        print(found.model_dump_json(indent=2))
+        return
+    for line in _governance_lines(found):
+        console.print(escape(line), highlight=False, soft_wrap=True)
+
+
+# -- deletion requests (``services.erasure``) ---------------------------------------------------
+
+erase_app = typer.Typer(help="Deletion requests: find and erase a data subject's rows (snapshots, prediction "
+                        "logs) through lineage, and record what to do with the versions they reached.",
+                        invoke_without_command=True)
+app.add_typer(erase_app, name="erase")
+
+
+def _erasure_key(pairs: list[str] | None) -> dict[str, str] | None:
+    if not pairs:
+        return None
+    key: dict[str, str] = {}
+    for pair in pairs:
+        column, sign, value = pair.partition("=")
+        if not sign or not column.strip():
+            raise InvalidInput(f"--key {pair!r} must be COLUMN=VALUE")
+        key[column.strip()] = value
+    return key
+
+
+def _erasure_tables(findings: Any) -> None:
+    from rich.table import Table
+
+    what = f"key on {', '.join(findings.key_columns)} ({findings.key_hash})" if findings.key_columns else "whole dataset"
+    console.print(escape(f"request: {what}{f', dataset {findings.dataset}' if findings.dataset else ''}"),
+                  highlight=False, soft_wrap=True)
+    sections: list[tuple[str, tuple[str, ...], list[tuple[str, ...]]]] = [
+        ("dataset snapshots", ("dataset", "name", "matching rows", "rows", "snapshot"),
+         [(d.id, d.name, str(d.matching_rows), str(d.rows), d.snapshot_digest or "") for d in findings.datasets]),
+        ("runs", ("run", "relation", "datasets"),
+         [(r.run_id, r.relation, ", ".join(r.datasets)) for r in findings.runs]),
+        ("model versions", ("model", "version", "state", "frozen evidence"),
+         [(v.model, str(v.version), v.state, "yes" if v.frozen else "no") for v in findings.versions]),
+        ("deployments", ("deployment", "environment", "versions", "serving now"),
+         [(d.name, d.environment, ", ".join(map(str, d.versions)), ", ".join(map(str, d.serving_now)))
+          for d in findings.deployments]),
+        ("prediction-log parts", ("endpoint", "part", "matching records", "records"),
+         [(p.endpoint, p.part, str(p.matching_records), str(p.records)) for p in findings.log_parts]),
+    ]
+    for title, columns, rows in sections:
+        if not rows:
+            console.print(f"{title}: none", highlight=False)
+            continue
+        table = Table(*columns, title=title)
+        for row in rows:
+            table.add_row(*(escape(cell) for cell in row))
+        console.print(table)
+    for item in findings.unsearched_datasets:
+        console.print(escape(f"not searched: dataset {item.id} ({item.name}): {item.reason}"), highlight=False,
+                      soft_wrap=True)
+    if findings.unsearched_log_records:
+        console.print(f"not searched: {findings.unsearched_log_records} logged record(s) whose inputs have no "
+                      "column names", highlight=False)
+    if findings.truncated:
+        console.print("truncated: more datasets than one request searches; name one with --dataset", highlight=False)
+
+
+@erase_app.callback()
+def erase(
+    ctx: typer.Context,
+    key: list[str] = typer.Option(None, "--key", help="COLUMN=VALUE of the data subject; repeat for a key of "
+                                  "several columns (all must match)."),
+    dataset: str = typer.Option(None, "--dataset", help="Only this dataset (id or digest); without --key, all its rows."),
+    endpoints: list[str] = typer.Option(None, "--endpoint", help="Only these endpoints' prediction logs (repeatable)."),
+    reason: str = typer.Option(None, "--reason", help="Why: the request's reference, the legal ground."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="List what would be erased; change nothing."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """Erase a data subject's rows from every dataset snapshot and prediction log that holds them,
+    audited; the model versions trained on them are flagged for review."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from modelward.sdk.client import Client
+
+    with Client() as client:
+        result = client.erasure.erase(_erasure_key(key), reason=reason or "", dataset=dataset,
+                                      endpoints=endpoints or None, dry_run=dry_run)
+    if as_json:
+        print(result.model_dump_json(indent=2))
+        return
+    _erasure_tables(result.findings)
+    if result.dry_run:
+        console.print("dry run: nothing was changed", highlight=False)
+        return
+    for item in result.snapshots:
+        blob = "removed" if item.old_blob_removed else f"kept ({item.old_blob_kept_because})"
+        console.print(escape(f"redacted dataset {item.dataset_id}: {item.rows_removed} row(s) removed, "
+                             f"{item.old_digest} -> {item.new_digest}, old blob {blob}"), highlight=False, soft_wrap=True)
+    for part in result.log_parts:
+        console.print(escape(f"redacted {part.part}: {part.records_removed} record(s) removed, {part.records_kept} kept"),
+                      highlight=False, soft_wrap=True)
+    flagged = ", ".join(result.flagged_versions) or "none"
+    console.print(escape(f"erasure request {result.request_id} recorded; versions flagged for review: {flagged}"),
+                  highlight=False, soft_wrap=True)
+
+
+@erase_app.command("decide")
+def erase_decide(
+    model: str = typer.Argument(..., help="The model's name."),
+    version: int = typer.Argument(..., help="The flagged version."),
+    retrain: bool = typer.Option(False, "--retrain", help="The team will retrain without the erased data."),
+    keep: bool = typer.Option(False, "--keep", help="The team keeps the version as it is."),
+    reason: str = typer.Option(..., "--reason", help="Why."),
+    request_id: str = typer.Option(None, "--request", help="Which erasure request's flag (if several are open)."),
+) -> None:
+    """Record the team's decision for a version an erasure request flagged (audited)."""
+    from modelward.sdk.client import Client
+
+    if retrain == keep:
+        raise InvalidInput("give one of --retrain or --keep")
+    with Client() as client:
+        flag = client.erasure.decide(model, version, "retrain" if retrain else "keep", reason=reason,
+                                     request_id=request_id)
+    assert flag.decision is not None
+    console.print(escape(f"version {version} of model '{model}': {flag.decision.decision} (erasure request "
+                         f"{flag.request_id}), recorded by {flag.decision.by}"), highlight=False, soft_wrap=True)
+
+
+@erase_app.command("requests")
+def erase_requests(
+    limit: int = typer.Option(20, "--limit", min=1, max=1000, help="At most this many, newest first."),
+    as_json: bool = typer.Option(False, "--json", help="Print the requests as JSON."),
+) -> None:
+    """Past deletion requests, newest first, from the audit trail."""
+    from rich.table import Table
+
+    from modelward.sdk.client import Client
+
+    with Client() as client:
+        found = client.erasure.requests(limit=limit)
+    if as_json:
+        print(json.dumps([item.model_dump(mode="json") for item in found], indent=2))
+        return
+    table = Table("request", "when", "by", "key columns", "snapshots", "log parts", "versions flagged", "reason")
+    for item in found:
+        table.add_row(item.request_id, item.at.isoformat(timespec="seconds"), escape(item.by),
+                      escape(", ".join(item.key_columns) or f"dataset {item.dataset}"), str(len(item.snapshots)),
+                      str(len(item.log_parts)), escape(", ".join(item.flagged_versions)), escape(item.reason or ""))
     console.print(table)

@@ -246,6 +246,12 @@ class GovernanceStatus(BaseModel):
     personal_data: list[dict[str, Any]] = Field(
         default_factory=list, description="the privacy evidence: the latest personal-data scan of each dataset the "
         "version's source run read ({dataset_id, dataset, scan_id, columns: [{column, kinds}]})")
+    data_governance: list[dict[str, Any]] = Field(
+        default_factory=list, description="purpose, consent and retention of each dataset the version's source run "
+        "read, and of the datasets those were split from ({dataset_id, dataset, via, declaration})")
+    erasure_flags: list[dict[str, Any]] = Field(
+        default_factory=list, description="deletion requests that reached the version's data (services.erasure): "
+        "{request_id, flagged_at, flagged_by, reason, datasets, decision: null | {decision, reason, by, at}}")
 
 
 # -- approval rules ---------------------------------------------------------------------------

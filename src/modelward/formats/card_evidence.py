@@ -1,5 +1,6 @@
-"""The evidence parts of a model card, pure: the latest global explanation (``Explainability``)
-and the protected-group analysis of an evaluation (``ProtectedGroupAnalysis``), read from the
+"""The evidence parts of a model card, pure: the latest global explanation (``Explainability``),
+the protected-group analysis of an evaluation (``ProtectedGroupAnalysis``) and the training
+data's quality (``DataQualityRow``: latest expectations check, personal-data findings), read from the
 stored documents, and both as tables for the renderings (Markdown, HTML, PDF, the review page).
 
 Readers take what is there: fairness reports stored before intervals and small-group flags
@@ -14,6 +15,45 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from modelward.formatting import number
+
+
+class DataQualityRow(BaseModel):
+    """One training dataset: its latest expectations check and what its latest scan found, in words."""
+
+    dataset: str
+    dataset_id: str = ""
+    expectations: str = ""  # "passed (check 3)", "failed: age.max (2 rows), ...", "never checked"
+    personal_data: str = ""  # "none found", "email (email)", "not scanned"
+
+
+def data_quality_of(checks: list[dict[str, Any]], scans: list[dict[str, Any]]) -> list[DataQualityRow]:
+    """Rows from ``services.data_checks.of_version`` and ``services.personal_data.of_version``."""
+    by_id = {s.get("dataset_id"): s for s in scans}
+    return [DataQualityRow(dataset=str(c.get("dataset") or ""), dataset_id=str(c.get("dataset_id") or ""),
+                           expectations=_check_text(c), personal_data=_scan_text(by_id.get(c.get("dataset_id"))))
+            for c in checks]
+
+
+def _check_text(check: dict[str, Any]) -> str:
+    status = check.get("status")
+    if status is None:
+        return "never checked" + (" (expectations attached)" if check.get("has_expectations") else "")
+    if status == "failed":
+        failed = [f"{e['column']}.{e['check']}" if e.get("column") else str(e.get("check"))
+                  for e in check.get("failed") or []]
+        return "failed: " + ", ".join(failed) + f" (check {check.get('check_id')})"
+    if status == "unchecked":
+        return f"unchecked: {check.get('reason') or 'no stored data'}"
+    return f"passed (check {check.get('check_id')})"
+
+
+def _scan_text(scan: dict[str, Any] | None) -> str:
+    if scan is None or scan.get("scan_id") is None:
+        return "not scanned"
+    columns = scan.get("columns") or []
+    if not columns:
+        return "none found"
+    return ", ".join(f"{c['column']} ({', '.join(c.get('kinds') or [])})" for c in columns)
 
 
 class GroupResult(BaseModel):

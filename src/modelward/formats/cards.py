@@ -27,8 +27,10 @@ from pydantic import BaseModel, Field, ValidationError
 
 from modelward.errors import InvalidInput
 from modelward.formats.card_evidence import (
+    DataQualityRow,
     Explainability,
     ProtectedGroupAnalysis,
+    data_quality_of,
     explanation_of,
     explanation_view,
     protected_group_view,
@@ -81,6 +83,8 @@ class DatasetRef(BaseModel):
 
 class DataSection(BaseModel):
     datasets: list[DatasetRef] = Field(default_factory=list)
+    quality: list[DataQualityRow] = Field(default_factory=list,
+                                          description="training data: latest expectations check, personal data found")
     motivation: str = ""
     preprocessing: str = ""
 
@@ -181,6 +185,7 @@ AUTOMATIC_FIELDS = frozenset({
     "model_details.source_run_id", "model_details.artifact_digest", "model_details.signature",
     "model_details.requirements", "model_details.parameters", "model_details.developed_by",
     "metrics.performance_measures", "evaluation_data.datasets", "training_data.datasets",
+    "evaluation_data.quality", "training_data.quality",
     "quantitative_analyses.evaluations",
     *(f"quantitative_analyses.protected_group_analysis.{name}" for name in ProtectedGroupAnalysis.model_fields),
     *(f"explainability.{name}" for name in Explainability.model_fields if name != "interpretation"),
@@ -198,10 +203,13 @@ def build_card(
     evaluations: list[dict[str, Any]] | None = None,
     explanation: dict[str, Any] | None = None,
     protected_groups: ProtectedGroupAnalysis | None = None,
+    data_checks: list[dict[str, Any]] | None = None,
+    personal_data: list[dict[str, Any]] | None = None,
 ) -> ModelCard:
     """A card from a ModelVersion-like dict, its run's params/metrics, datasets (each with a
     ``role``: training or evaluation), evaluation results, the latest stored global explanation
-    (``explanation_of``) and the protected-group analysis of the latest evaluation."""
+    (``explanation_of``), the protected-group analysis of the latest evaluation, and the latest
+    check and personal-data scan of each training dataset (``data_checks``, ``personal_data``)."""
     details = ModelDetails(
         name=str(version.get("model_name") or version.get("name") or ""),
         version=str(version.get("version") or ""),
@@ -224,6 +232,7 @@ def build_card(
         role = str(item.get("role") or "training").lower()
         (card.evaluation_data if role in _EVALUATION_ROLES else card.training_data).datasets.append(ref)
     card.quantitative_analyses.evaluations = [dict(e) for e in evaluations or []]
+    card.training_data.quality = data_quality_of(data_checks or [], personal_data or [])
     if protected_groups is not None:
         card.quantitative_analyses.protected_group_analysis = protected_groups
     if explanation is not None:

@@ -44,6 +44,8 @@ from modelward.sdk.model_cards import ModelCards
 from modelward.sdk.explanations import Explanations
 from modelward.sdk.fairness import Fairness
 from modelward.sdk.personal_data import PersonalData
+from modelward.sdk.erasure import Erasure
+from modelward.sdk.data_governance import DataGovernanceClient
 from modelward.sdk.models import Models
 from modelward.sdk.monitoring import Monitoring
 from modelward.sdk.evidence import EvidenceClient
@@ -607,6 +609,8 @@ class Client:
         self.explain = Explanations(self.http)
         self.fairness = Fairness(self.http)
         self.personal_data = PersonalData(self.http)
+        self.erasure = Erasure(self.http)
+        self.data_governance = DataGovernanceClient(self.http)
         self._batcher: Batcher | None = None
         _open_clients.add(self)
 

@@ -6,8 +6,9 @@ event in the same transaction. Four-eyes is enforced here for everyone, admins i
 authors of a version (its registrant, its run's creator and everyone who wrote into that run)
 cannot approve it. An approval records the digests of what it saw (``evidence_of``); a later
 change to any of them voids it, and once approved the evidence is frozen. Who may approve may
-reject: the policy's named roles (approver when it names none). Evaluations (the automated
-gates) live in ``services.evaluations``.
+reject: the policy's named roles (approver when it names none). A version whose training data's
+purpose, consent or retention refuses its policy's ``data.use`` cannot be approved
+(``services.data_governance``). Evaluations (the automated gates) live in ``services.evaluations``.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ from modelward.domain.governance import (
 from modelward.domain.names import new_id
 from modelward.domain.policy import Policy
 from modelward.errors import InvalidInput, NotFound, PermissionDenied, PolicyViolation
-from modelward.services import audit, policies
+from modelward.services import audit, data_governance, policies
 from modelward.services.lifecycle import subject_id, transition
 from modelward.services.backend import Backend
 from modelward.store import governance as store
@@ -210,12 +211,14 @@ def approve(backend: Backend, actor: Actor, name: str, version: int, *, comment:
         policy, used = policies.effective_in(session, name)
         found = _assemble(session, policy, row, name)
         evidence = evidence_of(row, used, found)
-        missing = missing_for_approval(
+        refused_by_data = data_governance.refusals(policy, data_governance.training_data(session, name, version))
+        missing = refused_by_data + missing_for_approval(
             policy, registry_store.version_entity(session, row), found["reviews"], found["risk"], found["checklist"],
             found["impact"], actor, latest_evaluation=found["latest_evaluation"], authors=made_by, evidence=evidence,
         )
-        if missing_evidence(policy, risk=found["risk"], checklist=found["checklist"], impact=found["impact"],
-                            latest_evaluation=found["latest_evaluation"], artifact_digest=row.artifact_digest):
+        if refused_by_data or missing_evidence(
+                policy, risk=found["risk"], checklist=found["checklist"], impact=found["impact"],
+                latest_evaluation=found["latest_evaluation"], artifact_digest=row.artifact_digest):
             raise PolicyViolation(
                 f"version {version} of model '{name}' cannot be approved yet; missing: " + "; ".join(missing)
             )
@@ -322,7 +325,7 @@ def reviews(backend: Backend, name: str, version: int) -> list[Review]:
 
 
 def status(backend: Backend, name: str, version: int, *, actor: Actor | None = None) -> GovernanceStatus:
-    from modelward.services import personal_data
+    from modelward.services import erasure, personal_data
 
     with backend.read() as session:
         row = registry_store.version_row(session, name, version)
@@ -331,9 +334,10 @@ def status(backend: Backend, name: str, version: int, *, actor: Actor | None = N
         made_by = authors(session, row)
         evidence = evidence_of(row, used, found)
         entity = registry_store.version_entity(session, row)
-        missing = missing_for_approval(policy, entity, found["reviews"], found["risk"], found["checklist"],
-                                       found["impact"], actor, latest_evaluation=found["latest_evaluation"],
-                                       authors=made_by, evidence=evidence)
+        trained_on = data_governance.training_data(session, name, version)
+        missing = data_governance.refusals(policy, trained_on) + missing_for_approval(
+            policy, entity, found["reviews"], found["risk"], found["checklist"], found["impact"], actor,
+            latest_evaluation=found["latest_evaluation"], authors=made_by, evidence=evidence)
         approvals = valid_approvals(found["reviews"], artifact_digest=row.artifact_digest, authors=made_by,
                                     evidence=evidence)
         return GovernanceStatus(
@@ -341,6 +345,8 @@ def status(backend: Backend, name: str, version: int, *, actor: Actor | None = N
             allowed_next=[t.value for t in allowed_targets(row.status)], missing=missing, approvals=approvals,
             latest_evaluation=found["latest_evaluation"], risk=found["risk"], checklist=found["checklist"],
             impact=found["impact"], personal_data=personal_data.of_version(session, name, version),
+            data_governance=data_governance.described(trained_on),
+            erasure_flags=[flag.model_dump(mode="json") for flag in erasure.flags_in(session, name, version)],
         )
 
 

@@ -43,7 +43,7 @@ from modelward.formats.cards import (
     set_field,
 )
 from modelward.formatting import number
-from modelward.services import audit, documents, governance, lineage, policies
+from modelward.services import audit, data_checks, documents, governance, lineage, personal_data, policies
 from modelward.services.backend import Backend
 from modelward.store import explanations as explanation_store
 from modelward.store import governance as governance_store
@@ -79,7 +79,9 @@ def _generated(session: Any, name: str, version: int) -> ModelCard:
     return build_card(entity.model_dump(mode="json"), params=params, metrics=_finite(metrics),
                       datasets=_lineage_datasets(summary), evaluations=_quantitative(stored),
                       explanation=explanation_store.latest(session, version_row),
-                      protected_groups=protected_group_analysis(shown_evaluation(stored)))
+                      protected_groups=protected_group_analysis(shown_evaluation(stored)),
+                      data_checks=data_checks.of_version(session, name, version),
+                      personal_data=personal_data.of_version(session, name, version))
 
 
 def shown_evaluation(evaluations: list[Evaluation]) -> Evaluation | None:

@@ -23,6 +23,7 @@ from modelward.domain.governance import RISK_CATEGORIES, RISK_RATINGS, validate_
 from modelward.errors import InvalidInput, ModelwardError, NotFound
 from modelward.formats.card_evidence import explanation_of, explanation_view, protected_group_view
 from modelward.services import (
+    data_checks,
     evaluations,
     explanations,
     governance,
@@ -83,6 +84,7 @@ def _review_context(backend: Backend, actor: Actor, name: str, version: int) -> 
         "fairness": _fairness_chart_data(latest.result if latest else {}),
         "protected": protected_group_view(model_cards.protected_group_analysis(latest)),
         "explanation": _explanation(backend, name, version),
+        "data_quality": data_checks.for_version(backend, name, version),
         "reviews": governance.reviews(backend, name, version),
         "categories": RISK_CATEGORIES,
         "ratings": RISK_RATINGS,

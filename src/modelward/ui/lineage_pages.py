@@ -15,14 +15,17 @@ from fastapi.responses import HTMLResponse
 
 from modelward.api.decoding import JsonRoute
 from modelward.api.deps import READ, BackendDep
+from modelward.domain.datasets import DATASET_KINDS
 from modelward.domain.lineage import GraphNode, LineageGraph, NodeKind
 from modelward.errors import InvalidInput, NotFound
 from modelward.services import lineage, lineage_search
+from modelward.ui.dataset_pages import dataset_url
 from modelward.ui.registry_pages import version_url
 from modelward.ui.rendering import render
 
 router = APIRouter(route_class=JsonRoute, prefix="/ui", include_in_schema=False)
 DIRECTIONS = ("both", "upstream", "downstream")
+DATASET_TYPES = frozenset(kind.value for kind in DATASET_KINDS)
 DEFAULT_DEPTH = 6
 COLORS = {"execution": "#1f5fbf", "model": "#1e7b34", "evaluation": "#8a5a00", "dataset": "#7b3fa0",
           "data_split": "#7b3fa0", "raw_source": "#5f6b7a", "features": "#7b3fa0"}
@@ -35,6 +38,8 @@ def lineage_url(ref: str, direction: str = "both", depth: int = DEFAULT_DEPTH) -
 def node_links(node: GraphNode) -> dict[str, str]:
     """Pages elsewhere in the UI that this node stands for (its run, its model version)."""
     links: dict[str, str] = {}
+    if node.kind is NodeKind.ARTIFACT and node.type in DATASET_TYPES:
+        links["dataset"] = dataset_url(node.id)
     if node.run_id:
         links["run"] = f"/ui/runs/{node.run_id}"
     uri = node.uri or ""

@@ -20,6 +20,7 @@ from modelward.domain.tracking import Run
 from modelward.errors import InvalidInput, ModelwardError
 from modelward.services import access
 from modelward.services import artifacts as artifact_service
+from modelward.services import datasets as dataset_service
 from modelward.services import experiments as experiment_service
 from modelward.services import runs as run_service
 from modelward.ui.rendering import render
@@ -167,6 +168,8 @@ def run_page(request: Request, run_id: str, backend: BackendDep) -> HTMLResponse
         experiment=experiment_service.get(backend, run.experiment_id),
         histories=histories, notes=run_service.notes(backend, run_id),
         artifacts=artifact_service.list_(backend, run_id),
+        datasets={"read": dataset_service.of_run(backend, run_id, "input"),
+                  "wrote": dataset_service.of_run(backend, run_id, "output")},
     )
 
 
