@@ -65,3 +65,25 @@ def test_a_bad_declaration_tag_is_refused(url: str, unique: str) -> None:
         with pytest.raises(mlflow.exceptions.MlflowException, match="not.json|JSON|YAML"):
             mlflow.log_input(mlflow.data.from_pandas(clean(), name="bad"), tags={"modelward.expectations": "{oops"})
     assert mlflow.MlflowClient(url).get_run(run.info.run_id).inputs.dataset_inputs == []
+
+
+def test_a_dataset_logged_by_the_mlflow_client_is_scanned_for_personal_data(url: str, unique: str,
+                                                                            tmp_path: Path) -> None:
+    from faker import Faker
+
+    fake = Faker("fr_FR")
+    fake.seed_instance(9)
+    frame = clean(rows=300).assign(nom=[fake.name() for _ in range(300)], telephone=[fake.phone_number() for _ in range(300)],
+                                   tag=unique)
+    local = tmp_path / "people.parquet"
+    frame.to_parquet(local, index=False)
+    mlflow.set_experiment(f"mlflow-pii-{unique}")
+    with mlflow.start_run() as run:
+        mlflow.log_artifact(str(local), artifact_path="data")
+        mlflow.log_input(mlflow.data.from_pandas(frame, name="people"), context="training",
+                         tags={"modelward.snapshot": "data/people.parquet"})
+    with Client(url) as ours:
+        (logged,) = ours.datasets.of_run(run.info.run_id, "input")
+        scan = ours.personal_data.scan_dataset(logged)
+    kinds = {f["column"]: f["kind"] for f in scan.findings}
+    assert kinds == {"email": "email", "nom": "person_name", "telephone": "phone"}
