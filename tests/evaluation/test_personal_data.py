@@ -263,11 +263,15 @@ def test_masking_keeps_the_shape_only() -> None:
     assert mask("phone", "123") == "***"
 
 
+MASK_CHARACTERS = "*…"
+
+
 @settings(max_examples=300, deadline=None)
 @given(kind=st.sampled_from(["email", "phone", "card_number", "national_id", "bank_account",
                              "ip_address", "date_of_birth", "person_name", "address"]),
-       value=st.text(min_size=1, max_size=40))
+       value=st.text(alphabet=st.characters(blacklist_characters=MASK_CHARACTERS), min_size=1, max_size=40))
 def test_a_mask_never_contains_the_value(kind: str, value: str) -> None:
+    # a value made only of the mask's own characters ("*") is trivially inside its mask
     assert value not in mask(kind, value)
 
 
