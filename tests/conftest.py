@@ -43,8 +43,11 @@ def require_service(name: str, available: bool, hint: str) -> None:
 @pytest.fixture(autouse=True)
 def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """No test touches the developer's ./.modelward or environment."""
+    # mlflow.set_experiment() exports MLFLOW_EXPERIMENT_ID for subprocesses: a test that ran it
+    # in this process must not send a later test's subprocess to an experiment of another server.
     for name in ("MODELWARD_TRACKING_URI", "MODELWARD_DATABASE_URL", "MODELWARD_ARTIFACT_ROOT",
-                 "MODELWARD_HOME", "MODELWARD_CONFIG", "MODELWARD_TOKEN"):
+                 "MODELWARD_HOME", "MODELWARD_CONFIG", "MODELWARD_TOKEN", "MLFLOW_EXPERIMENT_ID",
+                 "MLFLOW_EXPERIMENT_NAME"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)
 
