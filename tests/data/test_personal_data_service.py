@@ -134,6 +134,27 @@ def test_protected_columns_are_hashed_or_dropped_before_they_leave_the_process(l
         logged.client.datasets.log(uri="s3://bucket/x.csv", name="remote", protect={"col_7": "drop"})
 
 
+@pytest.mark.parametrize("forged", [
+    {"data_check": {"status": "passed", "failed": []}},
+    {"personal_data": {"columns": [], "kinds": []}},
+    {"redacted": [{"request_id": "made-up"}]},
+    {"expectations": {"rows": {"min": 1}}},
+    {"data_governance": {"purposes": ["anything"], "set_by": "dora"}},
+])
+def test_what_the_server_records_about_a_dataset_cannot_be_sent_with_it(logged: Logged, forged: dict) -> None:
+    """A contributor could otherwise log a dataset that shows a check, a scan or a redaction that
+    never happened: refused through the datasets API and the lineage API alike."""
+    run = logged.client.runs.create(logged.client.experiments.get_or_create("pii").id)
+    (key,) = forged
+    with pytest.raises(InvalidInput, match=f"the property '{key}' is set through"):
+        logged.client.datasets.log(logged.frame.head(7), name="forged", run_id=run.id, properties=forged)
+    spec = {"kind": "dataset", "name": "forged", "digest": "sha256:" + "ab" * 32, "properties": forged}
+    with pytest.raises(InvalidInput, match=f"the property '{key}' is set through"):
+        logged.client.http.call("POST", "/api/v1/lineage/record",
+                                json={"execution": {"run_id": run.id}, "inputs": [spec]})
+    assert logged.client.datasets.find(name="forged") == []
+
+
 # -- the CLI -------------------------------------------------------------------------------------------
 
 

@@ -83,14 +83,23 @@ class ArtifactSpec(BaseModel):
 
     @field_validator("properties")
     @classmethod
-    def _no_governed_properties(cls, properties: dict[str, Any]) -> dict[str, Any]:
-        if GOVERNED_PROPERTY in properties:  # a dataset's purpose and consent have their own, role-checked door
-            raise InvalidInput(f"the property '{GOVERNED_PROPERTY}' is set through the dataset governance API "
-                               "(PUT /api/v1/datasets/{dataset}/governance), not when an artifact is logged")
+    def _no_server_written_properties(cls, properties: dict[str, Any]) -> dict[str, Any]:
+        # What the server records about a dataset after it is logged has its own door; taken from a
+        # client's properties it would show a check, scan or redaction that never happened.
+        for key, door in SERVER_WRITTEN_PROPERTIES.items():
+            if key in properties:
+                raise InvalidInput(f"the property '{key}' is set through {door}, not when an artifact is logged")
         return properties
 
 
 GOVERNED_PROPERTY = "data_governance"  # a dataset's purpose, consent, retention: domain.data_governance
+SERVER_WRITTEN_PROPERTIES = {
+    GOVERNED_PROPERTY: "the dataset governance API (PUT /api/v1/datasets/{dataset}/governance)",
+    "data_check": "a check of the stored snapshot (POST /api/v1/datasets/{dataset}/checks)",
+    "expectations": "the expectations of the logged dataset (expectations=), which are then checked",
+    "personal_data": "a scan (POST /api/v1/datasets/{dataset}/personal-data)",
+    "redacted": "a deletion request (POST /api/v1/erasure)",
+}
 
 
 class ExecutionSpec(BaseModel):
