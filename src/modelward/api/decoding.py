@@ -32,9 +32,9 @@ from fastapi.routing import APIRoute
 from pydantic import AfterValidator
 from pydantic_core import from_json
 
-from modelward.api.errors import storage_exhausted
 from modelward.api.routing import DeferredRoute
 from modelward.errors import InvalidInput, ModelwardError
+from modelward.store.failures import failure_of
 
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
@@ -171,7 +171,8 @@ class JsonRoute(DeferredRoute):
     """An APIRoute that decodes its JSON body at the door and range-checks its numeric
     path and query parameters, so both fail as our 400 naming the field (FastAPI would
     turn a decoder error into "There was an error parsing the body"); a write that finds
-    the disk full leaves as ``InsufficientStorage`` (507), not as a crash."""
+    the disk full leaves as ``InsufficientStorage`` (507), one that finds the database or the
+    object store unreachable as ``ServiceUnavailable`` (503 with Retry-After), not as a crash."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
@@ -192,10 +193,10 @@ class JsonRoute(DeferredRoute):
             except ModelwardError:
                 raise
             except Exception as exc:
-                full = storage_exhausted(exc)
-                if full is None:
+                known = failure_of(exc)  # a full disk (507), an unreachable database or object store (503)
+                if known is None:
                     raise
-                raise full from exc
+                raise known from exc
 
         return handle
 

@@ -6,7 +6,6 @@ MLflow's clients already parse, used by the native API too so there is one shape
 
 from __future__ import annotations
 
-import errno
 import logging
 from urllib.parse import urlencode
 
@@ -16,6 +15,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from modelward import errors
+from modelward.store.failures import failure_of
 
 log = logging.getLogger("modelward.api")
 
@@ -41,39 +41,9 @@ STATUS_BY_ERROR: dict[type[errors.ModelwardError], int] = {
 _HTTP_CODES = {400: "BAD_REQUEST", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED",
                404: "ENDPOINT_NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 413: "PAYLOAD_TOO_LARGE"}
 
-# A write that failed for want of space: the file system's errors (a full disk, a quota, the
-# process's file-size limit), SQLite's SQLITE_FULL and PostgreSQL's disk_full (SQLSTATE 53100).
-_FULL_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
-_FULL_SQLSTATES = {"53100"}
-
-
-def storage_exhausted(exc: BaseException) -> errors.InsufficientStorage | None:
-    """The full-disk cause anywhere in ``exc``'s chain (a DB driver error wrapped by the store
-    included), as the error the client gets: retrying at once cannot help, so it is no 500."""
-    seen: set[int] = set()
-    pending: list[BaseException | None] = [exc]
-    while pending:
-        current = pending.pop()
-        if current is None or id(current) in seen:
-            continue
-        seen.add(id(current))
-        cause = _full_cause(current)
-        if cause is not None:
-            return errors.InsufficientStorage(f"the server is out of storage ({cause}); free space and retry")
-        original = getattr(current, "orig", None)  # SQLAlchemy's DBAPIError keeps the driver's error
-        pending += [current.__cause__, current.__context__, original if isinstance(original, BaseException) else None]
-    return None
-
-
-def _full_cause(exc: BaseException) -> str | None:
-    if isinstance(exc, OSError) and exc.errno in _FULL_ERRNOS:
-        where = f": {exc.filename}" if exc.filename else ""
-        return f"{exc.strerror or errno.errorcode.get(exc.errno or 0, 'ENOSPC')}{where}"
-    if getattr(exc, "sqlite_errorname", None) == "SQLITE_FULL" or "database or disk is full" in str(exc):
-        return "the SQLite database or its disk is full"
-    if getattr(exc, "sqlstate", None) in _FULL_SQLSTATES or getattr(exc, "pgcode", None) in _FULL_SQLSTATES:
-        return "PostgreSQL's disk is full"
-    return None
+# Seconds a client is told to wait before retrying a 503 (Retry-After): a database restart or
+# failover, or the object store coming back, is a matter of seconds.
+RETRY_AFTER_S = 1
 
 
 def status_of(exc: errors.ModelwardError) -> int:
@@ -87,8 +57,14 @@ def error_body(error_code: str, message: str) -> dict[str, str]:
     return {"error_code": error_code, "message": message}
 
 
-def _headers_for(status: int) -> dict[str, str] | None:
-    return {"WWW-Authenticate": 'Bearer realm="modelward"'} if status == 401 else None
+def headers_for(status: int) -> dict[str, str] | None:
+    """The headers an error answer of ``status`` carries: the auth challenge of a 401, and the
+    Retry-After of a 503 (the mlflow client and our SDK wait that long, then retry)."""
+    if status == 401:
+        return {"WWW-Authenticate": 'Bearer realm="modelward"'}
+    if status == 503:
+        return {"Retry-After": str(RETRY_AFTER_S)}
+    return None
 
 
 def _wants_page(request: Request) -> bool:
@@ -113,7 +89,7 @@ async def _on_modelward_error(request: Request, exc: Exception) -> Response:
         log.error("%s %s failed: %s", request.method, request.url.path, exc)
     if _wants_page(request):
         return _page(request, status, exc.message)
-    return JSONResponse(error_body(exc.error_code, exc.message), status, headers=_headers_for(status))
+    return JSONResponse(error_body(exc.error_code, exc.message), status, headers=headers_for(status))
 
 
 def describe_validation_error(exc: RequestValidationError) -> str:
@@ -142,10 +118,13 @@ async def _on_http_error(request: Request, exc: Exception) -> Response:
         message = f"no endpoint {request.method} {request.url.path}"
     if _wants_page(request):
         return _page(request, exc.status_code, "There is no such page." if exc.status_code == 404 else message)
-    return JSONResponse(error_body(code, message), exc.status_code, headers=_headers_for(exc.status_code))
+    return JSONResponse(error_body(code, message), exc.status_code, headers=headers_for(exc.status_code))
 
 
 async def _on_unexpected(request: Request, exc: Exception) -> Response:
+    known = failure_of(exc)
+    if known is not None:  # raised outside a JsonRoute (a middleware, a page): the same answer
+        return await _on_modelward_error(request, known)
     if isinstance(exc.__cause__, errors.ModelwardError):
         # Raised by a streamed body after its headers went out (a download aborted on a
         # digest mismatch): the cut connection tells the client; one line tells the operator.

@@ -20,7 +20,7 @@ from fastapi.responses import JSONResponse
 
 from modelward import errors
 from modelward.api.decoding import JsonRoute
-from modelward.api.errors import describe_validation_error, error_body
+from modelward.api.errors import describe_validation_error, error_body, headers_for
 
 log = logging.getLogger("modelward.api.mlflow")
 
@@ -92,8 +92,7 @@ def mlflow_message(message: str) -> str:
 def mlflow_error_response(exc: errors.ModelwardError) -> JSONResponse:
     code = mlflow_code_of(exc)
     status = MLFLOW_STATUS[code]
-    headers = {"WWW-Authenticate": 'Bearer realm="modelward"'} if status == 401 else None
-    return JSONResponse(error_body(code, mlflow_message(exc.message)), status, headers=headers)
+    return JSONResponse(error_body(code, mlflow_message(exc.message)), status, headers=headers_for(status))
 
 
 class MlflowRoute(JsonRoute):
