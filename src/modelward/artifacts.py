@@ -8,6 +8,12 @@ the last byte of a blob before the check passed: a blob of up to ``VERIFY_WHOLE_
 verified whole before its first byte is returned, a larger one streams with its last chunk held
 back until the digest matched. A response streamed from a corrupted blob therefore ends short of
 its Content-Length, and the HTTP client sees a broken transfer, never a complete corrupt file.
+
+On an object store (s3://) a write streams into a multipart upload of ``S3_PART_BYTES`` parts at
+the ``tmp/`` key (memory: about two parts per upload, whatever the file's size); the "move" is a
+server-side copy (CopyObject, or UploadPartCopy beyond s3fs's threshold), so the bytes never come
+back through this process. Direct transfer (presigned URLs, see docs/object-storage.md) stages
+objects under ``staging/``; they become blobs only through ``adopt_staged``, which hashes them.
 """
 
 from __future__ import annotations
@@ -42,6 +48,16 @@ _RECORD_NAME_RE = re.compile(r"[a-z0-9_-]+(/[a-z0-9_-]+)*(\.[a-z0-9]+)?")
 # Dataset files (the prediction log's Parquet parts): hive-style "key=value" folders, percent-escaped values.
 DATASET_PREFIXES = ("predictions/",)
 _DATASET_NAME_RE = re.compile(r"[A-Za-z0-9_.=%-]+(/[A-Za-z0-9_.=%-]+)*")
+# Object stores: part size of streamed writes and of read-ahead (s3fs's own default is 50 MiB;
+# boto3's is 8 MiB). A write whose size is known ahead (a request's Content-Length) takes parts
+# large enough for S3's 10,000 parts; one of unknown size may reach 78 GiB with 8 MiB parts (set
+# `default_block_size` in artifact_storage_options for more).
+S3_PART_BYTES = 8 * CHUNK_SIZE
+S3_MAX_PARTS = 10_000
+_PRESIGNING_PROTOCOLS = ("s3", "s3a")
+# Direct-transfer staging objects: staging/<run id>/<owner tag>/<random id>, names the server makes.
+STAGING_PREFIX = "staging/"
+_STAGING_NAME_RE = re.compile(r"staging/[A-Za-z0-9_-]{1,64}/[0-9a-f]{16}/[0-9a-f]{32}")
 
 
 class BlobInfo(NamedTuple):
@@ -132,7 +148,7 @@ class ArtifactStore:
 
     def __init__(self, root_uri: str, storage_options: dict | None = None) -> None:
         try:
-            self._fs, root = url_to_fs(str(root_uri), **(storage_options or {}))
+            self._fs, root = url_to_fs(str(root_uri), **_with_part_size(str(root_uri), storage_options or {}))
         except (ImportError, TypeError, ValueError) as exc:  # unknown protocol, its package missing, bad options
             # Names only the option keys: their values may be credentials.
             keys = sorted(storage_options or {})
@@ -141,6 +157,8 @@ class ArtifactStore:
             ) from None
         self._root = root.rstrip("/")
         self._local = isinstance(self._fs, LocalFileSystem)
+        protocols = self._fs.protocol if isinstance(self._fs.protocol, tuple) else (self._fs.protocol,)
+        self.presigns = any(p in _PRESIGNING_PROTOCOLS for p in protocols)
         if self._local:
             self._fs.makedirs(self._join("tmp"), exist_ok=True)
             self._fs.makedirs(self._join("blobs"), exist_ok=True)
@@ -168,7 +186,9 @@ class ArtifactStore:
         with open(local_path, "rb") as src:
             return self.put_stream(src)
 
-    def put_stream(self, fileobj: BinaryIO) -> BlobInfo:
+    def put_stream(self, fileobj: BinaryIO, *, size_hint: int | None = None) -> BlobInfo:
+        """Store what ``fileobj.read`` returns; ``size_hint`` (the expected size, if known) sizes
+        the parts of an object-store upload."""
         hasher, size = hashlib.sha256(), 0
 
         def copy(dst) -> None:
@@ -178,11 +198,11 @@ class ArtifactStore:
                 dst.write(chunk)
                 size += len(chunk)
 
-        self._write_and_move(copy, hasher.hexdigest)
+        self._write_and_move(copy, hasher.hexdigest, size_hint=size_hint)
         return BlobInfo(hasher.hexdigest(), size)
 
     def _write_and_move(
-        self, write: Callable[[BinaryIO], object], digest_of: Callable[[], str]
+        self, write: Callable[[BinaryIO], object], digest_of: Callable[[], str], *, size_hint: int | None = None
     ) -> None:
         # Same path for every backend: the bytes go to tmp/<uuid>, then a move publishes them.
         # Locally the move is a rename on the same file system (atomic); on object stores it is
@@ -190,22 +210,119 @@ class ArtifactStore:
         # final name holds the whole blob or nothing. Two writers of one digest write equal bytes.
         tmp = self._join("tmp", uuid.uuid4().hex)
         try:
-            with self._fs.open(tmp, "wb") as f:
-                write(f)
+            with self._fs.open(tmp, "wb", **self._part_size_for(size_hint)) as f:
+                try:
+                    write(f)
+                except BaseException:
+                    if not self._local and hasattr(f, "discard"):
+                        f.discard()  # s3fs: abort the multipart upload rather than commit a partial object
+                        f.closed = True
+                    raise
                 if self._local:
                     f.flush()
                     os.fsync(f.fileno())  # durable before the rename makes it visible
-            digest = digest_of()
-            final = self._blob_path(digest)
-            if not self._fs.exists(final):
-                if self._local:
-                    self._fs.makedirs(self._join("blobs", digest[:2]), exist_ok=True)
-                self._fs.mv(tmp, final)
-                if self._local:
-                    _fsync_dir(self._join("blobs", digest[:2]))
+            self._publish(tmp, digest_of())
         finally:
             if self._fs.exists(tmp):
                 self._fs.rm(tmp)
+
+    def _part_size_for(self, size_hint: int | None) -> dict[str, int]:
+        if self._local or not size_hint:
+            return {}
+        default = int(getattr(self._fs, "default_block_size", S3_PART_BYTES))
+        return {"block_size": max(default, -(-size_hint // S3_MAX_PARTS))}
+
+    def _publish(self, source: str, digest: str) -> None:
+        """Move the complete, hashed object ``source`` to the blob name of ``digest``."""
+        final = self._blob_path(digest)
+        self._fs.invalidate_cache(final.rsplit("/", 1)[0])
+        if self._fs.exists(final):
+            return
+        if self._local:
+            self._fs.makedirs(self._join("blobs", digest[:2]), exist_ok=True)
+            self._fs.mv(source, final)
+            _fsync_dir(self._join("blobs", digest[:2]))
+            return
+        # s3fs copies server-side: CopyObject up to 150 MiB, a multipart UploadPartCopy above
+        # (S3's single copy stops at 5 GiB); the bytes never pass through this process.
+        self._fs.cp_file(source, final)
+        self._fs.rm(source)
+
+    # -- direct transfer (presigned URLs; object stores only) -------------------------------
+    def _require_presigning(self) -> None:
+        if not self.presigns:
+            raise InvalidInput("Direct transfer needs an s3:// artifact root; this store cannot presign URLs.")
+
+    def _staging_key(self, name: str) -> tuple[str, str]:
+        if not isinstance(name, str) or not _STAGING_NAME_RE.fullmatch(name):
+            raise InvalidInput(f"Invalid staging name {name!r}: expected one the server handed out under {STAGING_PREFIX}.")
+        bucket, key, _ = self._fs.split_path(self._join(name))
+        return bucket, key
+
+    def presign_single_upload(self, name: str, *, expires: int) -> str:
+        """A presigned PUT for the whole object at the staging ``name``."""
+        self._require_presigning()
+        self._staging_key(name)
+        return str(self._fs.url(self._join(name), expires=expires, client_method="put_object"))
+
+    def start_multipart_upload(self, name: str, parts: int, *, expires: int) -> tuple[str, list[str]]:
+        """(upload id, one presigned PUT per part, numbered from 1) at the staging ``name``."""
+        self._require_presigning()
+        bucket, key = self._staging_key(name)
+        upload_id = self._fs.call_s3("create_multipart_upload", Bucket=bucket, Key=key)["UploadId"]
+        urls = [str(self._fs.url(self._join(name), expires=expires, client_method="upload_part",
+                                 UploadId=upload_id, PartNumber=number)) for number in range(1, parts + 1)]
+        return upload_id, urls
+
+    def complete_multipart_upload(self, name: str, upload_id: str, etags: list[str]) -> None:
+        """Assemble the parts the client uploaded (their ETags, in part order)."""
+        self._require_presigning()
+        bucket, key = self._staging_key(name)
+        parts = [{"PartNumber": number, "ETag": etag} for number, etag in enumerate(etags, 1)]
+        try:
+            self._fs.call_s3("complete_multipart_upload", Bucket=bucket, Key=key, UploadId=upload_id,
+                             MultipartUpload={"Parts": parts})
+        except (OSError, ValueError) as exc:
+            raise InvalidInput(f"The object store refused to assemble the parts of {name}: {exc}") from None
+        self._fs.invalidate_cache(self._join(name).rsplit("/", 1)[0])
+
+    def adopt_staged(self, name: str, *, expected_digest: str, expected_size: int) -> BlobInfo:
+        """Hash the staged object once (streamed), and make it the blob of its digest.
+
+        Refuses (InvalidInput) and deletes it when its bytes are not those the client claimed;
+        NotFound when nothing was uploaded to ``name``. The staged object is gone afterwards.
+        """
+        self._require_presigning()
+        self._staging_key(name)
+        path = self._join(name)
+        self._fs.invalidate_cache(path.rsplit("/", 1)[0])
+        hasher, size = hashlib.sha256(), 0
+        try:
+            with self._fs.open(path, "rb") as f:
+                while chunk := f.read(CHUNK_SIZE):
+                    hasher.update(chunk)
+                    size += len(chunk)
+        except FileNotFoundError:
+            raise NotFound(f"Nothing was uploaded to {name}: upload the bytes to the presigned URL first.") from None
+        try:
+            digest = hasher.hexdigest()
+            if digest != expected_digest or size != expected_size:
+                raise InvalidInput(
+                    f"The bytes uploaded to {name} are not those claimed: they are {size} bytes hashing to "
+                    f"{digest}, the claim was {expected_size} bytes hashing to {expected_digest}. Upload again."
+                )
+            self._publish(path, digest)
+        finally:
+            if self._fs.exists(path):
+                self._fs.rm(path)
+        return BlobInfo(digest, size)
+
+    def presign_download(self, digest: str, *, expires: int) -> str:
+        """A presigned GET of the blob; the client must check the bytes against ``digest``."""
+        self._require_presigning()
+        if not self.exists(digest):
+            raise _not_found(digest)
+        return str(self._fs.url(self._blob_path(digest), expires=expires, client_method="get_object"))
 
     # -- reading -------------------------------------------------------------------------
     def read_bytes(self, digest: str) -> bytes:
@@ -375,13 +492,35 @@ class ArtifactStore:
                     yield digest
 
     def remove_stale_temp_files(self, older_than: datetime) -> int:
-        """Temp files a killed writer left behind; never at a final name, safe to remove."""
+        """Temp files a killed writer left behind, and direct-transfer staging objects never
+        completed; never at a final name, safe to remove. On an object store also aborts the
+        multipart uploads under tmp/ and staging/ begun before ``older_than`` (their parts are
+        stored, and billed, until aborted)."""
         removed = 0
-        for entry in self._fs.ls(self._join("tmp"), detail=True) if self._fs.exists(self._join("tmp")) else []:
-            if entry.get("type") == "file" and _info_time(entry) < older_than:
-                self._fs.rm(entry["name"])
-                removed += 1
+        for folder in ("tmp", STAGING_PREFIX.rstrip("/")):
+            path = self._join(folder)
+            self._fs.invalidate_cache(path)
+            found = self._fs.find(path, detail=True) if self._fs.exists(path) else {}
+            for name, entry in found.items():
+                if entry.get("type") == "file" and _info_time(entry) < older_than:
+                    self._fs.rm(name)
+                    removed += 1
+        if self.presigns:
+            removed += self._abort_stale_multipart_uploads(older_than)
         return removed
+
+    def _abort_stale_multipart_uploads(self, older_than: datetime) -> int:
+        bucket, root_key, _ = self._fs.split_path(self._root)
+        aborted = 0
+        for folder in ("tmp/", STAGING_PREFIX):
+            prefix = f"{root_key}/{folder}" if root_key else folder
+            listing = self._fs.call_s3("list_multipart_uploads", Bucket=bucket, Prefix=prefix)
+            for upload in listing.get("Uploads", []) or []:
+                if _info_time({"created": upload.get("Initiated")}) < older_than:
+                    self._fs.call_s3("abort_multipart_upload", Bucket=bucket, Key=upload["Key"],
+                                     UploadId=upload["UploadId"])
+                    aborted += 1
+        return aborted
 
     def _ls(self, path: str) -> list[str]:
         # Listings must be fresh (garbage collection must see every blob), and object-store
@@ -393,6 +532,16 @@ class ArtifactStore:
             return []
         finally:
             self._fs.invalidate_cache(path)
+
+
+def _with_part_size(root_uri: str, options: dict) -> dict:
+    """The storage options of an s3:// root, with S3_PART_BYTES as block size and Signature
+    Version 4 for presigned URLs (botocore may presign with the deprecated V2), unless they say."""
+    if not root_uri.startswith(tuple(f"{p}://" for p in _PRESIGNING_PROTOCOLS)):
+        return options
+    config = dict(options.get("config_kwargs") or {})
+    config.setdefault("signature_version", "s3v4")
+    return {"default_block_size": S3_PART_BYTES, **options, "config_kwargs": config}
 
 
 def _info_time(info: dict) -> datetime:

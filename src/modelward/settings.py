@@ -58,6 +58,26 @@ class Settings(BaseSettings):
         default=None,
         description="Region of the bucket of an s3:// `artifact_root`; default: AWS_REGION or the AWS config.",
     )
+    max_artifact_bytes: int = Field(
+        default=100 * 1024**3, ge=1,
+        description=(
+            "Largest artifact one upload may carry (native PUT and the MLflow artifact proxy); "
+            "the body streams to the store, so this bounds storage, not memory. Other requests "
+            "keep `max_request_bytes`."
+        ),
+    )
+    artifact_direct_transfer: bool = Field(
+        default=False,
+        description=(
+            "For an s3:// `artifact_root`: clients may move artifact bytes to and from the object store "
+            "with presigned URLs (the server still picks every key and checks every digest; see "
+            "docs/object-storage.md). Ignored for other roots."
+        ),
+    )
+    artifact_presign_expiry_seconds: int = Field(
+        default=900, ge=1, le=7 * 24 * 3600,
+        description="How long a presigned upload or download URL of direct transfer stays valid.",
+    )
     tracking_uri: str | None = Field(
         default=None,
         description="http(s) URL of a modelward server; unset means embedded (in-process).",

@@ -14,7 +14,7 @@ from modelward.settings import Settings
 
 @pytest.fixture
 def http(tmp_path: Path) -> Iterator[TestClient]:
-    settings = Settings(home=tmp_path / "store", max_request_bytes=4096)
+    settings = Settings(home=tmp_path / "store", max_request_bytes=4096, max_artifact_bytes=4096)
     with TestClient(create_app(settings), raise_server_exceptions=False) as client:
         yield client
 

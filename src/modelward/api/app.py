@@ -79,7 +79,8 @@ def create_app(settings: Settings | None = None, *, backend: Backend | None = No
     app.state.gateway = Gateway(app.state.backend, settings)
     errors.install(app)
     openapi.install(app)
-    app.add_middleware(RequestGuards, max_bytes=settings.max_request_bytes, loopback_only=not settings.auth)
+    app.add_middleware(RequestGuards, max_bytes=settings.max_request_bytes, loopback_only=not settings.auth,
+                       max_upload_bytes=settings.max_artifact_bytes)
     from modelward.api.metrics import MetricsMiddleware, metrics_response
 
     app.add_middleware(MetricsMiddleware)  # outermost: it times the guards' refusals too

@@ -62,9 +62,10 @@ _MLFLOW_UPLOAD_PREFIXES = ("/api/2.0/mlflow-artifacts/artifacts/", "/ajax-api/2.
 
 
 class RequestGuards:
-    def __init__(self, app: Any, max_bytes: int, loopback_only: bool) -> None:
+    def __init__(self, app: Any, max_bytes: int, loopback_only: bool, *, max_upload_bytes: int | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.max_upload_bytes = max_upload_bytes or max_bytes  # an artifact upload's own limit
         self.loopback_only = loopback_only
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
@@ -77,9 +78,10 @@ class RequestGuards:
         if refusal is not None:
             await _send_error(scope, send, refusal)
             return
+        limit = self.max_upload_bytes if is_artifact_upload(scope) else self.max_bytes
         declared = headers.get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._refuse(scope, send)
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await self._refuse(scope, send, limit)
             return
         received = 0
         exceeded = False
@@ -92,7 +94,7 @@ class RequestGuards:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
+                if received > limit:
                     # Behave as if the client went away, so no handler acts on a cut body;
                     # whatever the app answers is replaced by the 413 below.
                     exceeded = True
@@ -105,7 +107,7 @@ class RequestGuards:
                 await send(message)
             elif not refused:
                 refused = True
-                await self._refuse(scope, send)
+                await self._refuse(scope, send, limit)
 
         try:
             await self.app(scope, counting_receive, guarded_send)
@@ -113,7 +115,7 @@ class RequestGuards:
             if not exceeded:
                 raise
             if not refused:  # the handler gave up on the cut body (a ClientDisconnect)
-                await self._refuse(scope, send)
+                await self._refuse(scope, send, limit)
 
     def _refusal(self, scope: Scope, raw_headers: list[tuple[bytes, bytes]],
                  headers: dict[bytes, bytes]) -> ModelwardError | None:
@@ -140,9 +142,15 @@ class RequestGuards:
             return PermissionDenied(problem)
         return _media_type_problem(scope, raw_headers, headers)
 
-    async def _refuse(self, scope: Scope, send: Any) -> None:
+    async def _refuse(self, scope: Scope, send: Any, limit: int) -> None:
         await _send_error(scope, send, PayloadTooLarge(
-            f"request body is larger than the server's limit of {self.max_bytes} bytes"))
+            f"request body is larger than the server's limit of {limit} bytes"))
+
+
+def is_artifact_upload(scope: Scope) -> bool:
+    """An artifact's bytes (native or MLflow proxy PUT), which have ``max_artifact_bytes`` as limit."""
+    path = str(scope.get("path", ""))
+    return scope.get("method") == "PUT" and (bool(_NATIVE_UPLOAD.match(path)) or path.startswith(_MLFLOW_UPLOAD_PREFIXES))
 
 
 def _undecodable_target(raw_path: bytes, query: bytes) -> str | None:

@@ -17,6 +17,13 @@ from modelward.cli.output import console, err_console
 from modelward.cli.run_view import artifacts_table
 
 app = typer.Typer(help="A run's artifacts: list, download and upload.", no_args_is_help=True)
+THROUGH_SERVER_HELP = ("Send the bytes through the server even when it offers direct transfer to the "
+                       "object store (presigned URLs; see docs/object-storage.md).")
+
+
+def _choose_path(client: object, through_server: bool) -> None:
+    if through_server:
+        client.artifacts.direct.use = False  # type: ignore[attr-defined]
 
 
 @app.command("list")
@@ -37,6 +44,7 @@ def get(
         ..., help="A file, or a folder to download with everything under it."
     ),
     output: Path = typer.Option(Path("."), "--output", "-o", help="Folder to write into."),
+    through_server: bool = typer.Option(False, "--through-server", help=THROUGH_SERVER_HELP),
 ) -> None:
     """Download a file, or every file under a folder path; each is verified against its digest."""
     from modelward.sdk.client import Client, download_targets
@@ -47,6 +55,7 @@ def get(
         TransferSpeedColumn(),
     ]
     with Client() as client:
+        _choose_path(client, through_server)
         files = client.artifacts.list(run_id, path.strip("/"))
         targets = download_targets(files, path, output)
         total = sum(item.size for item in files) if files else None
@@ -67,10 +76,12 @@ def log(
     artifact_path: str = typer.Option(
         None, "--artifact-path", "-p", help="Folder in the run to put it under (default: the top)."
     ),
+    through_server: bool = typer.Option(False, "--through-server", help=THROUGH_SERVER_HELP),
 ) -> None:
     """Upload a local file or folder into a run's artifacts."""
     from modelward.sdk.client import Client
     with Client() as client:
+        _choose_path(client, through_server)
         stored = client.artifacts.upload(run_id, local_path, artifact_path)
     for item in stored:
         console.print(f"logged {item.path} ({item.size} bytes, {item.digest[:12]})", highlight=False)

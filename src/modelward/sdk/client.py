@@ -32,10 +32,11 @@ from modelward.domain.tracking import (
     encode_float,
 )
 from modelward.errors import IntegrityError, InvalidInput, ServiceUnavailable
-from modelward.sdk._http import HttpSession, raise_for_error
+from modelward.sdk._http import HttpSession, ReplayableFile, raise_for_error
 from modelward.sdk.audit import Audit, Webhooks
 from modelward.sdk.batcher import Batcher
 from modelward.sdk.data_checks import DataChecks
+from modelward.sdk.direct_transfer import DirectTransfer
 from modelward.sdk.datasets import Datasets
 from modelward.sdk.deployments import Deployments
 from modelward.sdk.lineage import Lineage
@@ -421,6 +422,9 @@ DIGEST_HEADER = "X-Modelward-Digest"  # the SHA-256 the server sends with every 
 class Artifacts:
     def __init__(self, http: HttpSession) -> None:
         self._http = http
+        # Presigned URLs to the object store when the server offers them; ``direct.use = False``
+        # keeps every transfer on the path through the server.
+        self.direct = DirectTransfer(http)
 
     def upload(self, run_id: str, local_path: str | os.PathLike[str], artifact_path: str | None = None) -> list[ArtifactFile]:
         """A file, or a folder's files, under the run's logical ``artifact_path``."""
@@ -445,9 +449,11 @@ class Artifacts:
         except IsADirectoryError:
             raise InvalidInput(f"local path '{local_file}' is a folder; use upload() for folders") from None
         with handle:
-            return self.upload_bytes(run_id, logical_path, _chunks(handle))
+            if self.direct.available():
+                return self.direct.upload_file(run_id, Path(local_file), logical_path)
+            return self.upload_bytes(run_id, logical_path, ReplayableFile(handle))  # re-sent whole on a retry
 
-    def upload_bytes(self, run_id: str, logical_path: str, data: bytes | Iterator[bytes]) -> ArtifactFile:
+    def upload_bytes(self, run_id: str, logical_path: str, data: bytes | Iterator[bytes] | ReplayableFile) -> ArtifactFile:
         # Checked here too, so a bad path fails with the reason before any byte is sent.
         url = f"/api/v1/runs/{_path(run_id)}/artifacts/{quote(normalize_logical_path(logical_path))}"
         return ArtifactFile.model_validate(self._http.call("PUT", url, content=data))
@@ -463,6 +469,8 @@ class Artifacts:
         transfer ended early (a server aborts a download of a corrupted blob), IntegrityError is
         raised in its place, so a consumer never holds the whole of a corrupt file.
         """
+        if self.direct.available():
+            return self.direct.iter_bytes(run_id, logical_path)
         url = f"/api/v1/runs/{_path(run_id)}/artifacts/{quote(normalize_logical_path(logical_path))}"
         return _verified_download(self._http, url, f"artifact '{logical_path}' of run {run_id}")
 
@@ -563,11 +571,6 @@ class _TransferCheck:
             raise IntegrityError(
                 f"{self.what} is corrupted: its bytes hash to {actual}, the server's digest is {self.expected}"
             )
-
-
-def _chunks(handle: Any, size: int = 1 << 20) -> Iterator[bytes]:
-    while chunk := handle.read(size):
-        yield chunk
 
 
 class Client:

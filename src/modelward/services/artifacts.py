@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import BinaryIO
 
-from modelward.artifacts import normalize_logical_path
+from modelward.artifacts import BlobInfo, normalize_logical_path
 from modelward.domain.actors import Actor
 from modelward.domain.tracking import ArtifactFile
 from modelward.services import audit
@@ -16,14 +16,29 @@ from modelward.store import run_writers as writer_store
 from modelward.store import runs as run_store
 
 
-def upload(backend: Backend, run_id: str, path: str, stream: BinaryIO, *, actor: Actor) -> ArtifactFile:
-    """Store the bytes and name them in the run; the writer and an audit event commit with the name."""
+def upload(backend: Backend, run_id: str, path: str, stream: BinaryIO, *, actor: Actor,
+           size_hint: int | None = None) -> ArtifactFile:
+    """Store the bytes and name them in the run; the writer and an audit event commit with the name.
+    ``size_hint``: the size the caller expects (a request's Content-Length), to size storage parts."""
+    logical = check_writable(backend, run_id, path)
+    # Bytes first, row second: a crash in between leaves an unreferenced blob for gc,
+    # never a row naming bytes that are not there.
+    return record_stored(backend, run_id, logical, backend.artifacts.put_stream(stream, size_hint=size_hint),
+                         actor=actor)
+
+
+def check_writable(backend: Backend, run_id: str, path: str) -> str:
+    """The normalised logical path, once the run is known to take artifacts (before any byte moves)."""
     logical = normalize_logical_path(path)
     with backend.read() as session:
         run_store.writable_pk(session, run_id)
-    # Bytes first, row second: a crash in between leaves an unreferenced blob for gc,
-    # never a row naming bytes that are not there.
-    blob = backend.artifacts.put_stream(stream)
+    return logical
+
+
+def record_stored(backend: Backend, run_id: str, path: str, blob: BlobInfo, *, actor: Actor) -> ArtifactFile:
+    """Name the stored ``blob`` in the run at ``path``; the writer and an audit event commit with the name.
+    Every upload, through the server or direct to the object store, ends here."""
+    logical = normalize_logical_path(path)
     with backend.write() as session:
         run_pk = run_store.writable_pk(session, run_id)
         stored = artifact_index.record(session, run_pk, logical, blob.digest, blob.size)

@@ -12,7 +12,7 @@ from the request.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import quote, unquote
 
 from fastapi import APIRouter, Request
@@ -23,8 +23,9 @@ from modelward.api.deps import READ, WRITE, ActorDep, BackendDep
 from modelward.api.mlflow.errors import MlflowRoute
 from modelward.api.mlflow.schemas import MlflowJSON, run_artifact_uri
 from modelward.api.schemas import OCTET_STREAM_BODY
-from modelward.api.streams import RequestBodyReader
+from modelward.api.streams import RequestBodyStream, upload_streamed
 from modelward.artifacts import normalize_logical_path
+from modelward.domain.actors import Actor
 from modelward.domain.tracking import ArtifactFile
 from modelward.errors import InvalidInput, NotFound
 from modelward.services import artifacts, runs
@@ -76,13 +77,16 @@ def _check_run(backend: Backend, experiment_id: str, run_id: str) -> None:
 
 async def upload_artifact(request: Request, backend: BackendDep, actor: ActorDep) -> MlflowJSON:
     experiment_id, run_id, logical = _proxy_target(request)
-    await run_in_threadpool(_check_run, backend, experiment_id, run_id)
-    body = await RequestBodyReader.read(request)
-    try:
-        await run_in_threadpool(artifacts.upload, backend, run_id, logical, body, actor=actor)
-    finally:
-        body.close()
+    body = RequestBodyStream(request, request.app.state.settings.max_artifact_bytes)
+    await run_in_threadpool(upload_streamed, body, _check_and_upload, backend, experiment_id, run_id, logical, body,
+                            actor)
     return MlflowJSON({})
+
+
+def _check_and_upload(backend: Backend, experiment_id: str, run_id: str, logical: str, body: BinaryIO,
+                      actor: Actor) -> None:
+    _check_run(backend, experiment_id, run_id)
+    artifacts.upload(backend, run_id, logical, body, actor=actor, size_hint=getattr(body, "declared_size", None))
 
 
 def download_artifact(request: Request, backend: BackendDep) -> StreamingResponse:
