@@ -38,6 +38,26 @@ class Settings(BaseSettings):
         default=None,
         description="SQLAlchemy URL of the store; default: SQLite file in `home`.",
     )
+    database_pool_size: int = Field(
+        default=10, ge=1,
+        description=(
+            "PostgreSQL: connections each process keeps open in its pool. A process opens at most "
+            "`database_pool_size` + `database_max_overflow`; across a deployment that sum times the "
+            "number of processes must fit the server's max_connections (see docs/deploy.md)."
+        ),
+    )
+    database_max_overflow: int = Field(
+        default=20, ge=0,
+        description="PostgreSQL: connections a process may open beyond its pool under load, closed when idle.",
+    )
+    migrate_on_start: bool = Field(
+        default=True,
+        description=(
+            "`modelward server` brings the schema up to date as it starts. In a deployment of several "
+            "processes set it to false and run `modelward db upgrade` once before rolling out; a server "
+            "on a schema that is behind then answers /ready with 503 until it ran."
+        ),
+    )
     artifact_root: str | None = Field(
         default=None,
         description="fsspec URI where artifact blobs live; default: `home`/artifacts.",
@@ -124,6 +144,18 @@ class Settings(BaseSettings):
         default=60, ge=0,
         description="While the server runs, judge every deployed model's alert rules this often (one server process "
                     "of several does, holding a lease in the database); 0: only on demand.",
+    )
+    gc_interval_s: float = Field(
+        default=3600, ge=0,
+        description=(
+            "While the server runs, remove the temp files of uploads that were abandoned (older than "
+            "`gc_temp_grace_s`) this often, in the one server process holding the lease; 0: never. Blobs are "
+            "never removed automatically: that is `modelward gc`."
+        ),
+    )
+    gc_temp_grace_s: float = Field(
+        default=86_400, ge=0,
+        description="How old an upload's temp file must be before the periodic garbage collection removes it.",
     )
     prediction_log: bool = Field(default=True, description="Log every prediction the gateway serves (or a sample).")
     prediction_log_sample_rate: float = Field(

@@ -72,7 +72,9 @@ def create_app(settings: Settings | None = None, *, backend: Backend | None = No
         lifespan=_lifespan,
     )
     app.state.settings = settings
-    app.state.backend = backend or Backend.from_settings(settings)
+    # A server process (a uvicorn worker) migrates only if migrate_on_start; an embedded client always does.
+    app.state.backend = backend or Backend.from_settings(settings, migrate=settings.migrate_on_start
+                                                         or not serving_process)
     app.state.serving_process = serving_process
     from modelward.api.gateway import Gateway, serving_app
 
@@ -135,56 +137,62 @@ def create_app(settings: Settings | None = None, *, backend: Backend | None = No
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """While the server runs, a thread sends due webhook deliveries (the outbox) every second,
-    another signs a checkpoint of the audit chain's head every ``audit_anchor_interval_s``, and
-    a third marks KILLED the runs whose heartbeat stopped ``run_heartbeat_timeout_s`` ago."""
-    from modelward.services.checkpoints import Anchorer
-    from modelward.services.runs import HeartbeatSweeper
-    from modelward.services.webhooks import WebhookDispatcher
+    """The server's background work, each job in a daemon thread while it runs.
 
-    settings = app.state.settings
-    dispatcher = None
+    Webhook deliveries (the outbox) are sent every second by every process: each delivery is
+    claimed by one conditional UPDATE, so of several processes exactly one sends it. The other
+    jobs of a server process run in the one process holding the job's lease (services/leases.py):
+    a signed checkpoint of the audit chain's head every ``audit_anchor_interval_s``, runs whose
+    heartbeat stopped ``run_heartbeat_timeout_s`` ago marked KILLED, canaries judged, alert rules
+    evaluated and abandoned upload temp files removed. An embedded client anchors and sweeps
+    too, without leases (both are safe to repeat), and runs none of the others."""
+    settings, backend = app.state.settings, app.state.backend
+    jobs: list[Any] = []  # each has start() and stop(); stopped in the reverse order
     if settings.webhooks_enabled:
-        dispatcher = WebhookDispatcher(app.state.backend)
-        dispatcher.start()
-    anchorer = None
-    if settings.audit_anchor_interval_s > 0 and app.state.backend.audit_signing_key is not None:
-        anchorer = Anchorer(app.state.backend, interval_s=settings.audit_anchor_interval_s)
-        anchorer.start()
-    sweeper = None  # runs whose heartbeat stopped become KILLED
+        from modelward.services.webhooks import WebhookDispatcher
+
+        jobs.append(WebhookDispatcher(backend))
+    if settings.audit_anchor_interval_s > 0 and backend.audit_signing_key is not None:
+        from modelward.services.checkpoints import Anchorer
+
+        jobs.append(Anchorer(backend, interval_s=settings.audit_anchor_interval_s, leased=app.state.serving_process))
     if settings.run_heartbeat_timeout_s > 0:
-        sweeper = HeartbeatSweeper(app.state.backend, timeout_s=settings.run_heartbeat_timeout_s)
-        sweeper.start()
-    gateway = app.state.gateway
-    gateway.start(eager=app.state.serving_process)
-    watcher = None  # canaries judged by their guardrails, advanced or rolled back
-    if app.state.serving_process and settings.canary_check_interval_s > 0:
-        from modelward.services.deployments import check_all
-        from modelward.services.leases import LeasedPeriodic
+        from modelward.services.runs import HeartbeatSweeper
 
-        watcher = LeasedPeriodic(app.state.backend, "canaries", lambda: check_all(app.state.backend),
-                                 interval_s=settings.canary_check_interval_s)
-        watcher.start()
-    scheduler = None  # alert rules judged on a schedule, by the one process holding the lease
-    if app.state.serving_process and settings.alert_evaluation_interval_s > 0:
-        from modelward.services.alerts import AlertScheduler
-
-        scheduler = AlertScheduler(app.state.backend, interval_s=settings.alert_evaluation_interval_s)
-        scheduler.start()
+        jobs.append(HeartbeatSweeper(backend, timeout_s=settings.run_heartbeat_timeout_s,
+                                     leased=app.state.serving_process))
+    if app.state.serving_process:
+        jobs += _serving_process_jobs(backend, settings)
+    app.state.gateway.start(eager=app.state.serving_process)
+    for job in jobs:
+        job.start()
     try:
         yield
     finally:
-        if scheduler is not None:
-            scheduler.stop()
-        if watcher is not None:
-            watcher.stop()
-        gateway.stop()
-        if sweeper is not None:
-            sweeper.stop()
-        if dispatcher is not None:
-            dispatcher.stop()
-        if anchorer is not None:
-            anchorer.stop()
+        for job in reversed(jobs):
+            job.stop()
+        app.state.gateway.stop()
+
+
+def _serving_process_jobs(backend: Backend, settings: Settings) -> list[Any]:
+    """The leased jobs only a server process runs (never an embedded client)."""
+    jobs: list[Any] = []
+    if settings.canary_check_interval_s > 0:  # canaries judged by their guardrails, advanced or rolled back
+        from modelward.services.deployments import check_all
+        from modelward.services.leases import LeasedPeriodic
+
+        jobs.append(LeasedPeriodic(backend, "canaries", lambda: check_all(backend),
+                                   interval_s=settings.canary_check_interval_s))
+    if settings.alert_evaluation_interval_s > 0:
+        from modelward.services.alerts import AlertScheduler
+
+        jobs.append(AlertScheduler(backend, interval_s=settings.alert_evaluation_interval_s))
+    if settings.gc_interval_s > 0:
+        from modelward.services.gc import TempFileCollector
+
+        jobs.append(TempFileCollector(backend, interval_s=settings.gc_interval_s,
+                                      grace_seconds=settings.gc_temp_grace_s))
+    return jobs
 
 
 def api_routes(routes: list[Any]) -> Iterator[APIRoute]:

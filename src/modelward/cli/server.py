@@ -90,7 +90,9 @@ def _prepare(host: str, port: int) -> tuple[Any, Any]:
     _check_port_free(host, port)
     from modelward.services.backend import Backend
 
-    return settings, Backend.from_settings(settings)  # migrate once, before the workers start
+    # Migrate once, before the workers start; or, in a deployment that runs 'modelward db upgrade'
+    # itself (migrate_on_start false), start on the schema as it is: /ready tells when it is behind.
+    return settings, Backend.from_settings(settings, migrate=settings.migrate_on_start)
 
 
 # What serve() made for the app of its own process (one worker): built once, not twice.
@@ -332,9 +334,12 @@ def db_upgrade() -> None:
     from modelward.store.db import current_revision, make_engine, upgrade
 
     settings = Settings()
-    engine = make_engine(settings.resolved_database_url)
-    upgrade(engine)
-    console.print(f"schema at revision {current_revision(engine)}")
+    engine = make_engine(settings.resolved_database_url, pool_size=1, max_overflow=1)
+    try:
+        upgrade(engine)  # several at once are safe: on PostgreSQL they queue on an advisory lock
+        console.print(f"schema at revision {current_revision(engine)}")
+    finally:
+        engine.dispose()
 
 
 @db_app.command("current")
@@ -343,8 +348,11 @@ def db_current() -> None:
     from modelward.settings import Settings
     from modelward.store.db import current_revision, make_engine
 
-    engine = make_engine(Settings().resolved_database_url)
-    console.print(current_revision(engine) or "empty (no schema yet)")
+    engine = make_engine(Settings().resolved_database_url, pool_size=1, max_overflow=0)
+    try:
+        console.print(current_revision(engine) or "empty (no schema yet)")
+    finally:
+        engine.dispose()
 
 
 def register(app: typer.Typer) -> None:

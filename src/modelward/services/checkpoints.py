@@ -35,6 +35,7 @@ from modelward.artifacts import ArtifactStore
 from modelward.domain.audit import Anchor, AuditEvent, Checkpoint, CheckpointLink
 from modelward.errors import InvalidInput, NotFound
 from modelward.services.background import Periodic
+from modelward.services.leases import LeasedPeriodic
 from modelward.services.backend import Backend
 from modelward.store import audit as store
 from modelward.store.audit import Session
@@ -407,6 +408,11 @@ def _check_link(check: CheckpointCheck, checkpoint: Checkpoint, artifacts: Artif
 # -- periodic anchoring -------------------------------------------------------------------------
 
 
-def Anchorer(backend: Backend, *, interval_s: float) -> Periodic:  # noqa: N802  (reads as the thing it starts)
-    """``anchor_now`` at start (heals a missed write) and every ``interval_s``."""
-    return Periodic("audit-anchor", lambda: anchor_now(backend), interval_s=interval_s)
+def Anchorer(backend: Backend, *, interval_s: float, leased: bool = True) -> LeasedPeriodic | Periodic:  # noqa: N802  (reads as the thing it starts)
+    """``anchor_now`` at start (heals a missed write) and every ``interval_s``: in a server, only
+    in the one process of several that holds the ``audit-anchor`` lease; an embedded client
+    anchors without one, as it did before leases (a client killed holding it would otherwise
+    keep the next one from healing a missed checkpoint for three intervals)."""
+    if not leased:
+        return Periodic("audit-anchor", lambda: anchor_now(backend), interval_s=interval_s)
+    return LeasedPeriodic(backend, "audit-anchor", lambda: anchor_now(backend), interval_s=interval_s, at_start=True)

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pydantic import BaseModel
 
 from modelward.services.backend import Backend
+from modelward.services.leases import LeasedPeriodic
 from modelward.store import artifact_index
 
 
@@ -63,3 +64,18 @@ def collect(backend: Backend, *, dry_run: bool = False, grace_seconds: float = 3
             progress("removing", done, len(doomed))
         temp_removed = store.remove_stale_temp_files(cutoff)
     return GcReport(removed=doomed, bytes_freed=freed, temp_files_removed=temp_removed, dry_run=dry_run)
+
+
+TEMP_FILES_LEASE = "gc-temp-files"
+
+
+def collect_temp_files(backend: Backend, *, grace_seconds: float) -> int:
+    """Remove the temp files of uploads abandoned more than ``grace_seconds`` ago (a killed
+    writer's); never a blob. How many were removed."""
+    return backend.artifacts.remove_stale_temp_files(datetime.now(UTC) - timedelta(seconds=grace_seconds))
+
+
+def TempFileCollector(backend: Backend, *, interval_s: float, grace_seconds: float) -> LeasedPeriodic:  # noqa: N802
+    """``collect_temp_files`` every ``interval_s``, in the one server process of several holding its lease."""
+    return LeasedPeriodic(backend, TEMP_FILES_LEASE, lambda: collect_temp_files(backend, grace_seconds=grace_seconds),
+                          interval_s=interval_s)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import uuid
@@ -11,6 +12,8 @@ from datetime import UTC, datetime, timedelta
 from modelward.services.background import Periodic
 from modelward.services.backend import Backend
 from modelward.store import leases as store
+
+log = logging.getLogger("modelward.leases")
 
 LEASE_INTERVALS = 3  # a lease lasts this many intervals, so a stopped holder's job moves on soon
 
@@ -37,12 +40,16 @@ def new_holder() -> str:
 
 
 class LeasedPeriodic:
-    """Runs ``work`` every ``interval_s`` while this process holds lease ``name``."""
+    """Runs ``work`` every ``interval_s`` while this process holds lease ``name`` (and once at
+    start, if ``at_start`` and it can take the lease then). A holder that stops gives the lease
+    up; one that dies keeps it until it expires, LEASE_INTERVALS intervals after its last tick,
+    and then the next process to tick takes the job over."""
 
-    def __init__(self, backend: Backend, name: str, work: Callable[[], object], *, interval_s: float) -> None:
+    def __init__(self, backend: Backend, name: str, work: Callable[[], object], *, interval_s: float,
+                 at_start: bool = False) -> None:
         self.backend, self.name, self.interval_s, self._work = backend, name, interval_s, work
         self.holder = new_holder()
-        self._periodic = Periodic(name, self.tick, interval_s=interval_s, at_start=False)
+        self._periodic = Periodic(name, self.tick, interval_s=interval_s, at_start=at_start)
 
     def tick(self) -> object | None:
         """``work``'s result if this process holds (or takes) the lease; None when another does."""
@@ -55,4 +62,7 @@ class LeasedPeriodic:
 
     def stop(self) -> None:
         self._periodic.stop()
-        give_up(self.backend, self.name, self.holder)
+        try:
+            give_up(self.backend, self.name, self.holder)
+        except Exception:  # noqa: BLE001  the database is gone: the lease expires by itself
+            log.warning("could not give up lease %s; it expires by itself", self.name, exc_info=True)

@@ -33,6 +33,7 @@ from modelward.domain.tracking import (
 from modelward.errors import Conflict, InvalidInput
 from modelward.services import audit
 from modelward.services.background import Periodic
+from modelward.services.leases import LeasedPeriodic
 from modelward.services.backend import Backend
 from modelward.services.lifecycle import refuse_purging_evidence
 from modelward.store import experiments as experiment_store
@@ -169,11 +170,19 @@ def kill_silent_runs(
     return killed
 
 
-def HeartbeatSweeper(backend: Backend, *, timeout_s: float) -> Periodic:  # noqa: N802
+def HeartbeatSweeper(backend: Backend, *, timeout_s: float, leased: bool = True) -> LeasedPeriodic | Periodic:  # noqa: N802
     """``kill_silent_runs`` at start and then every few seconds (a quarter of the timeout, at
-    most a minute), while the server (or an embedded client) runs."""
-    return Periodic("heartbeat-sweep", lambda: kill_silent_runs(backend, timeout_s=timeout_s),
-                    interval_s=min(60.0, max(0.25, timeout_s / 4)))
+    most a minute), while the server (or an embedded client) runs: in a server, only in the one
+    process of several that holds the ``heartbeat-sweep`` lease. An embedded client sweeps
+    without one (each kill is a conditional UPDATE, so a second sweeper only repeats a no-op),
+    so that a client killed with its lease does not keep the next one from sweeping."""
+    def sweep() -> list[str]:
+        return kill_silent_runs(backend, timeout_s=timeout_s)
+
+    interval_s = min(60.0, max(0.25, timeout_s / 4))
+    if not leased:
+        return Periodic("heartbeat-sweep", sweep, interval_s=interval_s)
+    return LeasedPeriodic(backend, "heartbeat-sweep", sweep, interval_s=interval_s, at_start=True)
 
 
 class NewMetrics(BaseModel):

@@ -34,7 +34,8 @@ class Backend:
 
     @classmethod
     def from_settings(cls, settings: Settings, *, migrate: bool = True) -> Backend:
-        engine = make_engine(settings.resolved_database_url)
+        engine = make_engine(settings.resolved_database_url, pool_size=settings.database_pool_size,
+                             max_overflow=settings.database_max_overflow)
         if migrate:
             ensure_schema(engine)
         return cls(

@@ -16,6 +16,7 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import NullPool
 
 from modelward.errors import ServiceUnavailable
 
@@ -34,12 +35,20 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 _READ_ONLY = "modelward_read_only"
 
 
-def make_engine(url: str) -> Engine:
+DEFAULT_POOL_SIZE = 10
+DEFAULT_MAX_OVERFLOW = 20
+# pg_advisory_lock's key for "a migration is under way" (any constant every process agrees on).
+MIGRATION_LOCK_KEY = 0x6D6F64656C77  # "modelw"
+
+
+def make_engine(url: str, *, pool_size: int = DEFAULT_POOL_SIZE, max_overflow: int = DEFAULT_MAX_OVERFLOW) -> Engine:
+    """An engine for ``url``; on a server database, a pool of ``pool_size`` connections kept open
+    plus up to ``max_overflow`` more under load (so one process holds at most their sum)."""
     if url.startswith("sqlite"):
         return _make_sqlite_engine(url)
     if url.startswith("postgresql://") or url.startswith("postgres://"):
         url = "postgresql+psycopg://" + url.split("://", 1)[1]
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    return create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=max_overflow)
 
 
 def shown_url(url: str | URL) -> str:
@@ -153,12 +162,17 @@ def _alembic_config(engine: Engine):  # type: ignore[no-untyped-def]
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Bring the schema to ``revision``; safe to call from several processes at once."""
-    from alembic import command
+    """Bring the schema to ``revision``; safe to call from several processes at once.
 
+    On PostgreSQL the processes queue on an advisory lock, so one migrates and the others then
+    find the schema current; on SQLite the file's write lock serialises them (retried below)."""
+    if engine.dialect.name == "postgresql":
+        with _migration_lock(engine):
+            _alembic_upgrade(engine, revision)
+        return
     for attempt in range(5):
         try:
-            command.upgrade(_alembic_config(engine), revision)
+            _alembic_upgrade(engine, revision)
             return
         except OperationalError:
             # Another process is migrating the same SQLite file: wait and check again.
@@ -166,6 +180,32 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
             if current_revision(engine) == HEAD_REVISION:
                 return
     raise ServiceUnavailable("could not migrate the database: it stayed locked by another process")
+
+
+def _alembic_upgrade(engine: Engine, revision: str) -> None:
+    from alembic import command
+
+    command.upgrade(_alembic_config(engine), revision)
+
+
+@contextmanager
+def _migration_lock(engine: Engine) -> Iterator[None]:
+    """A session-level advisory lock held on its own connection while alembic migrates on another:
+    a second caller waits here and then finds nothing left to do. A process that dies
+    holding it loses its connection, and PostgreSQL frees the lock."""
+    # Its own engine without a pool: a pool of one connection must not wait for itself.
+    lock_engine = create_engine(engine.url, poolclass=NullPool)
+    try:
+        with connect(lock_engine) as connection:
+            connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+            connection.commit()  # the lock is the session's, not the transaction's: none stays open
+            try:
+                yield
+            finally:
+                connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK_KEY})
+                connection.commit()
+    finally:
+        lock_engine.dispose()
 
 
 def ensure_schema(engine: Engine) -> None:
