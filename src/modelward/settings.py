@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -173,6 +173,70 @@ class Settings(BaseSettings):
             "Never logged or shown (a SecretStr)."
         ),
     )
+    oidc_issuer: str | None = Field(
+        default=None,
+        description=(
+            "Single sign-on: the OpenID Connect issuer URL (Keycloak realm, Entra ID tenant v2.0, Okta "
+            "authorization server); with `auth`, the UI offers sign-in through it and the API accepts its "
+            "access tokens (JWTs) besides API tokens. Discovery: `{issuer}/.well-known/openid-configuration`."
+        ),
+    )
+    oidc_client_id: str | None = Field(default=None, description="The OAuth client id modelward is registered as.")
+    oidc_client_secret: SecretStr | None = Field(
+        default=None,
+        description="The client's secret, sent to the token endpoint; it also keys the sign-in cookie. Never logged.",
+    )
+    oidc_audience: str | None = Field(
+        default=None, description="The `aud` an API bearer JWT must carry; default: `oidc_client_id`.")
+    oidc_scopes: str = Field(default="openid profile email groups", description="Scopes the UI sign-in asks for.")
+    oidc_groups_claim: str = Field(
+        default="groups",
+        description="Claim holding the person's groups (a dotted path reaches into objects: `realm_access.roles`).",
+    )
+    oidc_username_claim: str = Field(
+        default="preferred_username",
+        description="Claim naming the person in modelward (and its audit trail); if absent: `email`, then `sub`.",
+    )
+    oidc_role_mapping: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description=(
+            'Group -> modelward roles, e.g. `{"ml-reviewers": ["reviewer"], "risk": ["risk"]}` (JSON in the '
+            "environment, a `[oidc_role_mapping]` table in modelward.toml); a person's roles are the union over "
+            "their groups."
+        ),
+    )
+    oidc_default_roles: list[str] = Field(
+        default_factory=list,
+        description="Roles of a person none of whose groups is mapped; default: none, so they are refused (403).",
+    )
+    oidc_session_hours: float = Field(
+        default=8, gt=0, le=24 * 7, description="Lifetime of the UI session a single sign-on opens.")
+    oidc_redirect_url: str | None = Field(
+        default=None,
+        description=(
+            "The callback URL registered at the provider; default: this server's `/ui/sso/callback` as the "
+            "browser reached it (set it behind a proxy that rewrites the host or scheme)."
+        ),
+    )
+    oidc_provider_name: str | None = Field(
+        default=None, description="Name on the sign-in button (\"Sign in with ...\"); default: the issuer's host.")
+    oidc_allow_http_issuer: bool = Field(
+        default=False,
+        description="Accept an http:// issuer on loopback (tests, local identity providers); real issuers are https.",
+    )
+
+    @field_validator("oidc_role_mapping", "oidc_default_roles")
+    @classmethod
+    def _known_roles(cls, value: Any) -> Any:
+        from modelward.domain.actors import Role
+
+        known = {role.value for role in Role}
+        named = [r for roles in value.values() for r in roles] if isinstance(value, dict) else list(value)
+        unknown = sorted({r for r in named if r not in known})
+        if unknown:
+            raise ValueError(f"unknown role(s) {', '.join(unknown)}: choose from {', '.join(sorted(known))}")
+        return value
+
     sandbox_user: str = Field(
         default="nobody",
         description=(
@@ -180,6 +244,21 @@ class Settings(BaseSettings):
             "(only for policies that enable `evaluation: {code_models: isolated}`)."
         ),
     )
+
+    @model_validator(mode="after")
+    def _https_issuer(self) -> Settings:
+        if self.oidc_issuer is None:
+            return self
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(self.oidc_issuer)
+        loopback = parts.hostname in ("127.0.0.1", "localhost", "::1")
+        if parts.scheme == "https" or (parts.scheme == "http" and loopback and self.oidc_allow_http_issuer):
+            return self
+        raise ValueError(
+            f"oidc_issuer {self.oidc_issuer!r} must be an https:// URL (http:// only on loopback, "
+            "with oidc_allow_http_issuer)"
+        )
 
     @classmethod
     def settings_customise_sources(

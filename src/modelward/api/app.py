@@ -39,6 +39,7 @@ from modelward.ui import deployment_pages, monitoring_pages
 from modelward.ui import evidence_pages
 from modelward.ui import explanation_pages
 from modelward.ui import dataset_pages
+from modelward.ui import sso_pages
 from modelward.store.db import HEAD_REVISION, current_revision
 
 ROUTERS = [experiments, runs, artifacts, maintenance, models, model_cards]
@@ -57,7 +58,7 @@ ROUTERS += [mlflow_compat]  # the MLflow-compatible API
 PUBLIC_PATHS = {
     "/", "/health", "/ready", "/version", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc",
     "/ui/login", "/ui/logout",
-}
+} | sso_pages.PUBLIC_PATHS  # single sign-on's start and callback come before any credential
 
 
 def create_app(settings: Settings | None = None, *, backend: Backend | None = None,
@@ -98,6 +99,7 @@ def create_app(settings: Settings | None = None, *, backend: Backend | None = No
     app.include_router(evidence_pages.router)
     app.include_router(explanation_pages.router)
     app.include_router(dataset_pages.router)
+    app.include_router(sso_pages.router)
     ui_assets.mount(app)
     app.mount("/serve", serving_app(app.state.gateway))
 

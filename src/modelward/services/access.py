@@ -3,7 +3,9 @@
 With ``MODELWARD_AUTH`` each request carries an API token, as ``Bearer <token>`` or as
 HTTP basic auth with the token as password (what MLflow clients send for
 MLFLOW_TRACKING_USERNAME/PASSWORD), and the user's roles decide; claimed names change
-nothing (a basic-auth name must match the token's user).
+nothing (a basic-auth name must match the token's user). With single sign-on configured
+(``oidc_issuer``), the identity provider's access tokens (JWTs) are taken the same ways
+(services/oidc.py).
 
 Without it (the server then binds to loopback only, or the store is embedded):
 
@@ -94,11 +96,21 @@ def _credentials(authorization: str | None) -> tuple[str | None, str]:
     raise Unauthenticated(f"unsupported authorization scheme '{scheme}': use Bearer or Basic")
 
 
-def authenticate(backend: Backend, authorization: str | None) -> Actor:
+def authenticate(backend: Backend, authorization: str | None, settings: Settings | None = None) -> Actor:
+    """The caller an API token names or, with single sign-on configured (``settings``), the
+    identity provider's access token (a JWT: services/oidc.py)."""
     claimed, token = _credentials(authorization)
+    from modelward.services import oidc
+
+    if settings is not None and oidc.enabled(settings) and oidc.looks_like_jwt(token):
+        return oidc.authenticate_bearer(backend, settings, token, claimed=claimed)
     with backend.read() as session:
         found = store.find_by_digest(session, token_digest(token))
     if found is None:
+        if oidc.looks_like_jwt(token):
+            raise Unauthenticated(
+                "a JWT is no API token: the API takes one only with single sign-on (auth and oidc_issuer) configured"
+            )
         raise Unauthenticated("invalid API token")
     info, user = found
     if info.revoked_at is not None:
@@ -145,6 +157,6 @@ def authorize_request(
             )
         authorize(actor, permission)
         return actor
-    actor = authenticate(backend, authorization)
+    actor = authenticate(backend, authorization, settings)
     authorize(actor, permission)
     return actor

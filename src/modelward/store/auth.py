@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from sqlalchemy import exc as sa_exc
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -41,7 +42,10 @@ def create_user(session: Session, name: str, roles: frozenset[Role]) -> User:
         raise AlreadyExists(f"user '{name}' already exists")
     row = UserRow(name=name, roles=sorted(r.value for r in roles), created_at=datetime.now(UTC))
     session.add(row)
-    session.flush()
+    try:
+        session.flush()
+    except sa_exc.IntegrityError:  # a concurrent request created the same user between check and insert
+        raise AlreadyExists(f"user '{name}' already exists") from None
     return _user(row)
 
 

@@ -51,7 +51,10 @@ def login(request: Request, token: str = Form(...), next: str = Form("/ui/")) ->
 
 
 @router.post("/logout")
-def logout() -> Response:
+def logout(request: Request) -> Response:
+    from modelward.services import oidc
+
+    oidc.end_ui_session(request.app.state.backend, request.cookies.get(SESSION_COOKIE))  # a single sign-on's session
     response = RedirectResponse("/ui/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE)
     return response
