@@ -15,6 +15,7 @@ from modelward.cli import deploy, monitor
 from modelward.cli import evidence
 from modelward.cli import explain
 from modelward.cli import data
+from modelward.cli import archive
 
 app = typer.Typer(
     name="modelward",
@@ -42,6 +43,7 @@ app.add_typer(monitor.app, name="monitor")
 evidence.register(app)
 app.add_typer(explain.app, name="explain")
 app.add_typer(data.app, name="data")
+archive.register(app)  # modelward export / import
 
 
 def main() -> None:
