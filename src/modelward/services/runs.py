@@ -213,6 +213,14 @@ class NewRun(BaseModel):
     environment: dict[str, Any] = Field(default_factory=dict)
 
 
+class ImportedRun(NewRun):
+    """A run copied from another store (an MLflow import): it keeps its id and who ran it.
+    Services build it; the API never accepts it, so no client chooses a run's id or user."""
+
+    id: str = Field(pattern=r"^[0-9a-f]{32}$")
+    user: str = Field(min_length=1, max_length=256)
+
+
 def create_many(backend: Backend, actor: Actor, runs: Sequence[NewRun]) -> list[Run]:
     """Many runs with their params, tags and metrics in one transaction: all or none.
 
@@ -251,8 +259,9 @@ def create_many(backend: Backend, actor: Actor, runs: Sequence[NewRun]) -> list[
             store.pk_of(session, parent)
         fields: list[dict[str, Any]] = [
             {
-                "id": new_id(), "experiment_id": spec.experiment_id, "name": spec.name,
-                "status": spec.status.value, "lifecycle": Lifecycle.ACTIVE.value, "user": actor.name,
+                "id": spec.id if isinstance(spec, ImportedRun) else new_id(), "experiment_id": spec.experiment_id,
+                "name": spec.name, "status": spec.status.value, "lifecycle": Lifecycle.ACTIVE.value,
+                "user": spec.user if isinstance(spec, ImportedRun) else actor.name,
                 "parent_run_id": spec.parent_run_id, "start_time": spec.start_time or now,
                 "end_time": spec.end_time or (now if spec.status.is_terminal else None),
                 "error_message": spec.error_message,
