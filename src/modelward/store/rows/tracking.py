@@ -72,6 +72,7 @@ class RunRow(Base):
 
     __table_args__ = (
         Index("ix_runs_experiment_start", "experiment_id", "start_time"),
+        Index("ix_runs_start_time", "start_time"),  # listings across experiments (migration 0020)
         Index("ix_runs_status_heartbeat", "status", "last_heartbeat_at"),  # the sweep for silent runs
     )
 
