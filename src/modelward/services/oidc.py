@@ -35,6 +35,7 @@ from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
 from modelward.domain.actors import Actor, Role
+from modelward.domain.auth import User
 from modelward.domain.names import new_id
 from modelward.errors import AlreadyExists, NotFound, PermissionDenied, ServiceUnavailable, Unauthenticated
 from modelward.services import audit
@@ -337,10 +338,7 @@ def _disabled(name: str) -> PermissionDenied:
 def admit(backend: Backend, identity: Identity) -> Actor:
     """The actor for ``identity``; its stored user created or brought to the provider's roles."""
     with backend.read() as session:
-        try:
-            user = store.get_user(session, identity.username)
-        except NotFound:
-            user = None
+        user = _stored_user(session, identity.username)
     if user is not None and user.disabled:
         raise _disabled(user.name)
     if user is None or user.roles != identity.roles:
@@ -351,13 +349,17 @@ def admit(backend: Backend, identity: Identity) -> Actor:
     return Actor(name=identity.username, roles=identity.roles)
 
 
+def _stored_user(session: Any, name: str) -> User | None:
+    try:
+        return store.get_user(session, name)
+    except NotFound:
+        return None
+
+
 def _store_user(backend: Backend, identity: Identity) -> None:
     actor = Actor(name=identity.username, roles=identity.roles)
     with backend.write() as session:
-        try:
-            user = store.get_user(session, identity.username)
-        except NotFound:
-            user = None
+        user = _stored_user(session, identity.username)
         if user is not None and user.disabled:
             raise _disabled(user.name)
         if user is not None and user.roles == identity.roles:
