@@ -28,6 +28,7 @@ from modelward.evaluation.drift import (
     compare_to_profile,
     counts_in_histogram,
     counts_in_open_bins,
+    kstwo_sf,
     drift_report,
     fill_empty_shares,
     jensen_shannon,
@@ -98,6 +99,18 @@ def test_ks_and_wasserstein_equal_scipy(n_ref: int, n_cur: int, integers: bool) 
     assert p == pytest.approx(expected.pvalue, abs=TOL)
     assert 0 < expected.pvalue < 1 or integers  # a p-value that could have been wrong
     assert w == pytest.approx(stats.wasserstein_distance(ref, cur), abs=TOL)
+
+
+def test_vectorised_kstwo_sf_equals_scipy_in_every_branch() -> None:
+    # effective sizes and statistics reaching each branch of scipy's _kolmogn: Pelz-Good,
+    # 2 * smirnov, the zero tail, the Durbin matrix and small n (both left to scipy), the edges
+    n = np.array([5277, 5277, 5277, 5277, 5277, 200_000, 50, 5277, 5277, 5277, 1, 5277], dtype=float)
+    x = np.array([0.008, 0.012, 0.02, 0.03, 0.3, 0.003, 0.2, 0.0015, 1e-5, 0.9999, 0.5, 0.0])
+    found = kstwo_sf(x, n)
+    expected = stats.kstwo.sf(x, n)
+    assert np.array_equal(np.isnan(found), np.isnan(expected))
+    np.testing.assert_allclose(found, expected, rtol=1e-12, atol=1e-15)
+    assert 0.01 < found[1] < 0.99 and found[3] < 1e-3  # values that could have been wrong
 
 
 @settings(max_examples=150, deadline=None)

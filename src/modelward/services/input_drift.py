@@ -18,9 +18,10 @@ dataset, and the predictions with the reference's label column when it has one:
   from the JSON ``inputs`` by ``from_json`` with that same type, one row per input row; only
   frame inputs (a JSON list of row objects) are read, and the keys of each request's first row
   give the columns that appeared or disappeared (a frame's rows share their columns);
-* numeric features under the default binning get every window's statistics from one sort and a
-  few searchsorted passes over all windows together (KS statistic and Wasserstein from the two
-  empirical CDFs in closed form, PSI and Jensen-Shannon from bin counts). They equal
+* numeric features under the default binning get every window's statistics from one sort per
+  window and one compiled (numba) pass over all windows together, merging each with the
+  reference sample (KS statistic and Wasserstein from the two empirical CDFs in closed form, PSI
+  and Jensen-Shannon from bin counts; the KS p-values vectorised, ``drift.kstwo_sf``). They equal
   ``evaluation.drift.compare_to_profile`` on the window's rows; other features (categorical,
   ``binning: evidently``) go through drift's own per-feature test, one window at a time.
 
@@ -33,6 +34,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import weakref
 from collections import OrderedDict
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -64,7 +66,7 @@ from modelward.evaluation.drift import (
     reference_profile,
 )
 from modelward.services.backend import Backend
-from modelward.services.monitoring import MODES, _items, _Log, _utc
+from modelward.services.monitoring import MODES, _items, _Log, _scan_schema, _utc
 from modelward.store import predictions as store
 
 REFERENCE_SAMPLE_SIZE = 200_000  # reference values kept per feature: every value up to this many
@@ -287,7 +289,7 @@ class _InputLog(_Log):
         import pyarrow.dataset as ds
 
         filesystem, root = self.backend.artifacts.arrow_filesystem()
-        dataset = ds.dataset([f"{root}/{part}" for part in parts], schema=store.parquet_schema(),
+        dataset = ds.dataset([f"{root}/{part}" for part in parts], schema=_scan_schema(),
                              format="parquet", filesystem=filesystem)
         stamp = pa.timestamp("us", tz="UTC")
         since, until = self.scope["since"], self.scope["until"]
@@ -630,42 +632,22 @@ def _window_statistics(feature: FeatureProfile, x: np.ndarray, counts: np.ndarra
     """Per window: KS D and p-value, Wasserstein-1 (raw and normed), PSI and Jensen-Shannon.
 
     ``x``: the finite current values, window after window, sorted within each (``counts`` a window).
-    F_r, F_c: the empirical CDFs (right-continuous) of the reference sample r and of a window."""
+    One compiled pass per window merges it with the reference sample (``_merge_windows``)."""
     r = feature.sample
-    n = r.size
     n_windows = counts.size
     nonempty = counts > 0
-    groups = np.repeat(np.arange(n_windows), counts)
     starts = np.cumsum(counts) - counts
-    local = np.arange(x.size) - starts[groups]  # position within the window
-    # Runs of equal values within a window: where each starts and ends.
-    new_run = np.empty(x.size, dtype=bool)
-    new_run[0] = True
-    np.not_equal(x[1:], x[:-1], out=new_run[1:])
-    new_run[starts[nonempty]] = True
-    end_run = np.empty(x.size, dtype=bool)
-    end_run[-1] = True
-    end_run[:-1] = new_run[1:]
-    upto = np.searchsorted(r, x, side="right")  # reference values <= x
-    below = upto.copy()                          # reference values < x: differs on a tie only
-    tied = np.flatnonzero(r[np.maximum(upto - 1, 0)] == x)
-    below[tied] = _run_starts(r)[upto[tied] - 1]
-    # KS: sup |F_r - F_c| is reached at the end of a run of window values (F_c - F_r) or just
-    # before its start (F_r - F_c).
-    m = counts[groups].astype(float)
-    above_ref = np.where(end_run, (local + 1) / m - upto / n, -np.inf)
-    above_cur = np.where(new_run, below / n - local / m, -np.inf)
-    ks_d = np.zeros(n_windows)
-    at = starts[nonempty]
-    ks_d[nonempty] = np.maximum(np.maximum.reduceat(above_ref, at), np.maximum.reduceat(above_cur, at))
-    ks_d = np.clip(ks_d, 0, 1)
-    ks_p = _ks_p_values(r, x, starts, counts, ks_d)
-    w = _wasserstein(r, x, groups, local, counts, upto)
-    # PSI and Jensen-Shannon over the profile's quantile bins (e[i-1], e[i]].
+    constants = _reference_constants(r)
     edges = np.asarray(feature.edges, dtype=float)
     n_bins = edges.size + 1
-    bins = np.searchsorted(edges, x, side="left")
-    current_counts = np.bincount(groups * n_bins + bins, minlength=n_windows * n_bins).reshape(n_windows, n_bins)
+    ks_d = np.zeros(n_windows)
+    w = np.zeros(n_windows)
+    current_counts = np.zeros((n_windows, n_bins), dtype=np.int64)
+    _merge_kernel()(r, np.ascontiguousarray(x, dtype=float), starts.astype(np.int64), counts.astype(np.int64),
+                    edges, *constants, ks_d, w, current_counts)
+    ks_d = np.clip(ks_d, 0, 1)
+    ks_p = _ks_p_values(r, x, starts, counts, ks_d)
+    # PSI and Jensen-Shannon over the profile's quantile bins (e[i-1], e[i]].
     reference_shares = np.asarray(feature.bin_counts, dtype=float) / feature.values
     shares = current_counts[nonempty] / counts[nonempty, None]
     psi = np.zeros(n_windows)
@@ -675,6 +657,132 @@ def _window_statistics(feature: FeatureProfile, x: np.ndarray, counts: np.ndarra
     psi[nonempty] = np.sum((reference_filled - current_filled) * np.log(reference_filled / current_filled), axis=1)
     js[nonempty] = distance.jensenshannon(np.broadcast_to(reference_shares, shares.shape), shares, axis=1)
     return {"ks_d": ks_d, "ks_p": ks_p, "w": w, "w_normed": w / max(feature.std or 0.0, 0.001), "psi": psi, "js": js}
+
+
+_constants: dict[int, tuple[Any, ...]] = {}  # id of a reference sample -> _reference_constants, while it lives
+_constants_lock = threading.Lock()
+
+
+def _reference_constants(r: np.ndarray) -> tuple[Any, ...]:
+    """What the merge needs of a sorted reference sample, computed once per sample (profiles are
+    cached, so a sample outlives many calls): where each value's run of equal values starts, the
+    mean, the values centred on it, the prefix sums of those and, per value, how many centred
+    values are <= it. The entry goes when the sample does."""
+    key = id(r)
+    found = _constants.get(key)
+    if found is not None:
+        return found
+    centre = float(r.mean()) if r.size else 0.0
+    rc = r - centre
+    prefix = np.concatenate([[0.0], np.cumsum(rc)])
+    upto_ref = np.searchsorted(rc, rc, side="right").astype(np.int64)
+    constants = (_run_starts(r), centre, rc, prefix, upto_ref)
+    with _constants_lock:
+        if key not in _constants:
+            _constants[key] = constants
+            weakref.finalize(r, _constants.pop, key, None)
+        return _constants[key]
+
+
+def _merge_windows(r, x, starts, counts, edges, run_starts, centre, rc, prefix, upto_ref,  # pragma: no cover
+                   ks_d, w, bin_counts):
+    """Per window of ``x`` (sorted within), against the sorted reference ``r`` (n values): the KS
+    statistic (before clipping), Wasserstein-1 and the counts in the bins ``(e[i-1], e[i]]``.
+
+    F_r, F_c: the empirical CDFs (right-continuous) of r and of the window (m values). KS: sup
+    |F_r - F_c| is reached at the end of a run of window values (F_c - F_r) or just before its
+    start (F_r - F_c). W1 = integral of |F_r - F_c| in closed form over the window's values:
+    G(t) = integral of F_r up to t = (k t - sum of the k reference values <= t) / n; between two
+    consecutive window values a < b F_c is a constant c = j/m, and F_r reaches c at t_c, the
+    ceil(c n)-th reference value: there |F_r - c| integrates to c (2 t' - a - b) + G(a) + G(b) - 2 G(t')
+    with t' = t_c clipped to [a, b]. Values are centred on the reference mean to keep the sums small.
+    Compiled by numba (nopython, no interpreter lock): one pass over the window, finding each
+    value's place in r by galloping on from the previous one's, instead of a searchsorted pass
+    and a few dozen array temporaries of the log's size."""
+    n = r.size
+    n_edges = edges.size
+    for window in range(starts.size):
+        m = counts[window]
+        if m == 0:
+            continue
+        first = starts[window]
+        upto = 0     # reference values <= x[i]
+        in_bin = 0   # edges < x[i]
+        best = 0.0
+        previous_g = 0.0
+        previous_upto = 0
+        pieces = 0.0
+        head = 0.0
+        for i in range(m):
+            value = x[first + i]
+            if upto < n and r[upto] <= value:  # gallop, then bisect: the first r > value
+                low, step = upto, 1
+                high = low + 1
+                while high < n and r[high] <= value:
+                    low, step = high, step * 2
+                    high = low + step
+                low, high = low + 1, min(high, n)
+                while low < high:
+                    middle = (low + high) // 2
+                    if r[middle] <= value:
+                        low = middle + 1
+                    else:
+                        high = middle
+                upto = low
+            below = run_starts[upto - 1] if upto > 0 and r[upto - 1] == value else upto  # r < value
+            while in_bin < n_edges and edges[in_bin] < value:
+                in_bin += 1
+            bin_counts[window, in_bin] += 1
+            if i == 0 or value != x[first + i - 1]:  # the start of a run of equal values
+                gap = below / n - i / m
+                if gap > best:
+                    best = gap
+            if i == m - 1 or value != x[first + i + 1]:  # the end of a run
+                gap = (i + 1) / m - upto / n
+                if gap > best:
+                    best = gap
+            centred = value - centre
+            g = (upto * centred - prefix[upto]) / n
+            if i == 0:
+                head = g  # before the first value F_c = 0: the integral of F_r
+            else:
+                j = i
+                a = x[first + i - 1] - centre
+                crossing = min((j * n + m - 1) // m - 1, n - 1)  # the ceil(j n / m)-th reference value
+                t_c = rc[crossing]
+                t_prime = min(max(t_c, a), centred)
+                if t_c <= a:
+                    k_prime = previous_upto
+                elif t_c >= centred:
+                    k_prime = upto
+                else:
+                    k_prime = upto_ref[crossing]
+                g_t = (k_prime * t_prime - prefix[k_prime]) / n
+                pieces += (j / m) * (2 * t_prime - a - centred) + previous_g + g - 2 * g_t
+            previous_g = g
+            previous_upto = upto
+        total = head + pieces
+        # After the last value F_c = 1: the integral of 1 - F_r from it on.
+        last = x[first + m - 1] - centre
+        top = max(rc[n - 1], last)
+        total += (top - last) - ((n * top - prefix[n]) / n - previous_g)
+        ks_d[window] = best
+        w[window] = total
+
+
+_compiled: list[Any] = []
+
+
+def _merge_kernel() -> Any:
+    """``_merge_windows`` compiled (once per process; numba's on-disk cache spares later processes
+    the compilation)."""
+    if not _compiled:
+        with _constants_lock:
+            if not _compiled:
+                import numba
+
+                _compiled.append(numba.njit(nogil=True, cache=True)(_merge_windows))
+    return _compiled[0]
 
 
 def _fill_empty_rows(shares: np.ndarray) -> np.ndarray:
@@ -701,47 +809,10 @@ def _ks_p_values(r: np.ndarray, x: np.ndarray, starts: np.ndarray, counts: np.nd
     asymptotic = (counts > 0) & (big > KS_EXACT_MAX_N)
     if asymptotic.any():
         effective = np.round(big[asymptotic] * small[asymptotic] / (big[asymptotic] + small[asymptotic]))
-        p[asymptotic] = np.clip(stats.kstwo.sf(ks_d[asymptotic], effective), 0, 1)
+        p[asymptotic] = np.clip(drift_stats.kstwo_sf(ks_d[asymptotic], effective), 0, 1)
     for i in np.flatnonzero((counts > 0) & ~asymptotic):  # small windows against a small reference
         p[i] = float(stats.ks_2samp(r, x[starts[i]:starts[i] + counts[i]]).pvalue)
     return p
-
-
-def _wasserstein(r: np.ndarray, x: np.ndarray, groups: np.ndarray, local: np.ndarray, counts: np.ndarray,
-                 upto: np.ndarray) -> np.ndarray:
-    """W1 = integral of |F_r - F_c| per window, in closed form over the window's own values.
-
-    G(t) = integral of F_r up to t = (k t - sum of the k reference values <= t) / n. Between two
-    consecutive window values a < b F_c is a constant c = j/m, and F_r reaches c at t_c, the
-    ceil(c n)-th reference value: there |F_r - c| integrates to
-    c (2 t' - a - b) + G(a) + G(b) - 2 G(t') with t' = t_c clipped to [a, b]. Values are centred
-    on the reference mean to keep the sums small."""
-    n = r.size
-    centre = float(r.mean())
-    rc, xc = r - centre, x - centre
-    prefix = np.concatenate([[0.0], np.cumsum(rc)])
-    upto_ref = np.searchsorted(rc, rc, side="right")  # reference values <= each reference value
-    g_x = (upto * xc - prefix[upto]) / n
-    last = local == counts[groups] - 1
-    total = np.zeros(counts.size)
-    first = local == 0
-    total[groups[first]] += g_x[first]  # before the first value F_c = 0: the integral of F_r
-    if x.size > 1:  # between consecutive values: pairs (i, i + 1), those across windows weigh 0
-        m = counts[groups[:-1]]
-        j = local[:-1] + 1
-        a, b = xc[:-1], xc[1:]
-        crossing = np.minimum((j * n + m - 1) // m - 1, n - 1)  # the ceil(j n / m)-th reference value
-        t_c = rc[crossing]
-        t_prime = np.minimum(np.maximum(t_c, a), b)
-        k_prime = np.where(t_c <= a, upto[:-1], np.where(t_c >= b, upto[1:], upto_ref[crossing]))
-        g_t = (k_prime * t_prime - prefix[k_prime]) / n
-        pieces = (j / m) * (2 * t_prime - a - b) + g_x[:-1] + g_x[1:] - 2 * g_t
-        pieces[last[:-1]] = 0.0
-        total += np.bincount(groups[:-1], weights=pieces, minlength=counts.size)
-    # After the last value F_c = 1: the integral of 1 - F_r from it on.
-    top = np.maximum(rc[-1], xc[last])
-    total[groups[last]] += (top - xc[last]) - ((n * top - prefix[n]) / n - g_x[last])
-    return total
 
 
 __all__ = ["DriftWindow", "drift", "resolve_reference"]
