@@ -37,7 +37,7 @@ import orjson
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
@@ -321,7 +321,10 @@ class Gateway:
         name = request.path_params["endpoint"]
         view = self._views.get(name) or await run_in_threadpool(self.view, name)
         request_id = _request_id(request)
-        body = await request.body()
+        try:
+            body = await request.body()
+        except ClientDisconnect:  # the client went away before its request was whole: no one to answer
+            return Response(status_code=400)
         version = view.router.pick(view.key_of(request, body))
         served = view.models[version]
         frame, outputs, error, status, rows = None, None, None, 200, 0
